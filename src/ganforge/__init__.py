@@ -1,0 +1,12 @@
+"""ganforge: train, measure and diagnose Generative Adversarial Networks on your own data.
+
+    run = ganforge.train(data="ring", model="mlp", steps=2000, out="runs/r")
+    g = ganforge.load("runs/r")
+    x = g.sample(16, seed=0)
+"""
+
+__version__ = "0.1.0"
+
+from ganforge.api import TrainedGenerator, load, train
+
+__all__ = ["TrainedGenerator", "__version__", "evaluate", "load", "train"]

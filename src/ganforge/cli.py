@@ -1,0 +1,237 @@
+"""The `ganforge` command: train, sample, datasets.
+
+Bad input ends with one line on stderr naming what is wrong and what was expected, and exit status 2;
+`--debug` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from dataclasses import fields
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from ganforge import __version__
+from ganforge.config import TrainConfig, build_config, load_toml
+from ganforge.errors import GanforgeError
+
+TRAIN_HELP: dict[str, str] = {
+    "data": "a folder of images, an .npy/.npz array file, or a built-in dataset (see `ganforge datasets`)",
+    "image_size": "side of the square images the model makes (dcgan: 16, 32, 64, 128 or 256)",
+    "channels": "1 (grayscale) or 3 (RGB); default: from the data",
+    "model": "model family: dcgan (images), mlp (vectors, small images) or auto",
+    "latent": "noise distribution: normal or uniform",
+    "latent_dim": "size of the noise vector z (default: dcgan 100, mlp 32)",
+    "g_width": "generator width: base channels (dcgan) or hidden units (mlp)",
+    "d_width": "discriminator width: base channels (dcgan) or hidden units (mlp)",
+    "depth": "hidden layers of each mlp network",
+    "batch_norm": "batch normalisation in the mlp generator",
+    "activation": "mlp activation for both networks: relu or leaky_relu",
+    "loss": "adversarial loss: nonsaturating (default), minimax, hinge, lsgan, wgan-gp, relativistic",
+    "d_steps": "discriminator updates per generator update",
+    "batch_size": "samples per batch",
+    "steps": "generator updates to train for (with --resume: the new total)",
+    "lr_g": "generator learning rate (Adam)",
+    "lr_d": "discriminator learning rate (Adam)",
+    "lr_schedule": "learning-rate schedule over the run: constant, linear (to 0) or cosine (to 0)",
+    "betas_g": "generator Adam betas, two numbers",
+    "betas_d": "discriminator Adam betas, two numbers",
+    "seed": "seed for weights, noise and data order",
+    "minibatch_std": "minibatch standard-deviation feature in the discriminator",
+    "spectral_norm": "spectral normalisation of every discriminator layer",
+    "pack": "PacGAN: the discriminator judges packs of this many samples",
+    "r1": "R1 penalty weight γ on real samples (0 = off)",
+    "r2": "R2 penalty weight on generated samples (0 = off)",
+    "gp": "WGAN gradient penalty weight (default: 10 with --loss wgan-gp, else 0)",
+    "lazy_every": "apply R1/R2/GP every k discriminator steps, scaled by k",
+    "label_smoothing": "one-sided label smoothing: real targets become 1 - this",
+    "instance_noise": "std of Gaussian noise added to D's inputs, annealed to 0",
+    "ema": "generator EMA decay for sampling and evaluation (0 = off; 0.999 typical)",
+    "augment": "DiffAugment policy for images: color,translation,cutout",
+    "preset": "measured defaults: toy-2d, dcgan-32, sngan-32, r3gan-lite (flags override)",
+    "device": "auto (CUDA if present), cpu or cuda",
+    "precision": "auto (bf16 where the hardware is fast at it), fp32 or bf16",
+    "threads": "CPU threads for PyTorch; 0 = one per free core",
+    "workers": "image-decoding worker processes; -1 = automatic",
+    "cache_gb": "keep decoded images in memory when they fit in this many GiB",
+    "out": "run folder to create (default: runs/<data name>)",
+    "log_every": "steps between lines of metrics.jsonl",
+    "sample_every": "steps between sample grids in samples/",
+    "checkpoint_every": "steps between checkpoints",
+    "keep_checkpoints": "how many recent checkpoints to keep",
+    "n_fixed_samples": "samples in each progress grid",
+    "eval_every": "steps between evaluations while training (0 = never); logged to metrics.jsonl",
+    "eval_n": "samples per evaluation while training",
+    "eval_metrics": "metrics while training, comma-separated (default: what applies to the data)",
+    "eval_features": "feature space for evaluations: inception, digits or raw (default: by data)",
+    "inception_weights": "path of pt_inception-2015-12-05-6726825d.pth for FID",
+    "best_metric": "keep checkpoints/best by this value (fd, kid, precision, recall, coverage, modes, ...; "
+                   "auto = modes on mixtures, else fd)",
+    "diagnose": "watch for mode collapse, vanishing gradients, divergence, oscillation and stalls",
+    "on_divergence": "rollback (to the last good checkpoint, learning rates halved) or stop",
+}
+BOOL_OPTIONS = {"batch_norm", "diagnose", "minibatch_std", "spectral_norm"}
+PAIR_OPTIONS = {"betas_g", "betas_d"}
+INTERNAL = {"extra"}
+
+
+class _TqdmHandler(logging.Handler):
+    """Log lines that do not break the progress bar."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        tqdm.write(f"ganforge: {self.format(record)}", file=sys.stderr)
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("train", help="train a GAN and write a run folder",
+                            description="Train a GAN. Flags override values from --config.")
+    parser.add_argument("--config", metavar="FILE", help="TOML file of options (flags override it)")
+    parser.add_argument("--resume", metavar="RUN", help="continue the run in this folder exactly where it stopped")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    for spec in fields(TrainConfig):
+        if spec.name in INTERNAL:
+            continue
+        flag = "--" + spec.name.replace("_", "-")
+        kwargs: dict[str, Any] = {"default": argparse.SUPPRESS, "help": TRAIN_HELP[spec.name]}
+        if spec.name in BOOL_OPTIONS:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif spec.name in PAIR_OPTIONS:
+            kwargs.update(nargs=2, metavar=("B1", "B2"))
+        else:
+            kwargs["metavar"] = spec.name.upper()
+        parser.add_argument(flag, **kwargs)
+
+
+def _add_sample(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("sample", help="generate samples from a trained run",
+                            description="Generate samples from a run's latest checkpoint.")
+    parser.add_argument("run", help="run folder written by `ganforge train`")
+    parser.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
+    parser.add_argument("--out", required=True,
+                        help="grid.png (grid or scatter plot), a folder name (PNG files), x.npy, or x.csv (vectors)")
+    parser.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+    parser.add_argument("--checkpoint", help="a checkpoint folder of the run (default: the latest)")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--batch-size", type=int, default=256, help="samples generated at once")
+
+
+def _add_eval(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("eval", help="measure a run's samples against real data",
+                            description="Measure a run's generator against real data; prints a table and writes "
+                                        "eval.json in the run folder.")
+    parser.add_argument("run", help="run folder written by `ganforge train`")
+    parser.add_argument("--real", help="real data to compare with (default: the run's training data)")
+    parser.add_argument("--n", type=int, default=10_000, help="generated (and at most as many real) samples")
+    parser.add_argument("--metrics", help="comma-separated: fd, kid, is, pr, dc, modes (default: what applies)")
+    parser.add_argument("--features", choices=["inception", "digits", "raw"],
+                        help="feature space (default: raw for vectors, digits for digit sets, else inception)")
+    parser.add_argument("--inception-weights", metavar="PATH", help="pt_inception-2015-12-05-6726825d.pth")
+    parser.add_argument("--checkpoint", help="a checkpoint folder of the run, or 'best' (default: the latest)")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--seed", type=int, default=0, help="seed for the samples drawn")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the `ganforge` command."""
+    parser = argparse.ArgumentParser(prog="ganforge", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"ganforge {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_train(sub)
+    _add_sample(sub)
+    _add_eval(sub)
+    sub.add_parser("datasets", help="list the built-in datasets")
+    return parser
+
+
+def _train(args: argparse.Namespace) -> int:
+    from ganforge.api import train
+
+    given = {k: v for k, v in vars(args).items()
+             if k not in {"command", "debug", "config", "resume", "quiet"}}
+    if args.resume:
+        if args.config:
+            raise GanforgeError("--config cannot be combined with --resume (the run keeps its own configuration)")
+        result = train(resume=args.resume, progress=not args.quiet, **given)
+    else:
+        base = load_toml(args.config) if args.config else None
+        if base is not None:
+            build_config(base, source=args.config)  # unknown keys and bad values, named with the file
+        result = train(config=base, progress=not args.quiet, **given)
+    if result.interrupted:
+        print(f"interrupted at step {result.step}; checkpoint saved. "
+              f"Continue with: ganforge train --resume {result.run_dir}")
+    else:
+        print(f"trained to step {result.step}. Run folder: {result.run_dir}")
+        print(f"  samples:     {result.run_dir / 'samples'}")
+        print(f"  metrics:     {result.run_dir / 'metrics.jsonl'}")
+        print(f"  checkpoints: {result.run_dir / 'checkpoints'}")
+        print(f"  more samples: ganforge sample {result.run_dir} --n 64 --out grid.png")
+    return 0
+
+
+def _sample(args: argparse.Namespace) -> int:
+    from ganforge.api import load
+
+    if args.batch_size < 1:
+        raise GanforgeError(f"option --batch-size must be at least 1, got {args.batch_size}")
+    generator = load(args.run, checkpoint=args.checkpoint, device=args.device)
+    samples = generator.sample(args.n, seed=args.seed, batch_size=args.batch_size, progress=True)
+    path = generator.save(samples, args.out)
+    print(f"wrote {args.n} samples from step {generator.step} to {path}")
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from ganforge.api import evaluate
+
+    report = evaluate(args.run, real=args.real, n=args.n, metrics=args.metrics, features=args.features,
+                      inception_weights=args.inception_weights, checkpoint=args.checkpoint, device=args.device,
+                      seed=args.seed, progress=not args.quiet)
+    print(f"{args.run} at step {report['step']}: {report['n_fake']} generated vs {report['n_real']} real "
+          f"({report['real']}), {report['features']} features, {report['seconds']} s")
+    skip = {"step", "checkpoint", "real", "features", "n_real", "n_fake", "seconds"}
+    for key, value in report.items():
+        if key not in skip:
+            print(f"  {key:<14} {value:.6g}" if isinstance(value, float) else f"  {key:<14} {value}")
+    print(f"written to {args.run}/eval.json")
+    return 0
+
+
+def _datasets(args: argparse.Namespace) -> int:
+    from ganforge.data import BUILTIN
+
+    width = max(map(len, BUILTIN))
+    for name, entry in BUILTIN.items():
+        print(f"{name:<{width}}  {entry.kind:<6}  {entry.description}")
+    print("\nAlso: --data PATH for a folder of images (png, jpg, bmp, gif, webp, tiff, pgm/ppm) or an .npy/.npz file.")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `ganforge` command; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = _TqdmHandler()
+    logging.getLogger("ganforge").handlers[:] = [handler]
+    logging.getLogger("ganforge").setLevel(logging.INFO)
+    commands = {"train": _train, "sample": _sample, "eval": _eval, "datasets": _datasets}
+    try:
+        return commands[args.command](args)
+    except GanforgeError as error:
+        if args.debug:
+            raise
+        print(f"ganforge: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ganforge: stopped", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

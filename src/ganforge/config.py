@@ -1,0 +1,227 @@
+"""The full configuration of a training run: defaults, TOML files, overrides and validation.
+
+Everything a run needs to be rebuilt lives here, so `config.json` in a run folder is just `asdict(config)`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, get_args, get_origin, get_type_hints
+
+from ganforge.errors import GanforgeError
+
+LATENT_KINDS = ("normal", "uniform")
+DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "fp32", "bf16")
+DIVERGENCE_ACTIONS = ("rollback", "stop")
+LR_SCHEDULES = ("constant", "linear", "cosine")
+
+
+@dataclass
+class TrainConfig:
+    """Every option of `ganforge train`; field names match the CLI flags (`image_size` is `--image-size`)."""
+
+    # data
+    data: str = ""
+    image_size: int | None = None
+    channels: int | None = None
+    # model
+    model: str = "auto"
+    latent: str = "normal"
+    latent_dim: int | None = None
+    g_width: int | None = None
+    d_width: int | None = None
+    depth: int | None = None
+    batch_norm: bool | None = None
+    activation: str | None = None
+    minibatch_std: bool | None = None
+    spectral_norm: bool = False
+    pack: int = 1
+    # objective and optimisation
+    loss: str = "nonsaturating"
+    d_steps: int = 1
+    batch_size: int | None = None  # None: the model family's default
+    steps: int = 10_000
+    lr_g: float | None = None
+    lr_d: float | None = None
+    lr_schedule: str = "constant"
+    betas_g: tuple[float, float] = (0.5, 0.999)
+    betas_d: tuple[float, float] = (0.5, 0.999)
+    seed: int = 0
+    # regularisers
+    r1: float = 0.0
+    r2: float = 0.0
+    gp: float | None = None  # None: 10 for wgan-gp, else off
+    lazy_every: int = 1
+    label_smoothing: float = 0.0
+    instance_noise: float = 0.0
+    ema: float = 0.0
+    augment: str = ""
+    preset: str = ""
+    # hardware
+    device: str = "auto"
+    precision: str = "auto"
+    threads: int = 0
+    workers: int = -1
+    cache_gb: float = 4.0
+    # the run folder
+    out: str = ""
+    log_every: int = 50
+    sample_every: int = 500
+    checkpoint_every: int = 1000
+    keep_checkpoints: int = 3
+    n_fixed_samples: int | None = None  # None: 64 images or 1,000 points
+    # evaluation and diagnosis while training
+    eval_every: int = 0
+    eval_n: int = 2000
+    eval_metrics: str | None = None
+    eval_features: str | None = None
+    inception_weights: str | None = None
+    best_metric: str = "auto"
+    diagnose: bool = True
+    on_divergence: str = "rollback"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> TrainConfig:
+        """Reject values that cannot work, naming the option and what it accepts."""
+        positive = ["d_steps", "pack", "lazy_every", "log_every", "sample_every", "checkpoint_every",
+                    "keep_checkpoints"]
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise GanforgeError(f"option {_flag(name)} must be at least 1, got {getattr(self, name)}")
+        if self.steps < 0:
+            raise GanforgeError(f"option --steps must be 0 or more, got {self.steps}")
+        for name in ["latent_dim", "g_width", "d_width", "depth", "image_size", "threads", "batch_size",
+                     "n_fixed_samples"]:
+            value = getattr(self, name)
+            if value is not None and value < (0 if name == "threads" else 1):
+                raise GanforgeError(f"option {_flag(name)} must be positive, got {value}")
+        if self.channels is not None and self.channels not in (1, 3):
+            raise GanforgeError(f"option --channels must be 1 or 3, got {self.channels}")
+        _choice("latent", self.latent, LATENT_KINDS)
+        _choice("device", self.device, DEVICES)
+        _choice("precision", self.precision, PRECISIONS)
+        _choice("on_divergence", self.on_divergence, DIVERGENCE_ACTIONS)
+        _choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        if self.eval_every < 0:
+            raise GanforgeError(f"option --eval-every must be 0 (off) or more, got {self.eval_every}")
+        if self.eval_n < 2:
+            raise GanforgeError(f"option --eval-n must be at least 2, got {self.eval_n}")
+        for name in ["lr_g", "lr_d", "cache_gb"]:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if not (math.isfinite(value) and value >= 0) or (name != "cache_gb" and value == 0):
+                raise GanforgeError(f"option {_flag(name)} must be a positive number, got {value}")
+        for name in ["r1", "r2", "gp", "instance_noise"]:
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value >= 0):
+                raise GanforgeError(f"option {_flag(name)} must be 0 or a positive number, got {value}")
+        if not 0.0 <= self.label_smoothing < 0.5:
+            raise GanforgeError(f"option --label-smoothing must be in [0, 0.5), got {self.label_smoothing}")
+        if not 0.0 <= self.ema < 1.0:
+            raise GanforgeError(f"option --ema must be in [0, 1) (0 = off; 0.999 is typical), got {self.ema}")
+        for name in ["betas_g", "betas_d"]:
+            betas = getattr(self, name)
+            if len(betas) != 2 or not all(0.0 <= b < 1.0 for b in betas):
+                raise GanforgeError(f"option {_flag(name)} must be two numbers in [0, 1), got {list(betas)}")
+        return self
+
+    def to_json(self) -> dict[str, Any]:
+        """A plain-JSON view of the configuration (tuples become lists)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise GanforgeError(f"option {_flag(name)} must be one of {', '.join(allowed)}; got {value!r}")
+
+
+def _coerce(name: str, value: Any, annotation: Any) -> Any:
+    """Convert a TOML/JSON/CLI value to the field's type, or fail naming the option."""
+    origin = get_origin(annotation)
+    args = [a for a in get_args(annotation) if a is not type(None)]
+    if value is None:
+        if type(None) in get_args(annotation):
+            return None
+        raise GanforgeError(f"option {_flag(name)} needs a value")
+    if origin is tuple:
+        if not isinstance(value, list | tuple) or len(value) != len(args):
+            raise GanforgeError(f"option {_flag(name)} expects {len(args)} numbers, got {value!r}")
+        return tuple(_coerce(name, v, a) for v, a in zip(value, args, strict=True))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise GanforgeError(f"option {_flag(name)} expects a table, got {value!r}")
+        return dict(value)
+    target = args[0] if args else annotation
+    if target is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "yes", "1", "false", "no", "0"):
+            return value.lower() in ("true", "yes", "1")
+        raise GanforgeError(f"option {_flag(name)} expects true or false, got {value!r}")
+    if target is int:
+        if isinstance(value, bool) or not isinstance(value, int | str | float):
+            raise GanforgeError(f"option {_flag(name)} expects a whole number, got {value!r}")
+        try:
+            number = float(value)
+        except ValueError:
+            raise GanforgeError(f"option {_flag(name)} expects a whole number, got {value!r}") from None
+        if not number.is_integer():
+            raise GanforgeError(f"option {_flag(name)} expects a whole number, got {value!r}")
+        return int(number)
+    if target is float:
+        try:
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value)
+        except (TypeError, ValueError):
+            raise GanforgeError(f"option {_flag(name)} expects a number, got {value!r}") from None
+    if target is str:
+        if isinstance(value, os.PathLike):
+            return os.fspath(value)
+        if not isinstance(value, str):
+            raise GanforgeError(f"option {_flag(name)} expects text, got {value!r}")
+        return value
+    return value
+
+
+def build_config(values: dict[str, Any], base: TrainConfig | None = None, source: str = "options") -> TrainConfig:
+    """Apply `values` (from TOML, JSON or the CLI) on top of `base`, rejecting unknown keys by name."""
+    hints = get_type_hints(TrainConfig)
+    known = {f.name for f in fields(TrainConfig)}
+    normalised = {str(k).replace("-", "_"): v for k, v in values.items()}
+    unknown = sorted(k for k in normalised if k not in known)
+    if unknown:
+        raise GanforgeError(
+            f"unknown option{'s' if len(unknown) > 1 else ''} in {source}: {', '.join(unknown)} "
+            f"(see `ganforge train --help` for the accepted ones)"
+        )
+    config = dataclasses.replace(base) if base is not None else TrainConfig()
+    for key, value in normalised.items():
+        setattr(config, key, _coerce(key, value, hints[key]))
+    return config
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    """Read a `run.toml`; options may sit at the top level or under a [train] table."""
+    path = Path(path)
+    if not path.is_file():
+        raise GanforgeError(f"config file {path} does not exist")
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except tomllib.TOMLDecodeError as error:
+        raise GanforgeError(f"config file {path} is not valid TOML: {error}") from None
+    if set(data) == {"train"} and isinstance(data["train"], dict):
+        data = data["train"]
+    return data

@@ -1,0 +1,62 @@
+"""Data kinds: built-in sets, image folders and array files, all resolved from one `--data` string."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ganforge.data import arrays, builtin, images, toy
+from ganforge.data.base import IMAGE, VECTOR, BatchOrder, Codec, Dataset
+from ganforge.errors import GanforgeError
+
+__all__ = ["BUILTIN", "IMAGE", "VECTOR", "BatchOrder", "Codec", "Dataset", "load_dataset"]
+
+
+@dataclass(frozen=True)
+class Builtin:
+    """A dataset shipped with ganforge."""
+
+    description: str
+    kind: str
+    build: Callable[[int | None, int | None], Dataset]
+
+
+BUILTIN: dict[str, Builtin] = {
+    "ring": Builtin("8 Gaussians on the unit circle, std 0.01 (100,000 points)", VECTOR, lambda s, c: toy.ring()),
+    "grid": Builtin("25 Gaussians on a 5×5 grid at {-4,-2,0,2,4}², std 0.05 (100,000 points)", VECTOR,
+                    lambda s, c: toy.grid()),
+    "digits": Builtin("scikit-learn's 1,797 handwritten digits, 8×8 grayscale, resized (default 32)", IMAGE,
+                      builtin.digits),
+    "stacked-digits": Builtin("50,000 RGB images, a random digit in each channel: 1,000 modes (default 32)", IMAGE,
+                              builtin.stacked_digits),
+    "shapes": Builtin("10,000 procedural RGB circles, squares and triangles in 6 colours (default 32)", IMAGE,
+                      builtin.shapes),
+}
+
+ARRAY_SUFFIXES = {".npy", ".npz"}
+
+
+def load_dataset(spec: str, image_size: int | None = None, channels: int | None = None, workers: int = -1,
+                 cache_gb: float = 4.0) -> Dataset:
+    """Resolve `--data`: a built-in name, an image folder or an array file."""
+    if not spec:
+        raise GanforgeError("no data given: pass --data with a folder of images, an .npy/.npz file or one of "
+                            f"the built-in datasets ({', '.join(BUILTIN)})")
+    if spec in BUILTIN:
+        entry = BUILTIN[spec]
+        if entry.kind == VECTOR and (image_size or channels):
+            raise GanforgeError(f"dataset {spec} is 2-D points; --image-size and --channels do not apply")
+        return entry.build(image_size, channels)
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        return images.image_folder(path, image_size or 64, channels, workers, cache_gb)
+    if path.is_file():
+        if path.suffix.lower() in ARRAY_SUFFIXES:
+            return arrays.array_file(path, image_size, channels)
+        raise GanforgeError(
+            f"data file {path} is not a supported kind; expected a folder of images or an .npy/.npz array"
+        )
+    raise GanforgeError(
+        f"data {spec!r} is neither an existing path nor a built-in dataset ({', '.join(BUILTIN)})"
+    )

@@ -1,0 +1,149 @@
+"""What every data kind provides: samples in model space, a batch stream, and a codec back to the user's form.
+
+Model space is what the networks see: images as floats in [-1, 1] (N, C, H, W); vectors standardised per column.
+The codec turns generator output back into the user's units and is stored as JSON in the run folder, so a saved
+generator can produce data in the user's form without the original dataset.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ganforge.errors import GanforgeError
+
+IMAGE = "image"
+VECTOR = "vector"
+
+
+@dataclass
+class Codec:
+    """Maps between model space and the user's space for one dataset.
+
+    For images the user's space is floats in [0, 1]; for vectors it is the original units (mean/std undone).
+    """
+
+    kind: str
+    shape: tuple[int, ...]
+    mean: list[float] | None = None
+    std: list[float] | None = None
+
+    def decode(self, x: Tensor) -> Tensor:
+        """Generator output → the user's form: images in [0, 1], vectors in original units."""
+        if self.kind == IMAGE:
+            return ((x.float() + 1.0) / 2.0).clamp_(0.0, 1.0)
+        mean = torch.tensor(self.mean, dtype=torch.float32, device=x.device)
+        std = torch.tensor(self.std, dtype=torch.float32, device=x.device)
+        return x.float() * std + mean
+
+    def encode(self, x: Tensor) -> Tensor:
+        """The user's form → model space (the inverse of `decode`)."""
+        if self.kind == IMAGE:
+            return x.float() * 2.0 - 1.0
+        mean = torch.tensor(self.mean, dtype=torch.float32, device=x.device)
+        std = torch.tensor(self.std, dtype=torch.float32, device=x.device)
+        return (x.float() - mean) / std
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON, stored in `config.json` under `data_meta`."""
+        return {"kind": self.kind, "shape": list(self.shape), "mean": self.mean, "std": self.std}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Codec:
+        """Rebuild a codec from `to_json` output."""
+        return cls(kind=data["kind"], shape=tuple(data["shape"]), mean=data.get("mean"), std=data.get("std"))
+
+    @classmethod
+    def for_vectors(cls, samples: Tensor) -> Codec:
+        """Standardise each column; a constant column keeps unit scale so it decodes back to its constant."""
+        mean = samples.double().mean(0)
+        std = samples.double().std(0, unbiased=False)
+        std = torch.where(std > 0, std, torch.ones_like(std))
+        return cls(VECTOR, tuple(samples.shape[1:]), mean.tolist(), std.tolist())
+
+
+class BatchOrder:
+    """The data order of a run as a pure function of (seed, step).
+
+    Sample positions form an endless stream; epoch e is a permutation seeded by (seed, e). Batch k holds stream
+    positions [k·B, (k+1)·B). Because nothing here is stateful beyond a cache, resuming at step k reproduces the
+    exact batches an uninterrupted run would have seen, with no RNG state to save.
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int):
+        if n < 1:
+            raise GanforgeError("the dataset has no samples")
+        self.n, self.batch_size, self.seed = n, batch_size, seed
+        self._epoch = -1
+        self._perm = torch.empty(0, dtype=torch.long)
+
+    def _permutation(self, epoch: int) -> Tensor:
+        if epoch != self._epoch:
+            generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            self._perm = torch.randperm(self.n, generator=generator)
+            self._epoch = epoch
+        return self._perm
+
+    def indices(self, step: int) -> Tensor:
+        """Dataset indices of the batch used at `step` (0-based)."""
+        start = step * self.batch_size
+        end = start + self.batch_size
+        parts = []
+        while start < end:
+            epoch, offset = divmod(start, self.n)
+            take = min(end - start, self.n - offset)
+            parts.append(self._permutation(epoch)[offset : offset + take])
+            start += take
+        return parts[0] if len(parts) == 1 else torch.cat(parts)
+
+
+@dataclass
+class Dataset:
+    """A dataset held in memory: images as uint8 (N, C, H, W), vectors as float32 in model space.
+
+    Subclasses that stream from disk override `batches`.
+    """
+
+    name: str
+    codec: Codec
+    samples: Tensor
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def kind(self) -> str:
+        """`image` or `vector`."""
+        return self.codec.kind
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        """Shape of one sample in model space, e.g. (3, 64, 64) or (2,)."""
+        return self.codec.shape
+
+    def __len__(self) -> int:
+        return int(self.samples.shape[0])
+
+    def to_model_space(self, raw: Tensor) -> Tensor:
+        """Stored form → model space (uint8 images are scaled to [-1, 1] here, per batch, to save memory)."""
+        if raw.dtype == torch.uint8:
+            return raw.float().div_(127.5).sub_(1.0)
+        return raw
+
+    def batches(self, batch_size: int, seed: int, start_step: int, device: torch.device) -> Iterator[Tensor]:
+        """Endless batches in model space on `device`, starting at `start_step` of the run's fixed order."""
+        order = BatchOrder(len(self), batch_size, seed)
+        step = start_step
+        while True:
+            raw = self.samples.index_select(0, order.indices(step))
+            yield self.to_model_space(raw.to(device, non_blocking=True))
+            step += 1
+
+    def real_samples(self, n: int, seed: int = 0) -> Tensor:
+        """`n` samples in the user's form (for plots and, later, metrics), drawn without replacement if possible."""
+        generator = torch.Generator().manual_seed(seed)
+        count = min(n, len(self))
+        index = torch.randperm(len(self), generator=generator)[:count]
+        return self.codec.decode(self.to_model_space(self.samples.index_select(0, index)))

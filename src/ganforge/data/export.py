@@ -1,0 +1,106 @@
+"""Write generated samples in the user's form: image grids, folders of PNGs, arrays, CSV, scatter plots."""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+from torch import Tensor
+
+from ganforge.data.base import IMAGE
+from ganforge.errors import GanforgeError
+
+IMAGE_OUTPUTS = (".png", ".jpg", ".jpeg", ".webp")
+
+
+def image_grid(images: Tensor, columns: int | None = None, padding: int = 2) -> Image.Image:
+    """Images in [0, 1] (N, C, H, W) → one Pillow image tiled in a near-square grid on a white background."""
+    n, channels, height, width = images.shape
+    columns = columns or math.ceil(math.sqrt(n))
+    rows = math.ceil(n / columns)
+    grid = torch.ones(channels, rows * (height + padding) + padding, columns * (width + padding) + padding)
+    for i in range(n):
+        r, c = divmod(i, columns)
+        top, left = padding + r * (height + padding), padding + c * (width + padding)
+        grid[:, top : top + height, left : left + width] = images[i]
+    array = (grid.clamp(0, 1) * 255 + 0.5).to(torch.uint8).permute(1, 2, 0).numpy()
+    return Image.fromarray(array[..., 0] if channels == 1 else array, "L" if channels == 1 else "RGB")
+
+
+def scatter_plot(points: Tensor, reference: Tensor | None = None, size: int = 512) -> Image.Image:
+    """2-D points (the first two columns) drawn in blue over `reference` points in grey, on shared axes."""
+    both = points[:, :2] if reference is None else torch.cat([points[:, :2], reference[:, :2]])
+    low, high = both.min(0).values, both.max(0).values
+    centre, half = (low + high) / 2, ((high - low).max() / 2 * 1.1).clamp_min(1e-6)
+    margin = 16
+
+    def pixels(p: Tensor) -> np.ndarray:
+        unit = (p[:, :2] - centre) / half  # [-1, 1]
+        x = margin + (unit[:, 0] + 1) / 2 * (size - 2 * margin)
+        y = size - margin - (unit[:, 1] + 1) / 2 * (size - 2 * margin)
+        return torch.stack([x, y], 1).numpy()
+
+    image = Image.new("RGB", (size, size), (255, 255, 255))
+    draw = ImageDraw.Draw(image)
+    draw.rectangle([margin, margin, size - margin, size - margin], outline=(200, 200, 200))
+    if reference is not None:
+        for x, y in pixels(reference):
+            draw.point((x, y), fill=(170, 170, 170))
+    for x, y in pixels(points):
+        draw.ellipse([x - 1.5, y - 1.5, x + 1.5, y + 1.5], fill=(31, 119, 180))
+    return image
+
+
+def atomic_image_save(image: Image.Image, path: Path) -> None:
+    """Write through a temporary file and rename, so a reader never sees half an image."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    os.close(handle)
+    try:
+        image.save(temp)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def save_samples(samples: Tensor, kind: str, out: str | Path, reference: Tensor | None = None) -> Path:
+    """Save samples already in the user's form. The suffix of `out` chooses the format:
+    `.png`/`.jpg` a grid (images) or scatter plot (vectors); `.npy` an array; `.csv` a table (vectors);
+    no suffix a folder of numbered PNG files (images)."""
+    out = Path(out)
+    suffix = out.suffix.lower()
+    samples = samples.detach().cpu()
+    if suffix == ".npy":
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if kind == IMAGE:  # (N, H, W, C) uint8, the layout most image arrays use
+            array = (samples.clamp(0, 1) * 255 + 0.5).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+        else:
+            array = samples.numpy().astype(np.float32)
+        np.save(out, array)
+        return out
+    if suffix == ".csv":
+        if kind == IMAGE:
+            raise GanforgeError(f"output {out}: images can be written as .png/.jpg grids, .npy or a folder, not CSV")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        header = ",".join(f"x{i}" for i in range(samples.shape[1]))
+        np.savetxt(out, samples.numpy(), delimiter=",", header=header, comments="", fmt="%.7g")
+        return out
+    if suffix in IMAGE_OUTPUTS:
+        picture = image_grid(samples) if kind == IMAGE else scatter_plot(samples, reference)
+        atomic_image_save(picture, out)
+        return out
+    if suffix == "":
+        if kind != IMAGE:
+            raise GanforgeError(f"output {out}: vectors can be written to .npy, .csv or a .png scatter plot")
+        out.mkdir(parents=True, exist_ok=True)
+        width = max(6, len(str(len(samples))))
+        for i, image in enumerate(samples):
+            image_grid(image[None], columns=1, padding=0).save(out / f"{i:0{width}d}.png")
+        return out
+    raise GanforgeError(f"output {out}: unknown format {suffix!r}; use .png, .jpg, .npy, .csv or a folder name")

@@ -1,0 +1,14 @@
+"""Spectral normalisation (Miyato et al. 2018) of every convolution and linear layer of a discriminator."""
+
+from __future__ import annotations
+
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+
+def apply_spectral_norm(module: nn.Module) -> nn.Module:
+    """Divide each weight by its largest singular value (one power iteration per forward pass)."""
+    for child in list(module.modules()):
+        if isinstance(child, nn.Conv2d | nn.Linear | nn.ConvTranspose2d):
+            spectral_norm(child)
+    return module

@@ -1,0 +1,1 @@
+"""Training: the trainer loop, checkpoints, the run folder and hardware choices."""

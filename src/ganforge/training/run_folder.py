@@ -1,0 +1,112 @@
+"""The run folder: `config.json`, `metrics.jsonl`, `samples/` and `checkpoints/`, all plain files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ganforge.errors import GanforgeError
+from ganforge.training.checkpoint import atomic_write_text, find_checkpoint, write_json
+
+CONFIG_FILE = "config.json"
+METRICS_FILE = "metrics.jsonl"
+DIAGNOSES_FILE = "diagnoses.jsonl"
+
+
+class RunFolder:
+    """Paths and small file operations of one run."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.config_path = self.path / CONFIG_FILE
+        self.metrics_path = self.path / METRICS_FILE
+        self.samples = self.path / "samples"
+        self.checkpoints = self.path / "checkpoints"
+
+    @classmethod
+    def new(cls, out: str | Path) -> RunFolder:
+        """A new run at `out` (created on its first write); refuses a folder that already holds a run, so nothing
+        is overwritten."""
+        run = cls(out)
+        if run.config_path.exists():
+            raise GanforgeError(
+                f"{run.path} already holds a run; continue it with --resume {run.path} or choose another --out"
+            )
+        if run.path.exists() and not run.path.is_dir():
+            raise GanforgeError(f"--out {run.path} exists and is not a folder")
+        return run
+
+    @classmethod
+    def open(cls, path: str | Path) -> RunFolder:
+        """An existing run; a folder without `config.json` is refused by name."""
+        run = cls(path)
+        if not run.path.is_dir():
+            raise GanforgeError(f"run folder {run.path} does not exist")
+        if not run.config_path.is_file():
+            raise GanforgeError(f"{run.path} is not a ganforge run folder (no {CONFIG_FILE}); expected the --out of "
+                                f"an earlier `ganforge train`")
+        return run
+
+    def read_config(self) -> dict[str, Any]:
+        """The stored `config.json`."""
+        try:
+            return json.loads(self.config_path.read_text(encoding="utf-8"))
+        except ValueError as error:
+            raise GanforgeError(f"{self.config_path} is not valid JSON: {error}") from None
+
+    def write_config(self, data: dict[str, Any]) -> None:
+        """Write `config.json` atomically (creating the run folder on a new run's first write)."""
+        self.samples.mkdir(parents=True, exist_ok=True)
+        write_json(self.config_path, data)
+
+    def latest_checkpoint(self) -> Path:
+        """The newest complete checkpoint, or a clear error if the run has none yet."""
+        found = find_checkpoint(self.path)
+        if found is None:
+            raise GanforgeError(f"run {self.path} has no complete checkpoint yet")
+        return found
+
+    def append_metrics(self, record: dict[str, Any]) -> None:
+        """Add one line to `metrics.jsonl` (flushed, so a crash loses at most the line being written)."""
+        with self.metrics_path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
+            handle.flush()
+
+    def append_diagnosis(self, record: dict[str, Any]) -> None:
+        """Add one finding event to `diagnoses.jsonl`."""
+        with (self.path / DIAGNOSES_FILE).open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
+            handle.flush()
+
+    def read_diagnoses(self) -> list[dict[str, Any]]:
+        """All events of `diagnoses.jsonl`."""
+        path = self.path / DIAGNOSES_FILE
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+    def truncate_metrics(self, last_step: int) -> None:
+        """Drop metric lines logged after `last_step` (work after the checkpoint a resume restarts from)."""
+        if not self.metrics_path.exists():
+            return
+        kept = []
+        for line in self.metrics_path.read_text(encoding="utf-8").splitlines():
+            try:
+                if json.loads(line).get("step", 0) <= last_step:
+                    kept.append(line)
+            except ValueError:
+                continue  # a line cut short by a crash
+        atomic_write_text(self.metrics_path, "".join(f"{line}\n" for line in kept))
+
+    def read_metrics(self) -> list[dict[str, Any]]:
+        """All records of `metrics.jsonl`."""
+        if not self.metrics_path.exists():
+            return []
+        records = []
+        for line in self.metrics_path.read_text(encoding="utf-8").splitlines():
+            try:
+                records.append(json.loads(line))
+            except ValueError:
+                continue
+        return records
