@@ -1,0 +1,83 @@
+"""The `ganforge` command end to end, and its one-line errors for bad input."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ganforge.cli import main
+
+TINY = ["--image-size", "16", "--g-width", "8", "--d-width", "8", "--latent-dim", "8", "--batch-size", "8",
+        "--quiet"]
+
+
+def test_train_and_sample_on_a_folder_of_pngs(png_folder, tmp_path, capsys):
+    out = tmp_path / "runs" / "squares"
+    assert main(["train", "--data", str(png_folder), "--steps", "6", "--sample-every", "3", "--out", str(out),
+                 *TINY]) == 0
+    assert f"Run folder: {out}" in capsys.readouterr().out
+    assert (out / "samples" / "step_000003.png").is_file() and (out / "samples" / "step_000006.png").is_file()
+    assert (out / "checkpoints" / "step_000006" / "models.safetensors").is_file()
+    assert main(["sample", str(out), "--n", "10", "--out", str(tmp_path / "grid.png")]) == 0
+    assert Image.open(tmp_path / "grid.png").mode == "RGB"
+    assert main(["sample", str(out), "--n", "3", "--out", str(tmp_path / "pngs")]) == 0
+    assert len(list((tmp_path / "pngs").glob("*.png"))) == 3
+    assert main(["sample", str(out), "--n", "4", "--out", str(tmp_path / "x.npy")]) == 0
+    assert np.load(tmp_path / "x.npy").shape == (4, 16, 16, 3)
+    assert main(["train", "--resume", str(out), "--steps", "8", "--quiet"]) == 0
+    assert (out / "checkpoints" / "step_000008").is_dir()
+
+
+def test_config_file_with_flag_overrides(tmp_path):
+    config = tmp_path / "run.toml"
+    config.write_text('data = "ring"\nsteps = 50\ndepth = 1\ng-width = 16\nd-width = 16\n')
+    out = tmp_path / "ring"
+    assert main(["train", "--config", str(config), "--steps", "3", "--out", str(out), "--quiet"]) == 0
+    assert (out / "checkpoints" / "step_000003").is_dir()
+    assert main(["sample", str(out), "--n", "20", "--out", str(tmp_path / "points.csv")]) == 0
+    assert np.loadtxt(tmp_path / "points.csv", delimiter=",", skiprows=1).shape == (20, 2)
+
+
+def test_datasets_lists_the_builtins(capsys):
+    assert main(["datasets"]) == 0
+    listing = capsys.readouterr().out
+    for name in ("ring", "grid", "digits", "shapes"):
+        assert name in listing
+
+
+@pytest.fixture
+def bad_files(tmp_path):
+    np.save(tmp_path / "words.npy", np.array(["a", "b"]))
+    (tmp_path / "not_a_run").mkdir()
+    return tmp_path
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["train", "--data", "{tmp}/missing_photos"], "neither an existing path nor a built-in dataset"),
+    (["train", "--data", "rings"], "nor a built-in dataset (ring, grid, digits, stacked-digits, shapes)"),
+    (["train", "--data", "ring", "--model", "resnet"], "unknown model 'resnet'"),
+    (["train", "--data", "ring", "--loss", "hinge2"], "unknown loss 'hinge2'"),
+    (["train", "--data", "digits", "--image-size", "48"], "image size 48×48 is not supported by model dcgan"),
+    (["train", "--data", "{tmp}/words.npy"], "expected numbers"),
+    (["train", "--resume", "{tmp}/not_a_run"], "is not a ganforge run folder"),
+    (["train", "--data", "ring", "--steps", "ten"], "--steps expects a whole number"),
+    (["sample", "{tmp}/not_a_run", "--out", "{tmp}/g.png"], "is not a ganforge run folder"),
+    (["train", "--data", "ring", "--config", "{tmp}/absent.toml"], "absent.toml does not exist"),
+])
+def test_bad_input_is_one_line_and_exit_code_2(bad_files, capsys, args, message):
+    args = [a.replace("{tmp}", str(bad_files)) for a in args]
+    assert main([*args, "--quiet"] if args[0] == "train" else args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("ganforge: error: ") and message in err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_the_installed_command_hides_tracebacks_unless_debug(tmp_path):
+    command = [sys.executable, "-m", "ganforge.cli", "train", "--data", str(tmp_path / "nothing"), "--quiet"]
+    plain = subprocess.run(command, capture_output=True, text=True)
+    assert plain.returncode == 2 and "Traceback" not in plain.stderr
+    assert plain.stderr.strip().splitlines() == [plain.stderr.strip()]
+    debug = subprocess.run([*command[:3], "--debug", *command[3:]], capture_output=True, text=True)
+    assert "Traceback" in debug.stderr and "GanforgeError" in debug.stderr
