@@ -109,3 +109,16 @@ def test_mismatched_weights_are_reported_by_model_name(tmp_path):
     other = torch.nn.Linear(5, 5)
     with pytest.raises(GanforgeError, match="does not match the net model"):
         ckpt.load_module_tensors({"net": other}, tensors, path)
+
+
+def test_json_files_stay_standard_json_when_a_value_is_not_finite(tmp_path):
+    from ganforge.training.run_folder import RunFolder
+
+    ckpt.write_json(tmp_path / "eval.json", {"fd": float("nan"), "kid": [1.0, float("inf")], "step": 3})
+    text = (tmp_path / "eval.json").read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    assert json.loads(text) == {"fd": None, "kid": [1.0, None], "step": 3}
+    run = RunFolder.new(tmp_path / "run")
+    run.write_config({"config": {}})
+    run.append_metrics({"step": 1, "d_loss": float("nan")})
+    assert json.loads(run.metrics_path.read_text()) == {"step": 1, "d_loss": None}

@@ -50,6 +50,7 @@ def test_datasets_lists_the_builtins(capsys):
 @pytest.fixture
 def bad_files(tmp_path):
     np.save(tmp_path / "words.npy", np.array(["a", "b"]))
+    (tmp_path / "table.npy").write_text("1,2\n3,4\n")  # a CSV file given the wrong name
     (tmp_path / "not_a_run").mkdir()
     return tmp_path
 
@@ -65,6 +66,7 @@ def bad_files(tmp_path):
     (["train", "--data", "ring", "--steps", "ten"], "--steps expects a whole number"),
     (["sample", "{tmp}/not_a_run", "--out", "{tmp}/g.png"], "is not a ganforge run folder"),
     (["train", "--data", "ring", "--config", "{tmp}/absent.toml"], "absent.toml does not exist"),
+    (["train", "--data", "{tmp}/table.npy"], "is not a valid .npy file"),
 ])
 def test_bad_input_is_one_line_and_exit_code_2(bad_files, capsys, args, message):
     args = [a.replace("{tmp}", str(bad_files)) for a in args]
@@ -81,3 +83,74 @@ def test_the_installed_command_hides_tracebacks_unless_debug(tmp_path):
     assert plain.stderr.strip().splitlines() == [plain.stderr.strip()]
     debug = subprocess.run([*command[:3], "--debug", *command[3:]], capture_output=True, text=True)
     assert "Traceback" in debug.stderr and "GanforgeError" in debug.stderr
+
+
+def test_usage_mistakes_are_one_line_too(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["train", "--data", "ring", "--stepz", "5"])
+    err = capsys.readouterr().err.strip()
+    assert stop.value.code == 2 and len(err.splitlines()) == 1
+    assert err.startswith("ganforge train: error: unrecognized arguments: --stepz") and "--help" in err
+
+
+def test_resume_guards_and_checkpoint_names(tmp_path, capsys, monkeypatch):
+    points = tmp_path / "points.npy"
+    np.save(points, np.random.default_rng(0).normal(size=(300, 2)).astype(np.float32))
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "run"
+    small = ["--depth", "1", "--g-width", "8", "--d-width", "8", "--batch-size", "16", "--quiet"]
+    assert main(["train", "--data", "points.npy", "--steps", "4", "--checkpoint-every", "2", "--out", str(out),
+                 *small]) == 0
+    config = (out / "config.json").read_text()
+    assert str(points.resolve()) in config  # stored absolute: the run resumes and evaluates from anywhere
+
+    def error_of(args):
+        assert main(args) == 2
+        return capsys.readouterr().err.strip()
+
+    assert "already at step 4" in error_of(["train", "--resume", str(out), "--steps", "3", "--quiet"])
+    assert "differs from the run being resumed" in error_of(
+        ["train", "--resume", str(out), "--steps", "6", "--out", str(tmp_path / "elsewhere"), "--quiet"])
+    other = tmp_path / "other.npy"
+    np.save(other, np.ones((50, 2), np.float32))
+    assert "is not the data run" in error_of(["train", "--resume", str(out), "--steps", "6", "--data", str(other),
+                                              "--quiet"])
+    moved = tmp_path / "moved.npy"
+    points.rename(moved)  # the data moved: the run can be pointed at its new place
+    assert main(["train", "--resume", str(out), "--steps", "6", "--data", str(moved), "--quiet"]) == 0
+    assert str(moved) in (out / "config.json").read_text()
+    capsys.readouterr()
+    assert main(["sample", str(out), "--checkpoint", "step_000004", "--n", "5", "--out", "early.csv"]) == 0
+    assert "from step 4 " in capsys.readouterr().out
+    assert main(["sample", str(out), "--n", "50", "--out", "points.png"]) == 0  # scatter over the real data
+    assert Image.open(tmp_path / "points.png").size[0] > 100
+
+
+def test_sampling_into_a_folder_never_mixes_with_old_files(png_folder, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(png_folder), "--steps", "2", "--out", str(out), *TINY]) == 0
+    folder = tmp_path / "pngs"
+    folder.mkdir()
+    (folder / "holiday.png").write_bytes(b"keep me")
+    assert main(["sample", str(out), "--n", "3", "--out", str(folder)]) == 2
+    assert "is not empty" in capsys.readouterr().err
+    assert [p.name for p in folder.iterdir()] == ["holiday.png"]
+
+
+def test_ctrl_c_saves_and_exits_130(tmp_path, capsys, monkeypatch):
+    import signal
+
+    from ganforge.training.trainer import Trainer
+
+    original = Trainer.train_step
+
+    def press_ctrl_c(self, batches, **kwargs):
+        stats = original(self, batches, **kwargs)
+        signal.raise_signal(signal.SIGINT)
+        return stats
+
+    monkeypatch.setattr(Trainer, "train_step", press_ctrl_c)
+    out = tmp_path / "run"
+    assert main(["train", "--data", "ring", "--depth", "1", "--steps", "50", "--out", str(out), "--quiet"]) == 130
+    assert "Continue with: ganforge train --resume" in capsys.readouterr().out
+    assert (out / "checkpoints" / "step_000001").is_dir()

@@ -10,7 +10,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from ganforge.config import TrainConfig, build_config
-from ganforge.data import Codec, Dataset, load_dataset
+from ganforge.data import BUILTIN, Codec, Dataset, load_dataset
 from ganforge.data.export import save_samples
 from ganforge.errors import GanforgeError
 from ganforge.models import build_models, sample_latent
@@ -21,7 +21,7 @@ from ganforge.training.run_folder import RunFolder
 from ganforge.training.trainer import Trainer, TrainResult
 
 # Options that may change when a run is resumed: they do not alter what is being learnt.
-RESUMABLE = {"steps", "device", "threads", "workers", "cache_gb", "log_every", "sample_every",
+RESUMABLE = {"steps", "data", "device", "threads", "workers", "cache_gb", "log_every", "sample_every",
              "checkpoint_every", "keep_checkpoints", "out", "eval_every", "eval_n", "eval_metrics", "eval_features",
              "inception_weights", "best_metric", "diagnose", "on_divergence"}
 # (lr_schedule is not resumable: with --steps as the horizon, a new total would change the schedule's shape)
@@ -41,6 +41,9 @@ def resume_config(run: RunFolder, overrides: dict[str, Any]) -> TrainConfig:
     stored = build_config(run.read_config()["config"], source=str(run.config_path))
     for key, value in overrides.items():
         key = key.replace("-", "_")
+        if key == "out" and value is not None and Path(value).resolve() != run.path.resolve():
+            raise GanforgeError(f"--out {value} differs from the run being resumed ({run.path}); a resumed run "
+                                "continues in its own folder (drop --out, or start a new run without --resume)")
         if key in RESUMABLE:
             continue
         if getattr(build_config({key: value}, base=stored), key) != getattr(stored, key):
@@ -50,6 +53,23 @@ def resume_config(run: RunFolder, overrides: dict[str, Any]) -> TrainConfig:
             )
     changes = {k: v for k, v in overrides.items() if k.replace("-", "_") != "out"}
     return build_config(changes, base=stored, source="options").validate()
+
+
+def _absolute_data(spec: str | None) -> str | None:
+    """A data path made absolute, so that the run can be resumed and evaluated from any directory."""
+    if spec and spec not in BUILTIN and Path(spec).expanduser().exists():
+        return str(Path(spec).expanduser().resolve())
+    return spec
+
+
+def _check_same_data(run: RunFolder, dataset: Dataset) -> None:
+    """A resumed run may read its data from a new place, but it must be the data it was trained on."""
+    stored = run.read_config()["data"]
+    found = {"size": len(dataset), **dataset.codec.to_json()}
+    if any(stored.get(key) != value for key, value in found.items()):
+        raise GanforgeError(f"data {dataset.name} is not the data run {run.path} was trained on (its size, shape or "
+                            f"statistics differ: {len(dataset)} × {list(dataset.codec.shape)} vs {stored.get('size')} "
+                            f"× {stored.get('shape')}); start a new run to train on other data")
 
 
 def train(data: str | None = None, *, resume: str | Path | None = None, progress: bool = True,
@@ -63,7 +83,11 @@ def train(data: str | None = None, *, resume: str | Path | None = None, progress
     """
     if resume is not None:
         run = RunFolder.open(resume)
-        cfg = resume_config(run, options if data is None else {**options, "data": data})
+        if data is not None:
+            options = {**options, "data": data}
+        if "data" in options:
+            options["data"] = _absolute_data(options["data"])
+        cfg = resume_config(run, options)
     else:
         values = {**(config or {}), **options}
         if data is not None:
@@ -72,13 +96,19 @@ def train(data: str | None = None, *, resume: str | Path | None = None, progress
         if preset:
             values = {**preset_options(preset), **values}
         cfg = build_config(values, source="options").validate()
-    dataset = load_dataset(cfg.data, cfg.image_size, cfg.channels, cfg.workers, cfg.cache_gb)
+        cfg.data = _absolute_data(cfg.data)
+    dataset = load_dataset(cfg.data, cfg.image_size, cfg.channels, cfg.workers, cfg.cache_gb, progress=progress)
     if resume is None:
         run = RunFolder.new(cfg.out or _default_out(dataset.name))
         cfg.out = str(run.path)
+    else:
+        _check_same_data(run, dataset)
     trainer = Trainer(cfg, dataset, run, progress=progress)
     if resume is not None:
         trainer.restore(run.latest_checkpoint())
+        if cfg.steps <= trainer.step:
+            raise GanforgeError(f"run {run.path} is already at step {trainer.step:,}; --steps is the new total, "
+                                f"so give more than {trainer.step} to continue it")
     run.write_config(trainer.describe())
     return trainer.fit()
 
@@ -113,9 +143,10 @@ class TrainedGenerator:
             parts.append(self.codec.decode(self.generator(z[start : start + batch_size].to(self.device))).cpu())
         return torch.cat(parts)
 
-    def save(self, samples: Tensor, out: str | Path) -> Path:
-        """Write samples (from `sample`) as a grid/scatter PNG, a folder of PNGs, `.npy` or `.csv`."""
-        return save_samples(samples, self.kind, out)
+    def save(self, samples: Tensor, out: str | Path, reference: Tensor | None = None) -> Path:
+        """Write samples (from `sample`; a tensor or an array) as a grid/scatter PNG, a folder of PNGs, `.npy` or
+        `.csv`; a scatter plot of vectors shows `reference` (real data) behind them when given."""
+        return save_samples(torch.as_tensor(samples), self.kind, out, reference)
 
 
 def load(run_dir: str | Path, checkpoint: str | Path | None = None, device: str = "auto") -> TrainedGenerator:
@@ -136,6 +167,8 @@ def load(run_dir: str | Path, checkpoint: str | Path | None = None, device: str 
             raise GanforgeError(f"run {run.path} has no best checkpoint (train with --eval-every to keep one)")
     else:
         path = Path(checkpoint)
+        if not path.is_dir() and (run.checkpoints / path).is_dir():  # a name such as step_000300
+            path = run.checkpoints / path
     tensors, _, state = ckpt.load_checkpoint(path)
     generator, _ = build_models(model["name"], codec.shape, model["options"])
     name = "generator_ema" if any(k.startswith("generator_ema.") for k in tensors) else "generator"

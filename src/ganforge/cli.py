@@ -1,4 +1,4 @@
-"""The `ganforge` command: train, sample, datasets.
+"""The `ganforge` command: train, sample, eval, datasets.
 
 Bad input ends with one line on stderr naming what is wrong and what was expected, and exit status 2;
 `--debug` shows the traceback instead.
@@ -10,8 +10,9 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
-from dataclasses import fields
-from typing import Any
+from dataclasses import MISSING, fields
+from pathlib import Path
+from typing import Any, NoReturn
 
 from tqdm.auto import tqdm
 
@@ -79,6 +80,13 @@ PAIR_OPTIONS = {"betas_g", "betas_d"}
 INTERNAL = {"extra"}
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """Usage mistakes end with one line naming the problem, like every other ganforge error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 class _TqdmHandler(logging.Handler):
     """Log lines that do not break the progress bar."""
 
@@ -96,7 +104,11 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         if spec.name in INTERNAL:
             continue
         flag = "--" + spec.name.replace("_", "-")
-        kwargs: dict[str, Any] = {"default": argparse.SUPPRESS, "help": TRAIN_HELP[spec.name]}
+        help_text = TRAIN_HELP[spec.name]
+        if spec.default not in (None, "", 0) and spec.default is not MISSING and "default" not in help_text:
+            shown = " ".join(map(str, spec.default)) if isinstance(spec.default, tuple) else spec.default
+            help_text += f" (default: {shown})"
+        kwargs: dict[str, Any] = {"default": argparse.SUPPRESS, "help": help_text}
         if spec.name in BOOL_OPTIONS:
             kwargs["action"] = argparse.BooleanOptionalAction
         elif spec.name in PAIR_OPTIONS:
@@ -114,7 +126,8 @@ def _add_sample(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", required=True,
                         help="grid.png (grid or scatter plot), a folder name (PNG files), x.npy, or x.csv (vectors)")
     parser.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
-    parser.add_argument("--checkpoint", help="a checkpoint folder of the run (default: the latest)")
+    parser.add_argument("--checkpoint", help="a checkpoint of the run: its name (step_000300), its folder, or 'best' "
+                                             "(default: the latest)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--batch-size", type=int, default=256, help="samples generated at once")
 
@@ -130,7 +143,8 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--features", choices=["inception", "digits", "raw"],
                         help="feature space (default: raw for vectors, digits for digit sets, else inception)")
     parser.add_argument("--inception-weights", metavar="PATH", help="pt_inception-2015-12-05-6726825d.pth")
-    parser.add_argument("--checkpoint", help="a checkpoint folder of the run, or 'best' (default: the latest)")
+    parser.add_argument("--checkpoint", help="a checkpoint of the run: its name (step_000300), its folder, or 'best' "
+                                             "(default: the latest)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--seed", type=int, default=0, help="seed for the samples drawn")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -138,7 +152,7 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the `ganforge` command."""
-    parser = argparse.ArgumentParser(prog="ganforge", description=__doc__.splitlines()[0])
+    parser = _OneLineParser(prog="ganforge", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"ganforge {__version__}")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -165,13 +179,14 @@ def _train(args: argparse.Namespace) -> int:
         result = train(config=base, progress=not args.quiet, **given)
     if result.interrupted:
         print(f"interrupted at step {result.step}; checkpoint saved. "
-              f"Continue with: ganforge train --resume {result.run_dir}")
-    else:
-        print(f"trained to step {result.step}. Run folder: {result.run_dir}")
-        print(f"  samples:     {result.run_dir / 'samples'}")
-        print(f"  metrics:     {result.run_dir / 'metrics.jsonl'}")
-        print(f"  checkpoints: {result.run_dir / 'checkpoints'}")
-        print(f"  more samples: ganforge sample {result.run_dir} --n 64 --out grid.png")
+              f"Continue with: ganforge train --resume {result.run_dir} --steps N")
+        return 130  # the shell's convention for a run stopped by Ctrl-C
+    print(f"trained to step {result.step}. Run folder: {result.run_dir}")
+    print(f"  samples:      {result.run_dir / 'samples'}")
+    print(f"  metrics:      {result.run_dir / 'metrics.jsonl'}")
+    print(f"  checkpoints:  {result.run_dir / 'checkpoints'}")
+    print(f"  more samples: ganforge sample {result.run_dir} --n 64 --out grid.png")
+    print(f"  measure it:   ganforge eval {result.run_dir}")
     return 0
 
 
@@ -182,9 +197,24 @@ def _sample(args: argparse.Namespace) -> int:
         raise GanforgeError(f"option --batch-size must be at least 1, got {args.batch_size}")
     generator = load(args.run, checkpoint=args.checkpoint, device=args.device)
     samples = generator.sample(args.n, seed=args.seed, batch_size=args.batch_size, progress=True)
-    path = generator.save(samples, args.out)
+    reference = None
+    if generator.kind == "vector" and Path(args.out).suffix.lower() in {".png", ".jpg", ".jpeg"}:
+        reference = _real_vectors(args.run, args.n)
+    path = generator.save(samples, args.out, reference)
     print(f"wrote {args.n} samples from step {generator.step} to {path}")
     return 0
+
+
+def _real_vectors(run_dir: str, n: int) -> Any:
+    """Up to `n` training vectors in the user's units, drawn behind a scatter plot; None if the data is gone."""
+    from ganforge.api import real_data_for
+    from ganforge.training.run_folder import RunFolder
+
+    try:
+        dataset = real_data_for(RunFolder.open(run_dir))
+    except GanforgeError:
+        return None
+    return dataset.real_samples(max(n, 1000))
 
 
 def _eval(args: argparse.Namespace) -> int:
@@ -216,7 +246,10 @@ def _datasets(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `ganforge` command; returns the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # reported by the command's own parser, so the hint points at `ganforge train --help`
+        commands_parser = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        commands_parser.choices[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
     handler = _TqdmHandler()
     logging.getLogger("ganforge").handlers[:] = [handler]
     logging.getLogger("ganforge").setLevel(logging.INFO)

@@ -38,8 +38,8 @@ ARRAY_SUFFIXES = {".npy", ".npz"}
 
 
 def load_dataset(spec: str, image_size: int | None = None, channels: int | None = None, workers: int = -1,
-                 cache_gb: float = 4.0) -> Dataset:
-    """Resolve `--data`: a built-in name, an image folder or an array file."""
+                 cache_gb: float = 4.0, progress: bool = True) -> Dataset:
+    """Resolve `--data`: a built-in name, an image folder or an array file (`progress`: bars while decoding)."""
     if not spec:
         raise GanforgeError("no data given: pass --data with a folder of images, an .npy/.npz file or one of "
                             f"the built-in datasets ({', '.join(BUILTIN)})")
@@ -50,7 +50,7 @@ def load_dataset(spec: str, image_size: int | None = None, channels: int | None 
         return entry.build(image_size, channels)
     path = Path(spec).expanduser()
     if path.is_dir():
-        return images.image_folder(path, image_size or 64, channels, workers, cache_gb)
+        return images.image_folder(path, image_size or 64, channels, workers, cache_gb, progress)
     if path.is_file():
         if path.suffix.lower() in ARRAY_SUFFIXES:
             return arrays.array_file(path, image_size, channels)

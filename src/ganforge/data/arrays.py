@@ -17,6 +17,11 @@ PREFERRED_KEYS = ("x", "data", "images", "samples", "arr_0")
 
 def read_array(path: Path) -> np.ndarray:
     """Load the array without ever unpickling (object arrays are refused, so a stranger's file runs no code)."""
+    with path.open("rb") as handle:
+        head = handle.read(6)
+    if head[:6] != b"\x93NUMPY" and head[:4] != b"PK\x03\x04":  # numpy's and zip's magic numbers
+        raise GanforgeError(f"array file {path} is not a valid {path.suffix} file (it does not start like one; "
+                            "save arrays with numpy.save or numpy.savez)")
     try:
         if path.suffix.lower() == ".npz":
             with np.load(path, allow_pickle=False) as archive:

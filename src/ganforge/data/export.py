@@ -98,6 +98,8 @@ def save_samples(samples: Tensor, kind: str, out: str | Path, reference: Tensor 
     if suffix == "":
         if kind != IMAGE:
             raise GanforgeError(f"output {out}: vectors can be written to .npy, .csv or a .png scatter plot")
+        if out.is_dir() and any(out.iterdir()):  # never mix new samples with (or overwrite) files already there
+            raise GanforgeError(f"output folder {out} is not empty; give a new folder name for the PNG files")
         out.mkdir(parents=True, exist_ok=True)
         width = max(6, len(str(len(samples))))
         for i, image in enumerate(samples):

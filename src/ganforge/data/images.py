@@ -173,7 +173,8 @@ def default_workers(requested: int) -> int:
     return min(8, max(0, cores)) if cores > 1 else 0
 
 
-def image_folder(folder: Path, size: int, channels: int | None, workers: int, cache_gb: float) -> Dataset:
+def image_folder(folder: Path, size: int, channels: int | None, workers: int, cache_gb: float,
+                 progress: bool = True) -> Dataset:
     """A folder of images as a dataset: cached in memory as uint8 when it fits in `cache_gb`, else streamed."""
     files = list_images(folder)
     if not files:
@@ -189,7 +190,8 @@ def image_folder(folder: Path, size: int, channels: int | None, workers: int, ca
                             collate_fn=_collate_list)
         decoded: list[Tensor] = []
         bad: list[Path] = []
-        with tqdm(total=len(files), desc=f"decoding {folder.name}", unit="img", leave=False) as bar:
+        with tqdm(total=len(files), desc=f"decoding {folder.name}", unit="img", leave=False,
+                  disable=not progress) as bar:
             for items in loader:
                 for item in items:
                     if item.numel():
@@ -204,7 +206,8 @@ def image_folder(folder: Path, size: int, channels: int | None, workers: int, ca
         return Dataset(folder.name, codec, torch.stack(decoded), info)
     # Too big to cache: drop files whose header cannot be read now; truncation is caught while streaming.
     readable, bad = [], []
-    for path in tqdm(files, desc=f"checking {folder.name}", unit="file", leave=False):
+    for path in tqdm(files, desc=f"checking {folder.name}", unit="file", leave=False,
+                         disable=not progress):
         try:
             with Image.open(path):
                 readable.append(path)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import shutil
 from pathlib import Path
@@ -61,9 +62,20 @@ def atomic_write_text(path: Path, text: str) -> None:
     _fsync_dir(path.parent)
 
 
+def plain_json(data: Any) -> Any:
+    """`data` with NaN and infinities replaced by None, so that every JSON reader (not only Python's) accepts it."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {key: plain_json(value) for key, value in data.items()}
+    if isinstance(data, list | tuple):
+        return [plain_json(value) for value in data]
+    return data
+
+
 def write_json(path: Path, data: Any) -> None:
-    """Atomic, human-readable JSON."""
-    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+    """Atomic, human-readable, standard JSON (non-finite numbers written as null)."""
+    atomic_write_text(path, json.dumps(plain_json(data), indent=2, sort_keys=False, allow_nan=False) + "\n")
 
 
 def module_tensors(modules: dict[str, torch.nn.Module]) -> dict[str, Tensor]:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ganforge.errors import GanforgeError
-from ganforge.training.checkpoint import atomic_write_text, find_checkpoint, write_json
+from ganforge.training.checkpoint import atomic_write_text, find_checkpoint, plain_json, write_json
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
@@ -70,13 +70,13 @@ class RunFolder:
     def append_metrics(self, record: dict[str, Any]) -> None:
         """Add one line to `metrics.jsonl` (flushed, so a crash loses at most the line being written)."""
         with self.metrics_path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record) + "\n")
+            handle.write(json.dumps(plain_json(record), allow_nan=False) + "\n")
             handle.flush()
 
     def append_diagnosis(self, record: dict[str, Any]) -> None:
         """Add one finding event to `diagnoses.jsonl`."""
         with (self.path / DIAGNOSES_FILE).open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record) + "\n")
+            handle.write(json.dumps(plain_json(record), allow_nan=False) + "\n")
             handle.flush()
 
     def read_diagnoses(self) -> list[dict[str, Any]]:
