@@ -83,6 +83,9 @@ def train(data: str | None = None, *, resume: str | Path | None = None, progress
     """
     if resume is not None:
         run = RunFolder.open(resume)
+        if run.read_config().get("kind") == "table":
+            raise GanforgeError(f"{run.path} is a table run; tables are fitted in one go (train a new run with more "
+                                "--epochs instead of resuming)")
         if data is not None:
             options = {**options, "data": data}
         if "data" in options:
@@ -97,6 +100,10 @@ def train(data: str | None = None, *, resume: str | Path | None = None, progress
             values = {**preset_options(preset), **values}
         cfg = build_config(values, source="options").validate()
         cfg.data = _absolute_data(cfg.data)
+        from ganforge.tabular.run import is_table_path, train_table
+
+        if is_table_path(cfg.data):
+            return train_table(cfg, progress=progress)
     dataset = load_dataset(cfg.data, cfg.image_size, cfg.channels, cfg.workers, cfg.cache_gb, progress=progress)
     if resume is None:
         run = RunFolder.new(cfg.out or _default_out(dataset.name))

@@ -21,7 +21,8 @@ from ganforge.config import TrainConfig, build_config, load_toml
 from ganforge.errors import GanforgeError
 
 TRAIN_HELP: dict[str, str] = {
-    "data": "a folder of images, an .npy/.npz array file, or a built-in dataset (see `ganforge datasets`)",
+    "data": "a folder of images, an .npy/.npz array file, a table (.csv, .tsv, .parquet), or a built-in dataset "
+            "(see `ganforge datasets`)",
     "image_size": "side of the square images the model makes (dcgan: 16, 32, 64, 128 or 256)",
     "channels": "1 (grayscale) or 3 (RGB); default: from the data",
     "model": "model family: dcgan (images), mlp (vectors, small images) or auto",
@@ -54,6 +55,9 @@ TRAIN_HELP: dict[str, str] = {
     "ema": "generator EMA decay for sampling and evaluation (0 = off; 0.999 typical)",
     "augment": "DiffAugment policy for images: color,translation,cutout",
     "preset": "measured defaults: toy-2d, dcgan-32, sngan-32, r3gan-lite (flags override)",
+    "epochs": "tables: passes over the rows (default 300)",
+    "categorical": "tables: comma-separated columns to treat as categories whatever their type",
+    "ignore": "tables: comma-separated columns to leave out (ids, free text)",
     "device": "auto (CUDA if present), cpu or cuda",
     "precision": "auto (bf16 where the hardware is fast at it), fp32 or bf16",
     "threads": "CPU threads for PyTorch; 0 = one per free core",
@@ -124,12 +128,15 @@ def _add_sample(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("run", help="run folder written by `ganforge train`")
     parser.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
     parser.add_argument("--out", required=True,
-                        help="grid.png (grid or scatter plot), a folder name (PNG files), x.npy, or x.csv (vectors)")
+                        help="grid.png (grid or scatter plot), a folder name (PNG files), x.npy, or x.csv (vectors, "
+                             "tables; tables also .tsv, .parquet)")
     parser.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     parser.add_argument("--checkpoint", help="a checkpoint of the run: its name (step_000300), its folder, or 'best' "
                                              "(default: the latest)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--batch-size", type=int, default=256, help="samples generated at once")
+    parser.add_argument("--where", metavar="COLUMN=VALUE",
+                        help="tables: every row has this value in this categorical column (e.g. churned=yes)")
 
 
 def _add_eval(sub: argparse._SubParsersAction) -> None:
@@ -137,8 +144,11 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
                             description="Measure a run's generator against real data; prints a table and writes "
                                         "eval.json in the run folder.")
     parser.add_argument("run", help="run folder written by `ganforge train`")
-    parser.add_argument("--real", help="real data to compare with (default: the run's training data)")
-    parser.add_argument("--n", type=int, default=10_000, help="generated (and at most as many real) samples")
+    parser.add_argument("--real", help="real data to compare with (default: the run's training data); tables: "
+                                       "held-out real rows, for efficacy and privacy")
+    parser.add_argument("--n", type=int, dest="n_given", help="generated (and at most as many real) samples "
+                                                               "(default 10,000; tables: as many as the real rows)")
+    parser.add_argument("--target", help="tables: the column to predict for the efficacy score (needs --real)")
     parser.add_argument("--metrics", help="comma-separated: fd, kid, is, pr, dc, modes (default: what applies)")
     parser.add_argument("--features", choices=["inception", "digits", "raw"],
                         help="feature space (default: raw for vectors, digits for digit sets, else inception)")
@@ -181,6 +191,13 @@ def _train(args: argparse.Namespace) -> int:
         print(f"interrupted at step {result.step}; checkpoint saved. "
               f"Continue with: ganforge train --resume {result.run_dir} --steps N")
         return 130  # the shell's convention for a run stopped by Ctrl-C
+    if (result.run_dir / "model" / "table.json").is_file():
+        print(f"fitted {result.step} epochs. Run folder: {result.run_dir}")
+        print(f"  preview:   {result.run_dir / 'samples' / 'preview.csv'}")
+        print(f"  metrics:   {result.run_dir / 'metrics.jsonl'}")
+        print(f"  more rows: ganforge sample {result.run_dir} --n 1000 --out synthetic.csv")
+        print(f"  measure:   ganforge eval {result.run_dir}")
+        return 0
     print(f"trained to step {result.step}. Run folder: {result.run_dir}")
     print(f"  samples:      {result.run_dir / 'samples'}")
     print(f"  metrics:      {result.run_dir / 'metrics.jsonl'}")
@@ -192,9 +209,19 @@ def _train(args: argparse.Namespace) -> int:
 
 def _sample(args: argparse.Namespace) -> int:
     from ganforge.api import load
+    from ganforge.tabular import run as table_run
+    from ganforge.training.run_folder import RunFolder
 
     if args.batch_size < 1:
         raise GanforgeError(f"option --batch-size must be at least 1, got {args.batch_size}")
+    if table_run.is_table_run(RunFolder.open(args.run)):
+        model = table_run.load_table_run(args.run)
+        rows = model.sample(args.n, where=table_run.parse_where(args.where), seed=args.seed, progress=True)
+        path = table_run.write_table(rows, args.out)
+        print(f"wrote {len(rows)} rows × {rows.shape[1]} columns to {path}")
+        return 0
+    if args.where:
+        raise GanforgeError("--where applies to table runs (trained on a .csv, .tsv or .parquet file)")
     generator = load(args.run, checkpoint=args.checkpoint, device=args.device)
     samples = generator.sample(args.n, seed=args.seed, batch_size=args.batch_size, progress=True)
     reference = None
@@ -217,8 +244,37 @@ def _real_vectors(run_dir: str, n: int) -> Any:
     return dataset.real_samples(max(n, 1000))
 
 
+def _eval_table(args: argparse.Namespace) -> int:
+    from ganforge.tabular.run import evaluate_table
+
+    report = evaluate_table(args.run, holdout=args.real, target=args.target, n=args.n_given, seed=args.seed)
+    print(f"{args.run}: {report['rows_synthetic']} synthetic rows vs {report['rows_real']} training rows")
+    print(f"  quality            {report['quality']:.4f}  (column shapes {report['column_shapes']:.4f}, "
+          f"pair trends {report['column_pair_trends']:.4f})")
+    worst = sorted(report["shapes_by_column"].items(), key=lambda item: item[1])[:3]
+    print("  weakest columns    " + ", ".join(f"{name} {score:.3f}" for name, score in worst))
+    if "privacy" in report:
+        p = report["privacy"]
+        print(f"  privacy            median distance to closest training row {p['dcr_synthetic_median']:.4f} "
+              f"(real holdout rows: {p['dcr_holdout_median']:.4f}); exact copies {p['exact_copies']:.2%}")
+    if "efficacy" in report:
+        e = report["efficacy"]
+        print(f"  efficacy ({e['real']['metric']} on holdout, target {e['real']['target']}): trained on synthetic "
+              f"{e['synthetic']['score']:.4f}, on real {e['real']['score']:.4f}")
+    print(f"written to {args.run}/eval.json")
+    return 0
+
+
 def _eval(args: argparse.Namespace) -> int:
     from ganforge.api import evaluate
+    from ganforge.tabular.run import is_table_run
+    from ganforge.training.run_folder import RunFolder
+
+    if is_table_run(RunFolder.open(args.run)):
+        return _eval_table(args)
+    if args.target:
+        raise GanforgeError("--target applies to table runs")
+    args.n = args.n_given or 10_000
 
     report = evaluate(args.run, real=args.real, n=args.n, metrics=args.metrics, features=args.features,
                       inception_weights=args.inception_weights, checkpoint=args.checkpoint, device=args.device,

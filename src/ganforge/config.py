@@ -63,6 +63,10 @@ class TrainConfig:
     ema: float = 0.0
     augment: str = ""
     preset: str = ""
+    # tables (CSV, TSV, parquet)
+    epochs: int | None = None  # None: 300 passes over the table
+    categorical: str = ""
+    ignore: str = ""
     # hardware
     device: str = "auto"
     precision: str = "auto"
@@ -97,7 +101,7 @@ class TrainConfig:
         if self.steps < 0:
             raise GanforgeError(f"option --steps must be 0 or more, got {self.steps}")
         for name in ["latent_dim", "g_width", "d_width", "depth", "image_size", "threads", "batch_size",
-                     "n_fixed_samples"]:
+                     "n_fixed_samples", "epochs"]:
             value = getattr(self, name)
             if value is not None and value < (0 if name == "threads" else 1):
                 raise GanforgeError(f"option {_flag(name)} must be positive, got {value}")

@@ -1,0 +1,301 @@
+"""`TableGAN`: fit a conditional tabular GAN to a DataFrame, sample rows (optionally `where` a column has a value),
+save and load it as safetensors + JSON.
+
+    m = TableGAN(epochs=300).fit(df)
+    m.sample(1000, where={"churned": "yes"}, seed=0)
+    m.save("model/"); TableGAN.load("model/")
+
+Losses (WGAN-GP, as CTGAN): the discriminator minimises D(fake) − D(real) + λ·(‖∇D‖ − 1)²; the generator minimises
+−D(fake) plus the cross-entropy between the conditional vector and the category it generated for that column.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+from safetensors.torch import load_file, save_file
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from ganforge.errors import GanforgeError
+from ganforge.tabular.model import ConditionSampler, TableDiscriminator, TableGenerator, activate
+from ganforge.tabular.schema import infer_columns
+from ganforge.tabular.transform import TableTransformer
+from ganforge.training import checkpoint as ckpt
+
+FORMAT = "ganforge-table-1"
+MODEL_FILE, META_FILE = "table_model.safetensors", "table.json"
+
+
+@dataclass
+class TableGANConfig:
+    """Options of the tabular GAN (CTGAN's published settings unless a measurement said otherwise)."""
+
+    epochs: int = 300
+    batch_size: int = 500
+    latent_dim: int = 128
+    generator_dims: tuple[int, ...] = (256, 256)
+    discriminator_dims: tuple[int, ...] = (256, 256)
+    pac: int = 10
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.9)
+    weight_decay: float = 1e-6
+    gp: float = 10.0
+    d_steps: int = 1
+    tau: float = 0.2
+    seed: int = 0
+    categorical: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()
+
+    def validate(self) -> TableGANConfig:
+        """Reject impossible values by name."""
+        for name in ("epochs", "batch_size", "latent_dim", "pac", "d_steps"):
+            if getattr(self, name) < 1:
+                raise GanforgeError(f"option {name} must be at least 1, got {getattr(self, name)}")
+        for name in ("lr_g", "lr_d", "tau"):
+            if not getattr(self, name) > 0:
+                raise GanforgeError(f"option {name} must be positive, got {getattr(self, name)}")
+        return self
+
+
+class TableGAN:
+    """A conditional GAN for tables with mixed column types."""
+
+    def __init__(self, config: TableGANConfig | None = None, **options: Any):
+        fields = {f.name for f in dataclasses.fields(TableGANConfig)}
+        unknown = sorted(set(options) - fields)
+        if unknown:
+            raise GanforgeError(f"unknown TableGAN option(s) {', '.join(unknown)}; expected some of "
+                                f"{', '.join(sorted(fields))}")
+        self.config = dataclasses.replace(config or TableGANConfig(), **options).validate()
+        self.transformer: TableTransformer | None = None
+        self.generator: TableGenerator | None = None
+        self.sampler: ConditionSampler | None = None
+        self.history: list[dict[str, float]] = []
+
+    # ----------------------------------------------------------------------------------------------- fitting
+    def fit(self, frame: pd.DataFrame, progress: bool = False, source: str = "table",
+            on_epoch: Callable[[dict[str, float]], None] | None = None) -> TableGAN:
+        """Learn the table; the same seed and data give the same model (and so the same sampled rows)."""
+        cfg = self.config
+        torch.manual_seed(cfg.seed)  # dropout and Gumbel noise draw from the global generator
+        columns = infer_columns(frame, list(cfg.categorical), list(cfg.ignore), source)
+        self.transformer = TableTransformer.fit(frame, columns, cfg.seed)
+        offsets, codes = (torch.from_numpy(a) for a in self.transformer.encode(frame, cfg.seed))
+        spans = self.transformer.condition_spans()
+        self.sampler = ConditionSampler(codes, spans) if spans else None
+        cond_width = self.sampler.width if self.sampler else 0
+        width = self.transformer.width
+        self.generator = TableGenerator(cfg.latent_dim, cond_width, cfg.generator_dims, width)
+        discriminator = TableDiscriminator(width + cond_width, cfg.discriminator_dims, cfg.pac)
+        opt_g = torch.optim.Adam(self.generator.parameters(), cfg.lr_g, betas=cfg.betas, weight_decay=cfg.weight_decay)
+        opt_d = torch.optim.Adam(discriminator.parameters(), cfg.lr_d, betas=cfg.betas, weight_decay=cfg.weight_decay)
+        batch = max(cfg.pac, min(cfg.batch_size, len(frame)) // cfg.pac * cfg.pac)
+        steps_per_epoch = max(1, math.ceil(len(frame) / batch))
+        rng = torch.Generator().manual_seed(cfg.seed)
+        self.generator.train()
+        bar = tqdm(range(cfg.epochs), desc="fitting table", unit="epoch", disable=not progress)
+        for epoch in bar:
+            started, sums = time.perf_counter(), {"d_loss": 0.0, "g_loss": 0.0, "cond_loss": 0.0}
+            for _ in range(steps_per_epoch):
+                for _ in range(cfg.d_steps):
+                    d_loss = self._discriminator_step(discriminator, opt_d, offsets, codes, batch, rng)
+                g_loss, cond_loss = self._generator_step(discriminator, opt_g, batch, rng)
+                sums["d_loss"] += d_loss
+                sums["g_loss"] += g_loss
+                sums["cond_loss"] += cond_loss
+            record = {"epoch": epoch + 1, **{k: v / steps_per_epoch for k, v in sums.items()},
+                      "seconds": round(time.perf_counter() - started, 4)}
+            if not all(math.isfinite(v) for v in record.values()):
+                raise GanforgeError(f"training diverged at epoch {epoch + 1} (a loss became {record}); try a lower "
+                                    "learning rate")
+            self.history.append(record)
+            if on_epoch:
+                on_epoch(record)
+            bar.set_postfix(d=f"{record['d_loss']:.3f}", g=f"{record['g_loss']:.3f}")
+        self.generator.eval()
+        return self
+
+    def _fake(self, n: int, cond: Tensor, rng: torch.Generator, hard: bool = False) -> Tensor:
+        z = torch.randn(n, self.config.latent_dim, generator=rng)
+        raw = self.generator(torch.cat([z, cond], 1) if cond.shape[1] else z)
+        return raw, activate(raw, self.transformer.spans, self.config.tau, hard)
+
+    def _conditions(self, n: int, rng: torch.Generator) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        if self.sampler is None:
+            return torch.zeros(n, 0), torch.zeros(n, dtype=torch.long), torch.zeros(n, dtype=torch.long), None
+        return self.sampler.training_batch(n, rng)
+
+    def _discriminator_step(self, discriminator: nn.Module, optimizer: torch.optim.Optimizer, offsets: Tensor,
+                            codes: Tensor, batch: int, rng: torch.Generator) -> float:
+        cond, _, _, rows = self._conditions(batch, rng)
+        if rows is None:
+            rows = torch.randint(len(offsets), (batch,), generator=rng)
+        real = torch.cat([self.transformer.expand(offsets[rows], codes[rows]), cond], 1)
+        with torch.no_grad():
+            _, fake = self._fake(batch, cond, rng)
+        fake = torch.cat([fake, cond], 1)
+        mix = torch.rand(batch // self.config.pac, 1, 1, generator=rng).expand(-1, self.config.pac, 1)
+        between = (mix.reshape(batch, 1) * real + (1 - mix.reshape(batch, 1)) * fake).requires_grad_(True)
+        (grad,) = torch.autograd.grad(discriminator(between).sum(), between, create_graph=True)
+        penalty = ((grad.reshape(batch // self.config.pac, -1).norm(dim=1) - 1) ** 2).mean()
+        loss = discriminator(fake).mean() - discriminator(real).mean() + self.config.gp * penalty
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
+    def _generator_step(self, discriminator: nn.Module, optimizer: torch.optim.Optimizer, batch: int,
+                        rng: torch.Generator) -> tuple[float, float]:
+        cond, column, category, _ = self._conditions(batch, rng)
+        raw, fake = self._fake(batch, cond, rng)
+        adversarial = -discriminator(torch.cat([fake, cond], 1)).mean()
+        cond_loss = torch.zeros(())
+        if self.sampler is not None:
+            # the generator must produce the category its conditional vector asked for
+            losses = []
+            for j, span in enumerate(self.sampler.spans):
+                chosen = (column == j).nonzero().squeeze(1)
+                if len(chosen):
+                    start = self.transformer.output_start(span)
+                    piece = raw[chosen, start : start + span.width]
+                    losses.append(nn.functional.cross_entropy(piece, category[chosen], reduction="sum"))
+            cond_loss = torch.stack(losses).sum() / batch
+        optimizer.zero_grad(set_to_none=True)
+        (adversarial + cond_loss).backward()
+        optimizer.step()
+        return adversarial.item(), cond_loss.item()
+
+    # ---------------------------------------------------------------------------------------------- sampling
+    @torch.no_grad()
+    def sample(self, n: int, where: dict[str, Any] | None = None, seed: int = 0, batch_size: int = 10_000,
+               progress: bool = False) -> pd.DataFrame:
+        """`n` synthetic rows with the training table's columns and dtypes.
+
+        `where={"column": value}` makes every row have that value in that categorical column, through the
+        conditional vector (the rows are drawn from the model's distribution given that value; nothing is rejected).
+        """
+        self._require_fitted()
+        if n < 1:
+            raise GanforgeError(f"option --n must be at least 1, got {n}")
+        condition = self._where(where or {})
+        rng = torch.Generator().manual_seed(seed)
+        parts = []
+        for start in tqdm(range(0, n, batch_size), desc="sampling rows", unit="batch",
+                          disable=not progress or n <= batch_size, leave=False):
+            count = min(batch_size, n - start)
+            if condition is not None:
+                span_index, code, _ = condition
+                cond = self.sampler.vectors(torch.full((count,), span_index), torch.full((count,), code))
+            elif self.sampler is not None:
+                cond = self.sampler.frequency_batch(count, rng)
+            else:
+                cond = torch.zeros(count, 0)
+            _, rows = self._fake(count, cond, rng, hard=True)
+            parts.append(self.transformer.decode(rows, seed=seed * 1_000_003 + start))
+        table = pd.concat(parts, ignore_index=True)
+        if condition is not None:
+            (name,) = where
+            table[name] = pd.Series([condition[2]] * n, dtype=table[name].dtype)  # exact, even where G strayed
+        return table
+
+    def _where(self, where: dict[str, Any]) -> tuple[int, int, Any] | None:
+        """(condition span, its code, the training value) for a `where` of one column=value."""
+        if not where:
+            return None
+        if len(where) > 1:
+            raise GanforgeError(f"--where takes one column=value condition, got {len(where)}")
+        (name, value), = where.items()
+        spans = self.transformer.condition_spans()
+        for index, span in enumerate(spans):
+            spec = self.transformer.columns[span.column]
+            if spec.name != name:
+                continue
+            for code, category in enumerate(spec.categories):
+                if category == value or str(category) == str(value):
+                    return index, code, category
+            for category in spec.rare_categories:
+                if category == value or str(category) == str(value):
+                    return index, len(spec.categories), category  # the shared rare code; the value is set after
+            shown = ", ".join(map(str, spec.categories[:10])) + (" ..." if len(spec.categories) > 10 else "")
+            raise GanforgeError(f"--where {name}={value}: value never seen in training; column {name!r} has {shown}")
+        names = [self.transformer.columns[s.column].name for s in spans]
+        raise GanforgeError(f"--where {name}=...: {name!r} is not a categorical column of this model; conditions "
+                            f"work on {', '.join(map(repr, names)) or 'no column (the table has none)'}")
+
+    def _require_fitted(self) -> None:
+        if self.generator is None or self.transformer is None:
+            raise GanforgeError("this TableGAN is not fitted yet; call fit(frame) or TableGAN.load(path)")
+
+    # ------------------------------------------------------------------------------------------- persistence
+    def save(self, folder: str | Path) -> Path:
+        """Write `table.json` and `table_model.safetensors` into `folder` (each atomically)."""
+        self._require_fitted()
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        temp = folder / f".{MODEL_FILE}.tmp-{os.getpid()}"
+        tensors = {k: v.contiguous() for k, v in self.generator.state_dict().items()}
+        if self.sampler is not None:
+            tensors.update({f"sampler.frequency.{j}": f for j, f in enumerate(self.sampler.frequency)})
+        save_file(tensors, str(temp), metadata={"format": FORMAT})
+        os.replace(temp, folder / MODEL_FILE)
+        config = dataclasses.asdict(self.config)
+        ckpt.write_json(folder / META_FILE, {"format": FORMAT, "config": config,
+                                             "transformer": self.transformer.to_json(), "history": self.history})
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path) -> TableGAN:
+        """A saved model; only tensors and JSON are read, so a stranger's file runs no code."""
+        folder = Path(folder)
+        meta_path = folder / META_FILE
+        if not meta_path.is_file() or not (folder / MODEL_FILE).is_file():
+            raise GanforgeError(f"{folder} is not a saved TableGAN (expected {META_FILE} and {MODEL_FILE})")
+        import json
+
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            if meta.get("format") != FORMAT:
+                raise GanforgeError(f"{meta_path} has format {meta.get('format')!r}; expected {FORMAT}")
+            config = meta["config"]
+            for key in ("generator_dims", "discriminator_dims", "betas", "categorical", "ignore"):
+                config[key] = tuple(config[key])
+            model = cls(TableGANConfig(**config))
+            model.transformer = TableTransformer.from_json(meta["transformer"])
+            model.history = meta.get("history", [])
+        except (KeyError, TypeError, ValueError) as error:
+            raise GanforgeError(f"{meta_path} is not a valid TableGAN description: {error}") from None
+        tensors = load_file(str(folder / MODEL_FILE))
+        spans = model.transformer.condition_spans()
+        frequencies = [tensors.pop(f"sampler.frequency.{j}") for j in range(len(spans))]
+        if spans:
+            model.sampler = ConditionSampler.from_frequencies(spans, frequencies)
+        cond_width = model.sampler.width if model.sampler else 0
+        model.generator = TableGenerator(model.config.latent_dim, cond_width, model.config.generator_dims,
+                                         model.transformer.width)
+        model.generator.load_state_dict(tensors)
+        model.generator.eval()
+        return model
+
+
+def describe_columns(model: TableGAN) -> list[str]:
+    """One line per modelled column: its name, kind and what its values may be."""
+    lines = []
+    for spec in model.transformer.columns:
+        if spec.kind in ("categorical", "boolean"):
+            detail = f"{len(spec.categories)} categories"
+        else:
+            detail = f"range {spec.minimum:g} to {spec.maximum:g}"
+        missing = f", {spec.missing_rate:.1%} missing" if spec.missing_rate else ""
+        lines.append(f"{spec.name}: {spec.kind} ({detail}{missing})")
+    return lines

@@ -1,0 +1,152 @@
+"""Tables in the run folder: `ganforge train --data customers.csv` fits a `TableGAN` and leaves
+
+    runs/NAME/config.json      the options, the data's columns and what each was taken to be
+    runs/NAME/model/           table.json + table_model.safetensors (TableGAN.save)
+    runs/NAME/metrics.jsonl    one line per epoch: losses and seconds
+    runs/NAME/samples/preview.csv   20 synthetic rows to look at
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from ganforge import __version__
+from ganforge.config import TrainConfig
+from ganforge.errors import GanforgeError
+from ganforge.tabular.gan import TableGAN, TableGANConfig, describe_columns
+from ganforge.tabular.schema import TABLE_SUFFIXES, read_table
+from ganforge.training.checkpoint import atomic_write_text, write_json
+from ganforge.training.hardware import set_threads
+from ganforge.training.run_folder import RunFolder
+from ganforge.training.trainer import TrainResult
+
+MODEL_FOLDER = "model"
+# Options of `ganforge train` that mean the same for tables (the rest are for images and vectors).
+SHARED_OPTIONS = {"batch_size": "batch_size", "latent_dim": "latent_dim", "lr_g": "lr_g", "lr_d": "lr_d",
+                  "d_steps": "d_steps", "gp": "gp", "seed": "seed", "epochs": "epochs"}
+
+
+def is_table_path(spec: str) -> bool:
+    """Whether `--data` names a table file."""
+    return Path(spec).suffix.lower() in TABLE_SUFFIXES
+
+
+def is_table_run(run: RunFolder) -> bool:
+    """Whether a run folder holds a tabular model."""
+    return run.read_config().get("kind") == "table"
+
+
+def table_options(config: TrainConfig) -> TableGANConfig:
+    """The `TableGAN` options from the `ganforge train` options that apply to tables."""
+    options: dict[str, Any] = {}
+    for flag, name in SHARED_OPTIONS.items():
+        value = getattr(config, flag)
+        if value is not None and not (flag == "gp" and value == 0):
+            options[name] = value
+    if config.pack > 1:
+        options["pac"] = config.pack
+    split = lambda text: tuple(name.strip() for name in text.split(",") if name.strip())  # noqa: E731
+    options["categorical"], options["ignore"] = split(config.categorical), split(config.ignore)
+    return TableGANConfig(**options).validate()
+
+
+def train_table(config: TrainConfig, progress: bool = True) -> TrainResult:
+    """Fit a `TableGAN` to the table at `config.data` and write the run folder."""
+    frame = read_table(config.data)
+    options = table_options(config)
+    if options.batch_size % options.pac:
+        raise GanforgeError(f"option --batch-size ({options.batch_size}) must be a multiple of --pack "
+                            f"({options.pac}) for tables")
+    run = RunFolder.new(config.out or _default_out(Path(config.data).stem))
+    config.out = str(run.path)
+    threads = set_threads(config.threads, torch.device("cpu"))
+    model = TableGAN(options)
+    started = time.perf_counter()
+    run.path.mkdir(parents=True, exist_ok=True)
+    model.fit(frame, progress=progress, source=f"table {config.data}", on_epoch=run.append_metrics)
+    seconds = time.perf_counter() - started
+    model.save(run.path / MODEL_FOLDER)
+    stored = {"data": config.data, "out": config.out, "threads": config.threads, **dataclasses.asdict(options)}
+    run.write_config({"ganforge": __version__, "kind": "table", "config": stored,
+                      "table": {"rows": len(frame), "columns": describe_columns(model), "fit_seconds": seconds},
+                      "runtime": {"device": "cpu", "threads": threads}})
+    preview = model.sample(20, seed=config.seed)
+    atomic_write_text(run.samples / "preview.csv", preview.to_csv(index=False))
+    last = model.history[-1] if model.history else {}
+    return TrainResult(run.path, int(last.get("epoch", 0)), last_metrics=last)
+
+
+def _default_out(name: str) -> Path:
+    base = Path("runs") / name
+    candidate, n = base, 1
+    while (candidate / "config.json").exists():
+        n += 1
+        candidate = base.with_name(f"{base.name}-{n}")
+    return candidate
+
+
+def load_table_run(run_dir: str | Path) -> TableGAN:
+    """The `TableGAN` of a table run folder."""
+    return TableGAN.load(RunFolder.open(run_dir).path / MODEL_FOLDER)
+
+
+def parse_where(text: str | None) -> dict[str, str]:
+    """`"churned=yes"` → {"churned": "yes"}; a one-line error for anything else."""
+    if not text:
+        return {}
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise GanforgeError(f"--where expects column=value (e.g. churned=yes), got {text!r}")
+    return {name.strip(): value.strip()}
+
+
+def write_table(frame: pd.DataFrame, out: str | Path) -> Path:
+    """Write rows as CSV, TSV or parquet by the suffix of `out` (atomically for text formats)."""
+    out = Path(out)
+    suffix = out.suffix.lower()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if suffix in {".csv", ".tsv"}:
+        atomic_write_text(out, frame.to_csv(index=False, sep="\t" if suffix == ".tsv" else ","))
+    elif suffix in {".parquet", ".pq"}:
+        try:
+            frame.to_parquet(out, index=False)
+        except ImportError:
+            raise GanforgeError(f"writing {out} needs pyarrow: pip install 'ganforge[parquet]'") from None
+    else:
+        raise GanforgeError(f"output {out}: tables are written as .csv, .tsv or .parquet")
+    return out
+
+
+def evaluate_table(run_dir: str | Path, holdout: str | None = None, target: str | None = None,
+                   n: int | None = None, seed: int = 0) -> dict[str, Any]:
+    """Quality of a table run against its training table; with `holdout` (real rows not trained on) also
+    efficacy for `target` and privacy. Writes `eval.json` in the run folder."""
+    from ganforge.tabular import quality
+
+    run = RunFolder.open(run_dir)
+    stored = run.read_config()
+    model = load_table_run(run.path)
+    train = read_table(stored["config"]["data"])
+    kinds = {spec.name: spec.kind for spec in model.transformer.columns}
+    synthetic = model.sample(n or len(train), seed=seed)
+    report: dict[str, Any] = {"rows_real": len(train), "rows_synthetic": len(synthetic)}
+    report.update(quality.quality_report(train, synthetic, kinds))
+    if holdout:
+        test = read_table(holdout)
+        absent = [name for name in kinds if name not in test.columns]
+        if absent:
+            raise GanforgeError(f"--real {holdout} lacks column(s) {', '.join(absent)} of the training table")
+        report["privacy"] = quality.privacy(train, test, synthetic, kinds, seed=seed)
+        if target:
+            report["efficacy"] = {"synthetic": quality.efficacy(synthetic, test, kinds, target, seed),
+                                  "real": quality.efficacy(train, test, kinds, target, seed)}
+    elif target:
+        raise GanforgeError("--target needs --real with held-out rows (real rows the model was not trained on)")
+    write_json(run.path / "eval.json", report)
+    return report

@@ -1,0 +1,172 @@
+"""Reading tables and deciding what each column is: continuous, integer, boolean, categorical or datetime.
+
+The inferred kinds can be overridden (`categorical=[...]`, `ignore=[...]`); every choice is plain JSON so a saved model
+knows how to write rows back in the user's dtypes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ganforge.errors import GanforgeError
+
+TABLE_SUFFIXES = {".csv", ".tsv", ".parquet", ".pq"}
+KINDS = ("continuous", "integer", "boolean", "categorical", "datetime")
+# An integer column with this few distinct values is a set of categories (number of children, a 1–5 rating):
+# modelling it as categories reproduces each value's frequency exactly.
+MAX_INTEGER_CATEGORIES = 20
+# Categories beyond this many (by frequency) share one "rare" code in the model and are drawn back by their real
+# frequency, so a column with thousands of values costs bounded memory and still trains.
+MAX_MODELLED_CATEGORIES = 500
+
+
+@dataclass
+class ColumnSpec:
+    """What one column is and what its values may be."""
+
+    name: str
+    kind: str
+    dtype: str
+    missing_rate: float = 0.0
+    categories: list[Any] = field(default_factory=list)  # categorical and boolean columns, in a fixed order
+    rare_categories: list[Any] = field(default_factory=list)  # modelled together as one code
+    rare_weights: list[float] = field(default_factory=list)  # their real frequencies within that code
+    minimum: float | None = None  # continuous, integer and datetime columns (datetimes as seconds since 1970)
+    maximum: float | None = None
+    date_format: str | None = None  # datetimes read from text are written back as text in this format
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON."""
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ColumnSpec:
+        """Rebuild from `to_json` output."""
+        return cls(**data)
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """A CSV, TSV or parquet file as a DataFrame, or a one-line error naming the file and what is wrong."""
+    path = Path(path).expanduser()
+    suffix = path.suffix.lower()
+    if not path.is_file():
+        raise GanforgeError(f"table {path} does not exist")
+    if path.stat().st_size == 0:
+        raise GanforgeError(f"table {path} is empty; expected a header line and rows")
+    try:
+        if suffix in {".parquet", ".pq"}:
+            try:
+                frame = pd.read_parquet(path)
+            except ImportError:
+                raise GanforgeError(f"reading {path} needs pyarrow: pip install 'ganforge[parquet]'") from None
+        else:
+            separator = "\t" if suffix == ".tsv" else ","
+            _check_unique_header(path, separator)
+            frame = pd.read_csv(path, sep=separator, low_memory=False)
+    except GanforgeError:
+        raise
+    except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise GanforgeError(f"table {path} could not be read: {first}") from None
+    if frame.empty:
+        raise GanforgeError(f"table {path} has no rows (columns: {', '.join(map(str, frame.columns[:8]))})")
+    return frame
+
+
+def _check_unique_header(path: Path, separator: str) -> None:
+    # pandas silently renames a repeated header "a" to "a.1", so the header row is read raw.
+    raw = pd.read_csv(path, sep=separator, header=None, nrows=1, dtype=str, keep_default_na=False).iloc[0].tolist()
+    repeated = sorted({name for name in raw if raw.count(name) > 1})
+    if repeated:
+        raise GanforgeError(f"table {path} has duplicate column names: {', '.join(map(repr, repeated))}")
+
+
+def _jsonable(value: Any) -> Any:
+    """A numpy scalar as the Python value JSON can hold."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def infer_columns(frame: pd.DataFrame, categorical: list[str] | None = None, ignore: list[str] | None = None,
+                  source: str = "table") -> list[ColumnSpec]:
+    """One spec per modelled column; `categorical` forces columns to categories, `ignore` leaves columns out."""
+    categorical, ignore = list(categorical or []), list(ignore or [])
+    if frame.columns.duplicated().any():
+        repeated = sorted(set(map(str, frame.columns[frame.columns.duplicated()])))
+        raise GanforgeError(f"{source} has duplicate column names: {', '.join(repeated)}")
+    for option, names in (("--categorical", categorical), ("--ignore", ignore)):
+        unknown = [name for name in names if name not in frame.columns]
+        if unknown:
+            raise GanforgeError(f"{option} names column(s) {', '.join(map(repr, unknown))} that {source} does not "
+                                f"have; its columns are {', '.join(map(str, frame.columns[:12]))}")
+    if len(frame) == 0:
+        raise GanforgeError(f"{source} has no rows")
+    specs = []
+    for name in frame.columns:
+        if name in ignore:
+            continue
+        column = frame[name]
+        present = column.dropna()
+        if present.empty:
+            raise GanforgeError(f"column {name!r} of {source} has no values (every row is missing); drop it or "
+                                "pass --ignore")
+        spec = ColumnSpec(str(name), _kind(column, present, name in categorical), str(column.dtype),
+                          missing_rate=float(column.isna().mean()))
+        if spec.kind in ("categorical", "boolean"):
+            counts = present.value_counts(sort=True)
+            kept, rare = counts.iloc[:MAX_MODELLED_CATEGORIES], counts.iloc[MAX_MODELLED_CATEGORIES:]
+            spec.categories = [_jsonable(v) for v in sorted(kept.index, key=lambda v: (str(type(v)), v))]
+            spec.rare_categories = [_jsonable(v) for v in rare.index]
+            spec.rare_weights = (rare / rare.sum()).tolist() if len(rare) else []
+        elif spec.kind == "datetime":
+            seconds = _datetime_seconds(present)
+            spec.minimum, spec.maximum = float(seconds.min()), float(seconds.max())
+            if not pd.api.types.is_datetime64_any_dtype(column):
+                spec.date_format = "%Y-%m-%d" if np.all(seconds % 86_400 == 0) else "%Y-%m-%d %H:%M:%S"
+        else:
+            spec.minimum, spec.maximum = float(present.min()), float(present.max())
+        specs.append(spec)
+    if not specs:
+        raise GanforgeError(f"{source} has no columns left to model")
+    return specs
+
+
+def _kind(column: pd.Series, present: pd.Series, forced_categorical: bool) -> str:
+    if forced_categorical:
+        return "categorical"
+    if pd.api.types.is_bool_dtype(column) or (present.map(type).eq(bool).all()):
+        return "boolean"
+    if pd.api.types.is_datetime64_any_dtype(column):
+        return "datetime"
+    if pd.api.types.is_numeric_dtype(column):
+        whole = bool(np.all(np.mod(present.to_numpy(dtype=float), 1) == 0))
+        if whole and present.nunique() <= MAX_INTEGER_CATEGORIES:
+            return "categorical"
+        return "integer" if whole else "continuous"
+    if _looks_like_dates(present):
+        return "datetime"
+    return "categorical"
+
+
+def _looks_like_dates(present: pd.Series) -> bool:
+    """Strings that all parse as dates (checked on a sample; the whole column is parsed when it is encoded)."""
+    sample = present.astype(str).head(200)
+    if not sample.str.contains(r"\d{4}|\d{1,2}[/.-]\d{1,2}", regex=True).all():
+        return False
+    try:
+        pd.to_datetime(sample, errors="raise", format="mixed")
+    except (ValueError, TypeError, OverflowError):
+        return False
+    return True
+
+
+def _datetime_seconds(values: pd.Series) -> np.ndarray:
+    """Datetimes (or date strings) as float seconds since 1970."""
+    stamps = pd.to_datetime(values, errors="coerce", format="mixed")
+    if getattr(stamps.dt, "tz", None) is not None:
+        stamps = stamps.dt.tz_convert(None)
+    return stamps.astype("datetime64[ns]").astype("int64").to_numpy() / 1e9

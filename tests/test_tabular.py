@@ -1,0 +1,200 @@
+"""Synthetic tables: column inference, the transform's round trip, the guarantees on sampled rows, exact
+conditional sampling, determinism, bounded memory for high-cardinality columns, the quality report and bad input."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from ganforge.cli import main
+from ganforge.errors import GanforgeError
+from ganforge.tabular import TableGAN, TableTransformer, infer_columns, read_table
+from ganforge.tabular import quality as gq
+from ganforge.tabular.schema import MAX_MODELLED_CATEGORIES
+
+FAST = {"epochs": 2, "batch_size": 100, "generator_dims": (32,), "discriminator_dims": (32,), "latent_dim": 8}
+
+
+def mixed_table(n: int = 600, seed: int = 0) -> pd.DataFrame:
+    """One column of every kind, with missing values in three of them."""
+    rng = np.random.default_rng(seed)
+    churned = rng.choice(["yes", "no"], n, p=[0.3, 0.7])
+    income = np.exp(rng.normal(10, 0.5, n))
+    income[rng.random(n) < 0.2] = np.nan
+    plan = rng.choice(["basic", "pro", "max"], n, p=[0.6, 0.3, 0.1]).astype(object)
+    plan[rng.random(n) < 0.1] = None
+    return pd.DataFrame({
+        "age": np.where(churned == "yes", rng.normal(30, 3, n), rng.normal(60, 3, n)).round().astype(int),
+        "income": income,
+        "kids": rng.integers(0, 4, n),
+        "active": rng.random(n) < 0.7,
+        "plan": plan,
+        "churned": churned,
+        "joined": (pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.integers(0, 900, n), unit="D"))
+        .strftime("%Y-%m-%d"),
+        "seen": pd.Timestamp("2021-01-01") + pd.to_timedelta(rng.integers(0, 10**7, n), unit="s"),
+    })
+
+
+def test_column_kinds_are_inferred_and_can_be_overridden():
+    frame = mixed_table()
+    kinds = {spec.name: spec.kind for spec in infer_columns(frame)}
+    assert kinds == {"age": "integer", "income": "continuous", "kids": "categorical", "active": "boolean",
+                     "plan": "categorical", "churned": "categorical", "joined": "datetime", "seen": "datetime"}
+    forced = {spec.name: spec.kind for spec in infer_columns(frame, categorical=["age"], ignore=["seen"])}
+    assert forced["age"] == "categorical" and "seen" not in forced
+    income = next(spec for spec in infer_columns(frame) if spec.name == "income")
+    assert income.missing_rate == pytest.approx(frame["income"].isna().mean())
+
+
+def test_every_column_kind_survives_the_transform_round_trip():
+    frame = mixed_table(2000)
+    transformer = TableTransformer.fit(frame, infer_columns(frame), seed=0)
+    offsets, codes = transformer.encode(frame, seed=0)
+    assert offsets.dtype == np.float32 and codes.dtype == np.int64  # one-hot groups are stored as codes
+    rows = transformer.expand(torch.from_numpy(offsets), torch.from_numpy(codes))
+    assert rows.shape == (2000, transformer.width)
+    back = transformer.decode(rows)
+    for name in ("kids", "active", "plan", "churned"):
+        pd.testing.assert_series_equal(back[name], frame[name], check_dtype=False, check_names=False)
+    assert back["age"].dtype == frame["age"].dtype and back["active"].dtype == bool
+    assert (back["age"] == frame["age"]).mean() > 0.99  # an offset is clipped only > 3.96σ from its mode
+    assert (back["income"].isna() == frame["income"].isna()).all()
+    present = frame["income"].notna()
+    assert np.isclose(back["income"][present], frame["income"][present], rtol=1e-4).mean() > 0.99
+    assert (back["joined"] == frame["joined"]).mean() > 0.99
+    assert (back["seen"] - frame["seen"]).abs().max() <= pd.Timedelta(seconds=2) or \
+        ((back["seen"] - frame["seen"]).abs() <= pd.Timedelta(seconds=2)).mean() > 0.99
+
+
+def test_sampled_rows_keep_dtypes_ranges_categories_and_missing_values():
+    frame = mixed_table(800)
+    model = TableGAN(**FAST).fit(frame)
+    rows = model.sample(3000, seed=0)
+    assert list(rows.columns) == list(frame.columns)
+    assert rows["age"].dtype == frame["age"].dtype and rows["kids"].dtype == frame["kids"].dtype
+    assert rows["active"].dtype == bool
+    assert rows["age"].between(frame["age"].min(), frame["age"].max()).all()
+    present = rows["income"].dropna()
+    assert present.between(frame["income"].min(), frame["income"].max()).all()
+    assert set(rows["plan"].dropna()) <= set(frame["plan"].dropna())
+    assert set(rows["kids"]) <= set(frame["kids"])
+    assert pd.to_datetime(rows["joined"]).between(pd.to_datetime(frame["joined"]).min(),
+                                                  pd.to_datetime(frame["joined"]).max()).all()
+
+
+@pytest.mark.slow
+def test_conditional_sampling_is_exact_and_carries_the_relation():
+    frame = mixed_table(2000)[["age", "churned", "plan"]]
+    model = TableGAN(epochs=60, batch_size=200, seed=0).fit(frame)
+    churners = model.sample(1000, where={"churned": "yes"}, seed=1)
+    stayers = model.sample(1000, where={"churned": "no"}, seed=1)
+    assert (churners["churned"] == "yes").all() and (stayers["churned"] == "no").all()
+    # real: churners are about 30, the others about 60; the condition must move the generated ages accordingly
+    assert churners["age"].mean() + 15 < stayers["age"].mean()
+    rare = model.sample(50, where={"plan": "max"}, seed=2)
+    assert (rare["plan"] == "max").all()
+
+
+def test_same_seed_same_rows_and_save_load(tmp_path):
+    frame = mixed_table(400)
+    first = TableGAN(**FAST, seed=3).fit(frame)
+    second = TableGAN(**FAST, seed=3).fit(frame)
+    pd.testing.assert_frame_equal(first.sample(200, seed=5), second.sample(200, seed=5))
+    assert not first.sample(200, seed=5).equals(first.sample(200, seed=6))
+    first.save(tmp_path / "model")
+    assert sorted(p.name for p in (tmp_path / "model").iterdir()) == ["table.json", "table_model.safetensors"]
+    loaded = TableGAN.load(tmp_path / "model")
+    pd.testing.assert_frame_equal(loaded.sample(200, seed=5), first.sample(200, seed=5))
+    pd.testing.assert_frame_equal(loaded.sample(30, where={"plan": "pro"}, seed=1),
+                                  first.sample(30, where={"plan": "pro"}, seed=1))
+
+
+def test_high_cardinality_columns_use_bounded_memory_and_still_train():
+    rng = np.random.default_rng(0)
+    n, distinct = 6000, 3000
+    frame = pd.DataFrame({"city": [f"city-{i}" for i in rng.zipf(1.3, n) % distinct],
+                          "spend": rng.gamma(2.0, 50.0, n)})
+    spec = next(s for s in infer_columns(frame) if s.name == "city")
+    assert len(spec.categories) == MAX_MODELLED_CATEGORIES and len(spec.rare_categories) > 0
+    model = TableGAN(**FAST).fit(frame)
+    # the widest layer is bounded by the modelled categories, not by the distinct values
+    assert model.transformer.width <= MAX_MODELLED_CATEGORIES + 2 + 11
+    rows = model.sample(2000, seed=0)
+    seen = set(frame["city"])
+    assert set(rows["city"]) <= seen
+    rare_value = spec.rare_categories[-1]
+    assert (model.sample(10, where={"city": rare_value}, seed=0)["city"] == rare_value).all()
+
+
+def test_quality_report_on_known_cases():
+    frame = mixed_table(1000)
+    kinds = {spec.name: spec.kind for spec in infer_columns(frame)}
+    same = gq.quality_report(frame, frame, kinds)
+    assert same["quality"] == pytest.approx(1.0) and same["column_shapes"] == pytest.approx(1.0)
+    shuffled = frame.copy()
+    shuffled["age"] = shuffled["age"].sample(frac=1, random_state=0).to_numpy()  # same marginal, relation broken
+    broken = gq.quality_report(frame, shuffled, kinds)
+    assert broken["column_shapes"] == pytest.approx(1.0) and broken["column_pair_trends"] < 0.9
+    # hand-computed: categories a/b at 50/50 vs 80/20 → TV distance 0.3
+    real, fake = pd.DataFrame({"c": ["a", "b"] * 5}), pd.DataFrame({"c": ["a"] * 8 + ["b"] * 2})
+    assert gq.column_shapes(real, fake, {"c": "categorical"})["c"] == pytest.approx(0.7)
+    copies = gq.privacy(frame, mixed_table(300, seed=9), frame.iloc[:300], kinds)
+    assert copies["exact_copies"] == 1.0 and copies["dcr_synthetic_median"] == 0.0
+    effect = gq.efficacy(frame, mixed_table(500, seed=5), kinds, "churned")
+    assert effect["metric"] == "auc" and effect["score"] > 0.95  # age tells churners apart
+
+
+@pytest.fixture
+def tables(tmp_path):
+    mixed_table(300).to_csv(tmp_path / "customers.csv", index=False)
+    (tmp_path / "empty.csv").write_text("")
+    (tmp_path / "header_only.csv").write_text("a,b\n")
+    (tmp_path / "twice.csv").write_text("a,b,a\n1,2,3\n")
+    (tmp_path / "blank_column.csv").write_text("a,b\n1,\n2,\n")
+    (tmp_path / "binary.csv").write_bytes(b"\x00\xff\xfe" * 100)
+    return tmp_path
+
+
+@pytest.mark.parametrize(("file", "extra", "message"), [
+    ("empty.csv", [], "is empty"),
+    ("header_only.csv", [], "has no rows"),
+    ("twice.csv", [], "duplicate column names: 'a'"),
+    ("blank_column.csv", [], "column 'b' of table"),
+    ("binary.csv", [], "could not be read"),
+    ("customers.csv", ["--ignore", "nope"], "--ignore names column(s) 'nope'"),
+])
+def test_bad_tables_are_one_line_errors(tables, capsys, file, extra, message):
+    assert main(["train", "--data", str(tables / file), "--out", str(tables / "run"), "--quiet", *extra]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+
+
+def test_table_run_end_to_end_from_the_command_line(tables, capsys):
+    run = tables / "runs" / "cust"
+    assert main(["train", "--data", str(tables / "customers.csv"), "--epochs", "2", "--batch-size", "100",
+                 "--out", str(run), "--quiet"]) == 0
+    assert "fitted 2 epochs" in capsys.readouterr().out
+    assert (run / "samples" / "preview.csv").is_file()
+    assert [json.loads(line)["epoch"] for line in (run / "metrics.jsonl").read_text().splitlines()] == [1, 2]
+    assert main(["sample", str(run), "--n", "40", "--where", "churned=yes", "--out", str(tables / "c.csv")]) == 0
+    rows = read_table(tables / "c.csv")
+    assert len(rows) == 40 and (rows["churned"] == "yes").all()
+    assert main(["sample", str(run), "--n", "5", "--where", "churned=maybe", "--out", str(tables / "x.csv")]) == 2
+    assert "value never seen in training" in capsys.readouterr().err
+    assert main(["sample", str(run), "--n", "5", "--where", "churned", "--out", str(tables / "x.csv")]) == 2
+    assert "expects column=value" in capsys.readouterr().err
+    mixed_table(200, seed=7).to_csv(tables / "holdout.csv", index=False)
+    assert main(["eval", str(run), "--real", str(tables / "holdout.csv"), "--target", "churned"]) == 0
+    report = json.loads((run / "eval.json").read_text())
+    assert 0 < report["quality"] <= 1 and 0 <= report["efficacy"]["synthetic"]["score"] <= 1
+    assert "exact_copies" in report["privacy"]
+
+
+def test_a_model_file_from_a_stranger_is_not_unpickled(tmp_path):
+    (tmp_path / "table.json").write_text('{"format": "something-else"}')
+    (tmp_path / "table_model.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises(GanforgeError, match="format"):
+        TableGAN.load(tmp_path)
