@@ -51,6 +51,9 @@ def trial(data: str, options: dict, seed: int) -> tuple[dict, float]:
 
 
 def mean_se(values: list[float]) -> str:
+    infinite = sum(not math.isfinite(v) for v in values)
+    if infinite:  # reverse KL is infinite when a run has no high-quality sample at all
+        return f"inf in {infinite}/{len(values)}"
     mean = statistics.fmean(values)
     se = statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else 0.0
     return f"{mean:.2f} ± {se:.2f}"

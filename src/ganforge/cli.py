@@ -55,7 +55,7 @@ TRAIN_HELP: dict[str, str] = {
     "ema": "generator EMA decay for sampling and evaluation (0 = off; 0.999 typical)",
     "augment": "DiffAugment policy for images: color,translation,cutout",
     "preset": "measured defaults: toy-2d, dcgan-32, sngan-32, r3gan-lite (flags override)",
-    "epochs": "tables: passes over the rows (default 300)",
+    "epochs": "tables: passes over the rows (default 200)",
     "categorical": "tables: comma-separated columns to treat as categories whatever their type",
     "ignore": "tables: comma-separated columns to leave out (ids, free text)",
     "device": "auto (CUDA if present), cpu or cuda",
@@ -255,8 +255,9 @@ def _eval_table(args: argparse.Namespace) -> int:
     print("  weakest columns    " + ", ".join(f"{name} {score:.3f}" for name, score in worst))
     if "privacy" in report:
         p = report["privacy"]
-        print(f"  privacy            median distance to closest training row {p['dcr_synthetic_median']:.4f} "
-              f"(real holdout rows: {p['dcr_holdout_median']:.4f}); exact copies {p['exact_copies']:.2%}")
+        print(f"  privacy            mean distance to closest training row {p['dcr_synthetic_mean']:.4f} "
+              f"(real holdout rows: {p['dcr_holdout_mean']:.4f}); exact copies {p['exact_copies']:.2%} "
+              f"(real holdout rows: {p['holdout_exact_copies']:.2%})")
     if "efficacy" in report:
         e = report["efficacy"]
         print(f"  efficacy ({e['real']['metric']} on holdout, target {e['real']['target']}): trained on synthetic "

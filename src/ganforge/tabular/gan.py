@@ -27,10 +27,12 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from ganforge.errors import GanforgeError
+from ganforge.regularizers.ema import GeneratorEMA
 from ganforge.tabular.model import ConditionSampler, TableDiscriminator, TableGenerator, activate
 from ganforge.tabular.schema import infer_columns
 from ganforge.tabular.transform import TableTransformer
 from ganforge.training import checkpoint as ckpt
+from ganforge.training.hardware import autocast_factory, pick_precision
 
 FORMAT = "ganforge-table-1"
 MODEL_FILE, META_FILE = "table_model.safetensors", "table.json"
@@ -38,9 +40,15 @@ MODEL_FILE, META_FILE = "table_model.safetensors", "table.json"
 
 @dataclass
 class TableGANConfig:
-    """Options of the tabular GAN (CTGAN's published settings unless a measurement said otherwise)."""
+    """Options of the tabular GAN (CTGAN's published settings unless a measurement said otherwise).
 
-    epochs: int = 300
+    Measured on statsmodels' `fair` (bench/tabular.py, seed 0): sampling categories from the softmax instead of
+    taking the likeliest raised quality at 40 epochs from 0.62 to 0.76; a generator EMA of 0.995 raised it at 100
+    epochs from 0.83 to 0.85 (0.999 lagged: 0.80); 200 epochs with the EMA reached 0.93, where CTGAN's 300 reach
+    0.84. bf16 autocast on an AMX CPU ran 1.5× faster at the same quality (0.932 vs 0.929).
+    """
+
+    epochs: int = 200
     batch_size: int = 500
     latent_dim: int = 128
     generator_dims: tuple[int, ...] = (256, 256)
@@ -53,6 +61,8 @@ class TableGANConfig:
     gp: float = 10.0
     d_steps: int = 1
     tau: float = 0.2
+    ema: float = 0.995  # generator weight average used for sampling (0 = off)
+    precision: str = "auto"  # bf16 autocast where the CPU has AMX, else fp32; or name one
     seed: int = 0
     categorical: tuple[str, ...] = ()
     ignore: tuple[str, ...] = ()
@@ -62,6 +72,10 @@ class TableGANConfig:
         for name in ("epochs", "batch_size", "latent_dim", "pac", "d_steps"):
             if getattr(self, name) < 1:
                 raise GanforgeError(f"option {name} must be at least 1, got {getattr(self, name)}")
+        if not 0.0 <= self.ema < 1.0:
+            raise GanforgeError(f"option ema must be in [0, 1) (0 = off), got {self.ema}")
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise GanforgeError(f"option precision must be auto, fp32 or bf16, got {self.precision!r}")
         for name in ("lr_g", "lr_d", "tau"):
             if not getattr(self, name) > 0:
                 raise GanforgeError(f"option {name} must be positive, got {getattr(self, name)}")
@@ -94,23 +108,30 @@ class TableGAN:
         offsets, codes = (torch.from_numpy(a) for a in self.transformer.encode(frame, cfg.seed))
         spans = self.transformer.condition_spans()
         self.sampler = ConditionSampler(codes, spans) if spans else None
+        self._condition_starts = [self.transformer.output_start(span) for span in spans]
         cond_width = self.sampler.width if self.sampler else 0
         width = self.transformer.width
         self.generator = TableGenerator(cfg.latent_dim, cond_width, cfg.generator_dims, width)
         discriminator = TableDiscriminator(width + cond_width, cfg.discriminator_dims, cfg.pac)
-        opt_g = torch.optim.Adam(self.generator.parameters(), cfg.lr_g, betas=cfg.betas, weight_decay=cfg.weight_decay)
-        opt_d = torch.optim.Adam(discriminator.parameters(), cfg.lr_d, betas=cfg.betas, weight_decay=cfg.weight_decay)
+        opt_g = torch.optim.Adam(self.generator.parameters(), cfg.lr_g, betas=cfg.betas, weight_decay=cfg.weight_decay,
+                                 foreach=True)  # one fused update over all tensors: fewer, larger operations
+        opt_d = torch.optim.Adam(discriminator.parameters(), cfg.lr_d, betas=cfg.betas, weight_decay=cfg.weight_decay,
+                                 foreach=True)
         batch = max(cfg.pac, min(cfg.batch_size, len(frame)) // cfg.pac * cfg.pac)
         steps_per_epoch = max(1, math.ceil(len(frame) / batch))
         rng = torch.Generator().manual_seed(cfg.seed)
         self.generator.train()
+        average = GeneratorEMA(self.generator, cfg.ema) if cfg.ema > 0 else None
+        autocast = autocast_factory(pick_precision(cfg.precision, torch.device("cpu")), torch.device("cpu"))
         bar = tqdm(range(cfg.epochs), desc="fitting table", unit="epoch", disable=not progress)
         for epoch in bar:
             started, sums = time.perf_counter(), {"d_loss": 0.0, "g_loss": 0.0, "cond_loss": 0.0}
             for _ in range(steps_per_epoch):
-                for _ in range(cfg.d_steps):
-                    d_loss = self._discriminator_step(discriminator, opt_d, offsets, codes, batch, rng)
-                g_loss, cond_loss = self._generator_step(discriminator, opt_g, batch, rng)
+                with autocast():
+                    d_loss, g_loss, cond_loss = self._train_step(discriminator, opt_d, opt_g, offsets, codes, batch,
+                                                                 rng)
+                if average is not None:
+                    average.update(self.generator)
                 sums["d_loss"] += d_loss
                 sums["g_loss"] += g_loss
                 sums["cond_loss"] += cond_loss
@@ -123,58 +144,80 @@ class TableGAN:
             if on_epoch:
                 on_epoch(record)
             bar.set_postfix(d=f"{record['d_loss']:.3f}", g=f"{record['g_loss']:.3f}")
+        if average is not None:  # the averaged weights are the model that is kept and sampled from
+            self.generator.load_state_dict(average.average.state_dict())
         self.generator.eval()
         return self
 
-    def _fake(self, n: int, cond: Tensor, rng: torch.Generator, hard: bool = False) -> Tensor:
+    def _fake(self, n: int, cond: Tensor, rng: torch.Generator, sample: bool = False) -> tuple[Tensor, Tensor]:
+        """Raw generator output and activated rows (`sample`: categories drawn, as when producing rows)."""
         z = torch.randn(n, self.config.latent_dim, generator=rng)
         raw = self.generator(torch.cat([z, cond], 1) if cond.shape[1] else z)
-        return raw, activate(raw, self.transformer.spans, self.config.tau, hard)
+        return raw, activate(raw, self.transformer.spans, self.config.tau, rng if sample else None)
 
     def _conditions(self, n: int, rng: torch.Generator) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         if self.sampler is None:
             return torch.zeros(n, 0), torch.zeros(n, dtype=torch.long), torch.zeros(n, dtype=torch.long), None
         return self.sampler.training_batch(n, rng)
 
-    def _discriminator_step(self, discriminator: nn.Module, optimizer: torch.optim.Optimizer, offsets: Tensor,
-                            codes: Tensor, batch: int, rng: torch.Generator) -> float:
-        cond, _, _, rows = self._conditions(batch, rng)
+    def _real_and_conditions(self, offsets: Tensor, codes: Tensor, batch: int, rng: torch.Generator
+                             ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Conditional vectors (with each one's column and category) and real rows that satisfy them."""
+        cond, column, category, rows = self._conditions(batch, rng)
         if rows is None:
             rows = torch.randint(len(offsets), (batch,), generator=rng)
-        real = torch.cat([self.transformer.expand(offsets[rows], codes[rows]), cond], 1)
-        with torch.no_grad():
-            _, fake = self._fake(batch, cond, rng)
-        fake = torch.cat([fake, cond], 1)
-        mix = torch.rand(batch // self.config.pac, 1, 1, generator=rng).expand(-1, self.config.pac, 1)
-        between = (mix.reshape(batch, 1) * real + (1 - mix.reshape(batch, 1)) * fake).requires_grad_(True)
-        (grad,) = torch.autograd.grad(discriminator(between).sum(), between, create_graph=True)
-        penalty = ((grad.reshape(batch // self.config.pac, -1).norm(dim=1) - 1) ** 2).mean()
-        loss = discriminator(fake).mean() - discriminator(real).mean() + self.config.gp * penalty
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        return loss.item()
+        return torch.cat([self.transformer.expand(offsets[rows], codes[rows]), cond], 1), cond, column, category
 
-    def _generator_step(self, discriminator: nn.Module, optimizer: torch.optim.Optimizer, batch: int,
-                        rng: torch.Generator) -> tuple[float, float]:
-        cond, column, category, _ = self._conditions(batch, rng)
+    def _critic_loss(self, discriminator: nn.Module, real: Tensor, fake: Tensor, rng: torch.Generator) -> Tensor:
+        """WGAN loss with the gradient penalty on points between real and fake packs."""
+        batch, pac = len(real), self.config.pac
+        mix = torch.rand(batch // pac, 1, 1, generator=rng).expand(-1, pac, 1).reshape(batch, 1)
+        between = (mix * real + (1 - mix) * fake).requires_grad_(True)
+        (grad,) = torch.autograd.grad(discriminator(between).sum(), between, create_graph=True)
+        penalty = ((grad.reshape(batch // pac, -1).norm(dim=1) - 1) ** 2).mean()
+        scores = discriminator(torch.cat([real, fake]))  # one pass over both halves (packs never straddle them)
+        return scores[batch // pac :].mean() - scores[: batch // pac].mean() + self.config.gp * penalty
+
+    def _train_step(self, discriminator: nn.Module, opt_d: torch.optim.Optimizer, opt_g: torch.optim.Optimizer,
+                    offsets: Tensor, codes: Tensor, batch: int, rng: torch.Generator) -> tuple[float, float, float]:
+        """`d_steps` critic updates, then one generator update on the fake rows of the last critic update
+        (generated once, with gradients, instead of twice)."""
+        for _ in range(self.config.d_steps - 1):
+            real, cond, _, _ = self._real_and_conditions(offsets, codes, batch, rng)
+            with torch.no_grad():
+                _, fake = self._fake(batch, cond, rng)
+            loss = self._critic_loss(discriminator, real, torch.cat([fake, cond], 1), rng)
+            opt_d.zero_grad(set_to_none=True)
+            loss.backward()
+            opt_d.step()
+        real, cond, column, category = self._real_and_conditions(offsets, codes, batch, rng)
         raw, fake = self._fake(batch, cond, rng)
-        adversarial = -discriminator(torch.cat([fake, cond], 1)).mean()
-        cond_loss = torch.zeros(())
-        if self.sampler is not None:
-            # the generator must produce the category its conditional vector asked for
-            losses = []
-            for j, span in enumerate(self.sampler.spans):
-                chosen = (column == j).nonzero().squeeze(1)
-                if len(chosen):
-                    start = self.transformer.output_start(span)
-                    piece = raw[chosen, start : start + span.width]
-                    losses.append(nn.functional.cross_entropy(piece, category[chosen], reduction="sum"))
-            cond_loss = torch.stack(losses).sum() / batch
-        optimizer.zero_grad(set_to_none=True)
+        fake = torch.cat([fake, cond], 1)
+        d_loss = self._critic_loss(discriminator, real, fake.detach(), rng)
+        opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        opt_d.step()
+
+        discriminator.requires_grad_(False)  # the generator's step needs no gradients for the critic's weights
+        adversarial = -discriminator(fake).mean()
+        discriminator.requires_grad_(True)
+        cond_loss = self._condition_loss(raw, column, category)
+        opt_g.zero_grad(set_to_none=True)
         (adversarial + cond_loss).backward()
-        optimizer.step()
-        return adversarial.item(), cond_loss.item()
+        opt_g.step()
+        return d_loss.item(), adversarial.item(), cond_loss.item()
+
+    def _condition_loss(self, raw: Tensor, column: Tensor, category: Tensor) -> Tensor:
+        """Cross-entropy between the category each conditional vector asked for and what the generator made."""
+        if self.sampler is None:
+            return torch.zeros(())
+        losses = []
+        for j, (span, start) in enumerate(zip(self.sampler.spans, self._condition_starts, strict=True)):
+            chosen = (column == j).nonzero().squeeze(1)
+            if len(chosen):
+                piece = raw[chosen, start : start + span.width]
+                losses.append(nn.functional.cross_entropy(piece, category[chosen], reduction="sum"))
+        return torch.stack(losses).sum() / len(raw)
 
     # ---------------------------------------------------------------------------------------------- sampling
     @torch.no_grad()
@@ -201,7 +244,7 @@ class TableGAN:
                 cond = self.sampler.frequency_batch(count, rng)
             else:
                 cond = torch.zeros(count, 0)
-            _, rows = self._fake(count, cond, rng, hard=True)
+            _, rows = self._fake(count, cond, rng, sample=True)
             parts.append(self.transformer.decode(rows, seed=seed * 1_000_003 + start))
         table = pd.concat(parts, ignore_index=True)
         if condition is not None:

@@ -40,15 +40,22 @@ class TableGenerator(nn.Module):
         return self.net(z)
 
 
-def activate(raw: Tensor, spans: list[Span], tau: float, hard: bool = False) -> Tensor:
-    """tanh on offsets; Gumbel-softmax (temperature `tau`) on one-hot groups, exactly one-hot when `hard`."""
+def activate(raw: Tensor, spans: list[Span], tau: float, sample_with: torch.Generator | None = None) -> Tensor:
+    """tanh on offsets; Gumbel-softmax (temperature `tau`) on one-hot groups.
+
+    With `sample_with` (a generator, when producing rows) each group is one category drawn from its softmax
+    (the Gumbel-max trick): taking the most likely category instead would over-produce every column's
+    commonest value.
+    """
     parts, start = [], 0
     for span in spans:
         piece = raw[:, start : start + span.width]
         if span.activation == "tanh":
             parts.append(torch.tanh(piece))
-        elif hard:
-            parts.append(nn.functional.one_hot(piece.argmax(1), span.width).to(raw.dtype))
+        elif sample_with is not None:
+            uniform = torch.rand(piece.shape, generator=sample_with).clamp_(1e-20, 1.0)
+            drawn = (piece.float() - torch.log(-torch.log(uniform))).argmax(1)
+            parts.append(nn.functional.one_hot(drawn, span.width).to(raw.dtype))
         else:
             parts.append(nn.functional.gumbel_softmax(piece, tau=tau))
         start += span.width

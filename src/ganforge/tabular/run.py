@@ -29,7 +29,7 @@ from ganforge.training.trainer import TrainResult
 MODEL_FOLDER = "model"
 # Options of `ganforge train` that mean the same for tables (the rest are for images and vectors).
 SHARED_OPTIONS = {"batch_size": "batch_size", "latent_dim": "latent_dim", "lr_g": "lr_g", "lr_d": "lr_d",
-                  "d_steps": "d_steps", "gp": "gp", "seed": "seed", "epochs": "epochs"}
+                  "d_steps": "d_steps", "gp": "gp", "seed": "seed", "epochs": "epochs", "precision": "precision"}
 
 
 def is_table_path(spec: str) -> bool:
@@ -51,6 +51,8 @@ def table_options(config: TrainConfig) -> TableGANConfig:
             options[name] = value
     if config.pack > 1:
         options["pac"] = config.pack
+    if config.ema > 0:
+        options["ema"] = config.ema
     split = lambda text: tuple(name.strip() for name in text.split(",") if name.strip())  # noqa: E731
     options["categorical"], options["ignore"] = split(config.categorical), split(config.ignore)
     return TableGANConfig(**options).validate()

@@ -17,9 +17,9 @@ from ganforge.errors import GanforgeError
 
 TABLE_SUFFIXES = {".csv", ".tsv", ".parquet", ".pq"}
 KINDS = ("continuous", "integer", "boolean", "categorical", "datetime")
-# An integer column with this few distinct values is a set of categories (number of children, a 1–5 rating):
-# modelling it as categories reproduces each value's frequency exactly.
-MAX_INTEGER_CATEGORIES = 20
+# A numeric column with this few distinct values is a set of categories (number of children, a 1–5 rating, an age
+# recorded in bands): modelling it as categories reproduces each value, and its frequency, exactly.
+MAX_NUMERIC_CATEGORIES = 20
 # Categories beyond this many (by frequency) share one "rare" code in the model and are drawn back by their real
 # frequency, so a column with thousands of values costs bounded memory and still trains.
 MAX_MODELLED_CATEGORIES = 500
@@ -143,9 +143,9 @@ def _kind(column: pd.Series, present: pd.Series, forced_categorical: bool) -> st
     if pd.api.types.is_datetime64_any_dtype(column):
         return "datetime"
     if pd.api.types.is_numeric_dtype(column):
-        whole = bool(np.all(np.mod(present.to_numpy(dtype=float), 1) == 0))
-        if whole and present.nunique() <= MAX_INTEGER_CATEGORIES:
+        if present.nunique() <= MAX_NUMERIC_CATEGORIES:
             return "categorical"
+        whole = bool(np.all(np.mod(present.to_numpy(dtype=float), 1) == 0))
         return "integer" if whole else "continuous"
     if _looks_like_dates(present):
         return "datetime"
