@@ -199,3 +199,45 @@ def test_a_model_file_from_a_stranger_is_not_unpickled(tmp_path):
     (tmp_path / "table_model.safetensors").write_bytes(b"not safetensors")
     with pytest.raises(GanforgeError, match="format"):
         TableGAN.load(tmp_path)
+
+
+def test_dates_keep_their_own_format_and_non_dates_stay_categories():
+    days = pd.date_range("2020-01-01", periods=100, freq="D")
+    frame = pd.DataFrame({"day_first": days.strftime("%d/%m/%Y"), "mixed": [*days[:90].strftime("%Y-%m-%d"),
+                                                                             *["unknown"] * 10]})
+    specs = {spec.name: spec for spec in infer_columns(frame)}
+    assert specs["day_first"].kind == "datetime" and specs["day_first"].date_format == "%d/%m/%Y"
+    assert specs["mixed"].kind == "categorical"  # one value that is not a date keeps the column as text
+    transformer = TableTransformer.fit(frame, list(specs.values()))
+    offsets, codes = transformer.encode(frame)
+    back = transformer.decode(transformer.expand(torch.from_numpy(offsets), torch.from_numpy(codes)))
+    assert (back["day_first"] == frame["day_first"]).mean() > 0.95
+    assert pd.to_datetime(back["day_first"], format="%d/%m/%Y").max() <= days.max()
+
+
+def test_where_accepts_values_as_the_command_line_writes_them(tmp_path):
+    frame = mixed_table(300)
+    frame.loc[::7, "kids"] = np.nan  # read back as float: categories 0.0, 1.0, …
+    model = TableGAN(**FAST).fit(frame)
+    assert (model.sample(20, where={"kids": "2"}, seed=0)["kids"] == 2).all()
+    assert model.sample(20, where={"active": "true"}, seed=0)["active"].all()
+    assert not model.sample(20, where={"active": "no"}, seed=0)["active"].any()
+
+
+def test_odd_but_valid_tables(tmp_path):
+    (tmp_path / "semicolons.csv").write_text("a;b\n1;x\n2;y\n3;x\n")
+    assert list(read_table(tmp_path / "semicolons.csv").columns) == ["a", "b"]
+    numbered = pd.DataFrame({0: np.arange(50) * 1.5, 1: ["u", "v"] * 25})
+    assert list(TableGAN(**FAST).fit(numbered).sample(5).columns) == ["0", "1"]
+    with pytest.raises(GanforgeError, match="column 'x' of table holds infinite values"):
+        infer_columns(pd.DataFrame({"x": [1.5, np.inf] + [float(i) for i in range(30)]}))
+
+
+def test_sampling_never_overwrites_the_training_table(tables, capsys):
+    run = tables / "runs" / "guard"
+    assert main(["train", "--data", str(tables / "customers.csv"), "--epochs", "1", "--batch-size", "100",
+                 "--out", str(run), "--quiet"]) == 0
+    before = (tables / "customers.csv").read_bytes()
+    assert main(["sample", str(run), "--n", "5", "--out", str(tables / "customers.csv")]) == 2
+    assert "is the table this run was trained on" in capsys.readouterr().err
+    assert (tables / "customers.csv").read_bytes() == before

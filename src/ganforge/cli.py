@@ -215,9 +215,12 @@ def _sample(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise GanforgeError(f"option --batch-size must be at least 1, got {args.batch_size}")
     if table_run.is_table_run(RunFolder.open(args.run)):
+        training_table = RunFolder.open(args.run).read_config()["config"]["data"]
+        if Path(args.out).resolve() == Path(training_table).resolve():  # checked before the work, not after
+            raise GanforgeError(f"--out {args.out} is the table this run was trained on; choose another file name")
         model = table_run.load_table_run(args.run)
         rows = model.sample(args.n, where=table_run.parse_where(args.where), seed=args.seed, progress=True)
-        path = table_run.write_table(rows, args.out)
+        path = table_run.write_table(rows, args.out, protect=training_table)
         print(f"wrote {len(rows)} rows × {rows.shape[1]} columns to {path}")
         return 0
     if args.where:

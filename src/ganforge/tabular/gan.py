@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 from ganforge.errors import GanforgeError
 from ganforge.regularizers.ema import GeneratorEMA
 from ganforge.tabular.model import ConditionSampler, TableDiscriminator, TableGenerator, activate
+from ganforge.tabular.quality import label
 from ganforge.tabular.schema import infer_columns
 from ganforge.tabular.transform import TableTransformer
 from ganforge.training import checkpoint as ckpt
@@ -102,6 +103,7 @@ class TableGAN:
             on_epoch: Callable[[dict[str, float]], None] | None = None) -> TableGAN:
         """Learn the table; the same seed and data give the same model (and so the same sampled rows)."""
         cfg = self.config
+        frame = frame.rename(columns=str)  # names are stored as text (JSON), so a column named 0 becomes "0"
         torch.manual_seed(cfg.seed)  # dropout and Gumbel noise draw from the global generator
         columns = infer_columns(frame, list(cfg.categorical), list(cfg.ignore), source)
         self.transformer = TableTransformer.fit(frame, columns, cfg.seed)
@@ -264,11 +266,12 @@ class TableGAN:
             spec = self.transformer.columns[span.column]
             if spec.name != name:
                 continue
+            wanted = _where_label(value, spec.kind)
             for code, category in enumerate(spec.categories):
-                if category == value or str(category) == str(value):
+                if _where_label(category, spec.kind) == wanted:
                     return index, code, category
             for category in spec.rare_categories:
-                if category == value or str(category) == str(value):
+                if _where_label(category, spec.kind) == wanted:
                     return index, len(spec.categories), category  # the shared rare code; the value is set after
             shown = ", ".join(map(str, spec.categories[:10])) + (" ..." if len(spec.categories) > 10 else "")
             raise GanforgeError(f"--where {name}={value}: value never seen in training; column {name!r} has {shown}")
@@ -342,3 +345,12 @@ def describe_columns(model: TableGAN) -> list[str]:
         missing = f", {spec.missing_rate:.1%} missing" if spec.missing_rate else ""
         lines.append(f"{spec.name}: {spec.kind} ({detail}{missing})")
     return lines
+
+
+def _where_label(value: Any, kind: str) -> str:
+    """Compare `--where` values as the command line gives them: `2` matches 2.0, `true`/`yes`/`1` match True."""
+    text = label(value)
+    if kind == "boolean":
+        text = text.lower()
+        return {"yes": "true", "1": "true", "no": "false", "0": "false"}.get(text, text)
+    return text

@@ -32,14 +32,27 @@ MIN_CORRELATION, MIN_ASSOCIATION = 0.5, 0.3  # SDMetrics' QualityReport threshol
 
 def _as_numbers(column: pd.Series, kind: str) -> pd.Series:
     if kind == "datetime":
-        stamps = pd.to_datetime(column, errors="coerce", format="mixed")
-        return pd.Series(stamps.astype("datetime64[ns]").astype("int64").where(stamps.notna()), dtype=float)
+        stamps = column if pd.api.types.is_datetime64_any_dtype(column) else \
+            pd.to_datetime(column, errors="coerce", format="mixed", utc=True)
+        if getattr(stamps.dt, "tz", None) is not None:
+            stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
+        nanoseconds = stamps.to_numpy(dtype="datetime64[ns]").astype("int64").astype(float)
+        return pd.Series(np.where(stamps.isna().to_numpy(), np.nan, nanoseconds), index=column.index)
     return pd.to_numeric(column, errors="coerce").astype(float)
 
 
 def _labels(column: pd.Series) -> pd.Series:
     """Category values as text, missing as its own label (pandas' string dtype would keep NaN as NaN)."""
-    return column.astype(object).map(lambda value: MISSING if pd.isna(value) else str(value))
+    return column.astype(object).map(label)
+
+
+def label(value: Any) -> str:
+    """One text form per value: 2, 2.0 and "2" are the same category (a column with missing values reads as float)."""
+    if pd.isna(value):
+        return MISSING
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def column_shapes(real: pd.DataFrame, synthetic: pd.DataFrame, kinds: dict[str, str]) -> dict[str, float]:
@@ -133,6 +146,8 @@ def efficacy(train: pd.DataFrame, test: pd.DataFrame, kinds: dict[str, str], tar
 
     if target not in kinds:
         raise GanforgeError(f"--target {target!r} is not a modelled column; columns are {', '.join(kinds)}")
+    if len(kinds) < 2:
+        raise GanforgeError(f"efficacy needs at least one column besides --target {target!r} to predict it from")
     categories = {n: sorted(set(_labels(train[n])) | set(_labels(test[n])))
                   for n, k in kinds.items() if k not in NUMERIC_KINDS and n != target}
     x_train, x_test = _features(train, kinds, target), _features(test, kinds, target)

@@ -70,8 +70,16 @@ def train_table(config: TrainConfig, progress: bool = True) -> TrainResult:
     threads = set_threads(config.threads, torch.device("cpu"))
     model = TableGAN(options)
     started = time.perf_counter()
+    created = not run.path.exists()
     run.path.mkdir(parents=True, exist_ok=True)
-    model.fit(frame, progress=progress, source=f"table {config.data}", on_epoch=run.append_metrics)
+    run.metrics_path.unlink(missing_ok=True)  # left by an earlier attempt that never finished (no config.json)
+    try:
+        model.fit(frame, progress=progress, source=f"table {config.data}", on_epoch=run.append_metrics)
+    except BaseException:  # an error or Ctrl-C: leave no half-made run behind
+        run.metrics_path.unlink(missing_ok=True)
+        if created and not any(run.path.iterdir()):
+            run.path.rmdir()
+        raise
     seconds = time.perf_counter() - started
     model.save(run.path / MODEL_FOLDER)
     stored = {"data": config.data, "out": config.out, "threads": config.threads, **dataclasses.asdict(options)}
@@ -108,10 +116,13 @@ def parse_where(text: str | None) -> dict[str, str]:
     return {name.strip(): value.strip()}
 
 
-def write_table(frame: pd.DataFrame, out: str | Path) -> Path:
-    """Write rows as CSV, TSV or parquet by the suffix of `out` (atomically for text formats)."""
+def write_table(frame: pd.DataFrame, out: str | Path, protect: str | Path | None = None) -> Path:
+    """Write rows as CSV, TSV or parquet by the suffix of `out` (atomically for text formats); refuses to write
+    over `protect` (the run's training table)."""
     out = Path(out)
     suffix = out.suffix.lower()
+    if protect is not None and out.resolve() == Path(protect).resolve():
+        raise GanforgeError(f"--out {out} is the table this run was trained on; choose another file name")
     out.parent.mkdir(parents=True, exist_ok=True)
     if suffix in {".csv", ".tsv"}:
         atomic_write_text(out, frame.to_csv(index=False, sep="\t" if suffix == ".tsv" else ","))

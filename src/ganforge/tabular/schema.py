@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas.tseries.api import guess_datetime_format
 
 from ganforge.errors import GanforgeError
 
@@ -65,7 +66,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
             except ImportError:
                 raise GanforgeError(f"reading {path} needs pyarrow: pip install 'ganforge[parquet]'") from None
         else:
-            separator = "\t" if suffix == ".tsv" else ","
+            separator = "\t" if suffix == ".tsv" else _sniff_separator(path)
             _check_unique_header(path, separator)
             frame = pd.read_csv(path, sep=separator, low_memory=False)
     except GanforgeError:
@@ -78,6 +79,15 @@ def read_table(path: str | Path) -> pd.DataFrame:
     return frame
 
 
+def _sniff_separator(path: Path) -> str:
+    """Comma unless the header line holds more semicolons, tabs or pipes (a European-style CSV, say)."""
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        header = handle.readline()
+    counts = {separator: header.count(separator) for separator in (",", ";", "\t", "|")}
+    best = max(counts, key=counts.get)
+    return best if counts[best] > counts[","] else ","
+
+
 def _check_unique_header(path: Path, separator: str) -> None:
     # pandas silently renames a repeated header "a" to "a.1", so the header row is read raw.
     raw = pd.read_csv(path, sep=separator, header=None, nrows=1, dtype=str, keep_default_na=False).iloc[0].tolist()
@@ -87,7 +97,9 @@ def _check_unique_header(path: Path, separator: str) -> None:
 
 
 def _jsonable(value: Any) -> Any:
-    """A numpy scalar as the Python value JSON can hold."""
+    """A category value as JSON can hold it (numpy scalars as Python numbers, timestamps as ISO text)."""
+    if isinstance(value, pd.Timestamp | np.datetime64):
+        return pd.Timestamp(value).isoformat()
     return value.item() if isinstance(value, np.generic) else value
 
 
@@ -114,6 +126,10 @@ def infer_columns(frame: pd.DataFrame, categorical: list[str] | None = None, ign
         if present.empty:
             raise GanforgeError(f"column {name!r} of {source} has no values (every row is missing); drop it or "
                                 "pass --ignore")
+        numeric = pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+        if numeric and not np.isfinite(present.to_numpy(dtype=float)).all():
+            raise GanforgeError(f"column {name!r} of {source} holds infinite values; expected finite numbers "
+                                "(replace them, or leave the cells empty to mark them missing)")
         spec = ColumnSpec(str(name), _kind(column, present, name in categorical), str(column.dtype),
                           missing_rate=float(column.isna().mean()))
         if spec.kind in ("categorical", "boolean"):
@@ -123,10 +139,10 @@ def infer_columns(frame: pd.DataFrame, categorical: list[str] | None = None, ign
             spec.rare_categories = [_jsonable(v) for v in rare.index]
             spec.rare_weights = (rare / rare.sum()).tolist() if len(rare) else []
         elif spec.kind == "datetime":
-            seconds = _datetime_seconds(present)
-            spec.minimum, spec.maximum = float(seconds.min()), float(seconds.max())
             if not pd.api.types.is_datetime64_any_dtype(column):
-                spec.date_format = "%Y-%m-%d" if np.all(seconds % 86_400 == 0) else "%Y-%m-%d %H:%M:%S"
+                spec.date_format = guess_date_format(present)
+            seconds = _datetime_seconds(present, spec.date_format)
+            spec.minimum, spec.maximum = float(np.nanmin(seconds)), float(np.nanmax(seconds))
         else:
             spec.minimum, spec.maximum = float(present.min()), float(present.max())
         specs.append(spec)
@@ -147,26 +163,35 @@ def _kind(column: pd.Series, present: pd.Series, forced_categorical: bool) -> st
             return "categorical"
         whole = bool(np.all(np.mod(present.to_numpy(dtype=float), 1) == 0))
         return "integer" if whole else "continuous"
-    if _looks_like_dates(present):
+    if guess_date_format(present) is not None:
         return "datetime"
     return "categorical"
 
 
-def _looks_like_dates(present: pd.Series) -> bool:
-    """Strings that all parse as dates (checked on a sample; the whole column is parsed when it is encoded)."""
-    sample = present.astype(str).head(200)
-    if not sample.str.contains(r"\d{4}|\d{1,2}[/.-]\d{1,2}", regex=True).all():
-        return False
-    try:
-        pd.to_datetime(sample, errors="raise", format="mixed")
-    except (ValueError, TypeError, OverflowError):
-        return False
-    return True
+def guess_date_format(present: pd.Series) -> str | None:
+    """The one strftime format that every value of a text column parses with (month-first tried before day-first),
+    or None when the column is not dates. Writing dates back in the user's own format needs exactly one."""
+    text = present.astype(str)
+    if not text.str.contains(r"\d", regex=True).all():
+        return None
+    for dayfirst in (False, True):
+        fmt = guess_datetime_format(text.iloc[0], dayfirst=dayfirst)
+        has_year = fmt is not None and ("%Y" in fmt or "%y" in fmt)
+        if not has_year or not any(code in fmt for code in ("%m", "%b", "%B")):  # "2012" alone is a number
+            continue
+        parsed = pd.to_datetime(text, format=fmt, errors="coerce")
+        if parsed.notna().all():
+            return fmt
+    return None
 
 
-def _datetime_seconds(values: pd.Series) -> np.ndarray:
-    """Datetimes (or date strings) as float seconds since 1970."""
-    stamps = pd.to_datetime(values, errors="coerce", format="mixed")
+def _datetime_seconds(values: pd.Series, fmt: str | None = None) -> np.ndarray:
+    """Datetimes (or date strings in `fmt`) as float seconds since 1970 (UTC for zoned times); NaN where missing."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        stamps = values
+    else:
+        stamps = pd.to_datetime(values.astype(str) if fmt else values, format=fmt or "mixed", errors="coerce")
     if getattr(stamps.dt, "tz", None) is not None:
-        stamps = stamps.dt.tz_convert(None)
-    return stamps.astype("datetime64[ns]").astype("int64").to_numpy() / 1e9
+        stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
+    nanoseconds = stamps.to_numpy(dtype="datetime64[ns]").astype("int64").astype(np.float64)
+    return np.where(stamps.isna().to_numpy(), np.nan, nanoseconds / 1e9)

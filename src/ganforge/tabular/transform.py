@@ -206,7 +206,7 @@ def _numeric(column: pd.Series, spec: ColumnSpec) -> np.ndarray:
     if spec.kind == "datetime":
         seconds = np.full(len(column), np.nan)
         present = column.notna().to_numpy()
-        seconds[present] = _datetime_seconds(column[present])
+        seconds[present] = _datetime_seconds(column[present], spec.date_format)
         return seconds
     try:
         return pd.to_numeric(column, errors="raise").to_numpy(dtype=np.float64, na_value=np.nan)
@@ -251,11 +251,12 @@ def _categories_back(code: np.ndarray, spec: ColumnSpec, rng: np.random.Generato
 
 def _numbers_back(values: np.ndarray, spec: ColumnSpec) -> pd.Series:
     if spec.kind == "datetime":
-        unit = 86_400 if spec.date_format == "%Y-%m-%d" else 1  # dates round to the nearest day, not down
+        dates_only = spec.date_format is not None and not any(code in spec.date_format for code in ("%H", "%M", "%S"))
+        unit = 86_400 if dates_only else 1  # dates round to the nearest day, not down
         stamps = pd.to_datetime(pd.Series(np.round(values / unit) * unit), unit="s")
         if spec.dtype.startswith("datetime64"):
             return stamps
-        return stamps.dt.strftime(spec.date_format or "%Y-%m-%d %H:%M:%S").where(stamps.notna())
+        return stamps.dt.strftime(spec.date_format).where(stamps.notna())
     if spec.kind == "integer":
         rounded = pd.Series(np.round(values))
         if spec.missing_rate > 0 or not spec.dtype.startswith(("int", "uint")):
