@@ -46,7 +46,10 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
     parser.add_argument("--samples", type=int, default=26_000)
+    parser.add_argument("--threads", type=int, default=0, help="0 = one per core")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     print(f"stacked-digits 32×32, {args.steps} steps, {args.seeds} seed(s), {args.samples} samples, torch "
           f"{torch.__version__}")
     print(f"{'configuration':<36} {'modes (of 1000)':>16} {'KL':>8} {'train s':>8}")
@@ -59,6 +62,7 @@ def main() -> None:
             with tempfile.TemporaryDirectory() as out:
                 start = time.perf_counter()
                 ganforge.train("stacked-digits", **options, steps=args.steps, seed=seed, out=f"{out}/r",
+                               threads=args.threads,
                                progress=False, sample_every=10**9, checkpoint_every=10**9, log_every=500)
                 seconds.append(time.perf_counter() - start)
                 results.append(modes_of(f"{out}/r", args.samples, seed))

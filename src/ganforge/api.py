@@ -17,7 +17,7 @@ from ganforge.models import build_models, sample_latent
 from ganforge.presets import preset_options
 from ganforge.training import checkpoint as ckpt
 from ganforge.training.hardware import pick_device
-from ganforge.training.run_folder import RunFolder
+from ganforge.training.run_folder import RunFolder, default_run_path
 from ganforge.training.trainer import Trainer, TrainResult
 
 # Options that may change when a run is resumed: they do not alter what is being learnt.
@@ -25,15 +25,6 @@ RESUMABLE = {"steps", "data", "device", "threads", "workers", "cache_gb", "log_e
              "checkpoint_every", "keep_checkpoints", "out", "eval_every", "eval_n", "eval_metrics", "eval_features",
              "inception_weights", "best_metric", "diagnose", "on_divergence"}
 # (lr_schedule is not resumable: with --steps as the horizon, a new total would change the schedule's shape)
-
-
-def _default_out(name: str) -> Path:
-    base = Path("runs") / name
-    candidate, n = base, 1
-    while (candidate / "config.json").exists():
-        n += 1
-        candidate = base.with_name(f"{base.name}-{n}")
-    return candidate
 
 
 def resume_config(run: RunFolder, overrides: dict[str, Any]) -> TrainConfig:
@@ -106,7 +97,7 @@ def train(data: str | None = None, *, resume: str | Path | None = None, progress
             return train_table(cfg, progress=progress)
     dataset = load_dataset(cfg.data, cfg.image_size, cfg.channels, cfg.workers, cfg.cache_gb, progress=progress)
     if resume is None:
-        run = RunFolder.new(cfg.out or _default_out(dataset.name))
+        run = RunFolder.new(cfg.out or default_run_path(dataset.name))
         cfg.out = str(run.path)
     else:
         _check_same_data(run, dataset)

@@ -23,7 +23,7 @@ from ganforge.tabular.gan import TableGAN, TableGANConfig, describe_columns
 from ganforge.tabular.schema import TABLE_SUFFIXES, read_table
 from ganforge.training.checkpoint import atomic_write_text, write_json
 from ganforge.training.hardware import set_threads
-from ganforge.training.run_folder import RunFolder
+from ganforge.training.run_folder import RunFolder, default_run_path
 from ganforge.training.trainer import TrainResult
 
 MODEL_FOLDER = "model"
@@ -65,7 +65,7 @@ def train_table(config: TrainConfig, progress: bool = True) -> TrainResult:
     if options.batch_size % options.pac:
         raise GanforgeError(f"option --batch-size ({options.batch_size}) must be a multiple of --pack "
                             f"({options.pac}) for tables")
-    run = RunFolder.new(config.out or _default_out(Path(config.data).stem))
+    run = RunFolder.new(config.out or default_run_path(Path(config.data).stem))
     config.out = str(run.path)
     threads = set_threads(config.threads, torch.device("cpu"))
     model = TableGAN(options)
@@ -90,15 +90,6 @@ def train_table(config: TrainConfig, progress: bool = True) -> TrainResult:
     atomic_write_text(run.samples / "preview.csv", preview.to_csv(index=False))
     last = model.history[-1] if model.history else {}
     return TrainResult(run.path, int(last.get("epoch", 0)), last_metrics=last)
-
-
-def _default_out(name: str) -> Path:
-    base = Path("runs") / name
-    candidate, n = base, 1
-    while (candidate / "config.json").exists():
-        n += 1
-        candidate = base.with_name(f"{base.name}-{n}")
-    return candidate
 
 
 def load_table_run(run_dir: str | Path) -> TableGAN:

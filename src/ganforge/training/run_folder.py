@@ -14,6 +14,16 @@ METRICS_FILE = "metrics.jsonl"
 DIAGNOSES_FILE = "diagnoses.jsonl"
 
 
+def default_run_path(name: str) -> Path:
+    """`runs/NAME`, or `runs/NAME-2`, `-3`, … when that already holds a run (nothing is overwritten)."""
+    base = Path("runs") / name
+    candidate, n = base, 1
+    while (candidate / CONFIG_FILE).exists():
+        n += 1
+        candidate = base.with_name(f"{base.name}-{n}")
+    return candidate
+
+
 class RunFolder:
     """Paths and small file operations of one run."""
 
