@@ -36,16 +36,19 @@ PRESETS: dict[str, Preset] = {
         "the DCGAN paper's recipe at 32×32: non-saturating loss, Adam 2e-4 (0.5, 0.999), batch 64",
         {"model": "dcgan", "image_size": 32, "loss": "nonsaturating", "lr_g": 2e-4, "lr_d": 2e-4,
          "betas_g": [0.5, 0.999], "betas_d": [0.5, 0.999], "batch_size": 64},
+        measured="bench/stacked_digits.py, 2,000 steps, 1 seed: 999 of 1,000 modes, KL 0.286",
         kinds=("image",)),
     "sngan-32": Preset(
         "SNGAN-style at 32×32: hinge loss, spectral normalisation, Adam 2e-4 (0.0, 0.9), generator EMA",
         {"model": "dcgan", "image_size": 32, "loss": "hinge", "spectral_norm": True, "lr_g": 2e-4, "lr_d": 2e-4,
          "betas_g": [0.0, 0.9], "betas_d": [0.0, 0.9], "batch_size": 64, "ema": 0.999},
+        measured="bench/stacked_digits.py, 2,000 steps, 1 seed: 962 of 1,000 modes, KL 0.989",
         kinds=("image",)),
     "r3gan-lite": Preset(
         "R3GAN's objective on a DCGAN: relativistic loss with R1 and R2, packed discriminator, generator EMA",
         {"model": "dcgan", "loss": "relativistic", "r1": 0.1, "r2": 0.1, "lazy_every": 4, "pack": 2,
          "lr_g": 2e-4, "lr_d": 2e-4, "betas_g": [0.0, 0.99], "betas_d": [0.0, 0.99], "ema": 0.999},
+        measured="bench/stacked_digits.py at 32×32, 2,000 steps, 1 seed: 996 of 1,000 modes, KL 0.467",
         kinds=("image",)),
 }
 
