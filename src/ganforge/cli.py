@@ -191,7 +191,10 @@ def _train(args: argparse.Namespace) -> int:
         print(f"interrupted at step {result.step}; checkpoint saved. "
               f"Continue with: ganforge train --resume {result.run_dir} --steps N")
         return 130  # the shell's convention for a run stopped by Ctrl-C
-    if (result.run_dir / "model" / "table.json").is_file():
+    from ganforge.tabular.run import is_table_run
+    from ganforge.training.run_folder import RunFolder
+
+    if is_table_run(RunFolder(result.run_dir)):
         print(f"fitted {result.step} epochs. Run folder: {result.run_dir}")
         print(f"  preview:   {result.run_dir / 'samples' / 'preview.csv'}")
         print(f"  metrics:   {result.run_dir / 'metrics.jsonl'}")
@@ -214,13 +217,14 @@ def _sample(args: argparse.Namespace) -> int:
 
     if args.batch_size < 1:
         raise GanforgeError(f"option --batch-size must be at least 1, got {args.batch_size}")
-    if table_run.is_table_run(RunFolder.open(args.run)):
-        training_table = RunFolder.open(args.run).read_config()["config"]["data"]
+    run = RunFolder.open(args.run)
+    if table_run.is_table_run(run):
+        training_table = run.read_config()["config"]["data"]
         if Path(args.out).resolve() == Path(training_table).resolve():  # checked before the work, not after
             raise GanforgeError(f"--out {args.out} is the table this run was trained on; choose another file name")
         model = table_run.load_table_run(args.run)
         rows = model.sample(args.n, where=table_run.parse_where(args.where), seed=args.seed, progress=True)
-        path = table_run.write_table(rows, args.out, protect=training_table)
+        path = table_run.write_table(rows, args.out)
         print(f"wrote {len(rows)} rows × {rows.shape[1]} columns to {path}")
         return 0
     if args.where:

@@ -23,6 +23,7 @@ from scipy.stats import ks_2samp
 from scipy.stats.contingency import association
 
 from ganforge.errors import GanforgeError
+from ganforge.tabular.schema import datetime_seconds
 
 NUMERIC_KINDS = ("continuous", "integer", "datetime")
 PAIR_BINS = 10
@@ -32,12 +33,7 @@ MIN_CORRELATION, MIN_ASSOCIATION = 0.5, 0.3  # SDMetrics' QualityReport threshol
 
 def _as_numbers(column: pd.Series, kind: str) -> pd.Series:
     if kind == "datetime":
-        stamps = column if pd.api.types.is_datetime64_any_dtype(column) else \
-            pd.to_datetime(column, errors="coerce", format="mixed", utc=True)
-        if getattr(stamps.dt, "tz", None) is not None:
-            stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
-        nanoseconds = stamps.to_numpy(dtype="datetime64[ns]").astype("int64").astype(float)
-        return pd.Series(np.where(stamps.isna().to_numpy(), np.nan, nanoseconds), index=column.index)
+        return pd.Series(datetime_seconds(column), index=column.index)
     return pd.to_numeric(column, errors="coerce").astype(float)
 
 

@@ -28,8 +28,7 @@ from ganforge.training.trainer import TrainResult
 
 MODEL_FOLDER = "model"
 # Options of `ganforge train` that mean the same for tables (the rest are for images and vectors).
-SHARED_OPTIONS = {"batch_size": "batch_size", "latent_dim": "latent_dim", "lr_g": "lr_g", "lr_d": "lr_d",
-                  "d_steps": "d_steps", "gp": "gp", "seed": "seed", "epochs": "epochs", "precision": "precision"}
+SHARED_OPTIONS = ("batch_size", "latent_dim", "lr_g", "lr_d", "d_steps", "gp", "seed", "epochs", "precision")
 
 
 def is_table_path(spec: str) -> bool:
@@ -45,9 +44,9 @@ def is_table_run(run: RunFolder) -> bool:
 def table_options(config: TrainConfig) -> TableGANConfig:
     """The `TableGAN` options from the `ganforge train` options that apply to tables."""
     options: dict[str, Any] = {}
-    for flag, name in SHARED_OPTIONS.items():
-        value = getattr(config, flag)
-        if value is not None and not (flag == "gp" and value == 0):
+    for name in SHARED_OPTIONS:
+        value = getattr(config, name)
+        if value is not None and not (name == "gp" and value == 0):
             options[name] = value
     if config.pack > 1:
         options["pac"] = config.pack
@@ -107,13 +106,10 @@ def parse_where(text: str | None) -> dict[str, str]:
     return {name.strip(): value.strip()}
 
 
-def write_table(frame: pd.DataFrame, out: str | Path, protect: str | Path | None = None) -> Path:
-    """Write rows as CSV, TSV or parquet by the suffix of `out` (atomically for text formats); refuses to write
-    over `protect` (the run's training table)."""
+def write_table(frame: pd.DataFrame, out: str | Path) -> Path:
+    """Write rows as CSV, TSV or parquet by the suffix of `out` (atomically for text formats)."""
     out = Path(out)
     suffix = out.suffix.lower()
-    if protect is not None and out.resolve() == Path(protect).resolve():
-        raise GanforgeError(f"--out {out} is the table this run was trained on; choose another file name")
     out.parent.mkdir(parents=True, exist_ok=True)
     if suffix in {".csv", ".tsv"}:
         atomic_write_text(out, frame.to_csv(index=False, sep="\t" if suffix == ".tsv" else ","))

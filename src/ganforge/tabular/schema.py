@@ -141,7 +141,7 @@ def infer_columns(frame: pd.DataFrame, categorical: list[str] | None = None, ign
         elif spec.kind == "datetime":
             if not pd.api.types.is_datetime64_any_dtype(column):
                 spec.date_format = guess_date_format(present)
-            seconds = _datetime_seconds(present, spec.date_format)
+            seconds = datetime_seconds(present, spec.date_format)
             spec.minimum, spec.maximum = float(np.nanmin(seconds)), float(np.nanmax(seconds))
         else:
             spec.minimum, spec.maximum = float(present.min()), float(present.max())
@@ -185,12 +185,15 @@ def guess_date_format(present: pd.Series) -> str | None:
     return None
 
 
-def _datetime_seconds(values: pd.Series, fmt: str | None = None) -> np.ndarray:
-    """Datetimes (or date strings in `fmt`) as float seconds since 1970 (UTC for zoned times); NaN where missing."""
+def datetime_seconds(values: pd.Series, fmt: str | None = None) -> np.ndarray:
+    """Datetimes (or date strings in `fmt`, else any format) as float seconds since 1970 (UTC for zoned times);
+    NaN where missing or unreadable."""
     if pd.api.types.is_datetime64_any_dtype(values):
         stamps = values
-    else:
-        stamps = pd.to_datetime(values.astype(str) if fmt else values, format=fmt or "mixed", errors="coerce")
+    elif fmt:
+        stamps = pd.to_datetime(values.astype(str), format=fmt, errors="coerce")
+    else:  # utc=True also reads strings with different offsets into one zone
+        stamps = pd.to_datetime(values, format="mixed", errors="coerce", utc=True)
     if getattr(stamps.dt, "tz", None) is not None:
         stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
     nanoseconds = stamps.to_numpy(dtype="datetime64[ns]").astype("int64").astype(np.float64)

@@ -23,7 +23,7 @@ from sklearn.mixture import BayesianGaussianMixture
 from torch import Tensor
 
 from ganforge.errors import GanforgeError
-from ganforge.tabular.schema import ColumnSpec, _datetime_seconds
+from ganforge.tabular.schema import ColumnSpec, datetime_seconds
 
 MAX_MODES = 10
 MIN_MODE_WEIGHT = 0.005
@@ -206,7 +206,7 @@ def _numeric(column: pd.Series, spec: ColumnSpec) -> np.ndarray:
     if spec.kind == "datetime":
         seconds = np.full(len(column), np.nan)
         present = column.notna().to_numpy()
-        seconds[present] = _datetime_seconds(column[present], spec.date_format)
+        seconds[present] = datetime_seconds(column[present], spec.date_format)
         return seconds
     try:
         return pd.to_numeric(column, errors="raise").to_numpy(dtype=np.float64, na_value=np.nan)
