@@ -28,7 +28,14 @@ from tqdm.auto import tqdm
 
 from ganforge.errors import GanforgeError
 from ganforge.regularizers.ema import GeneratorEMA
-from ganforge.tabular.model import ConditionSampler, TableDiscriminator, TableGenerator, activate
+from ganforge.tabular.model import (
+    ConditionSampler,
+    OutputLayout,
+    TableDiscriminator,
+    TableGenerator,
+    activate,
+    group_logsumexp,
+)
 from ganforge.tabular.quality import label
 from ganforge.tabular.schema import infer_columns
 from ganforge.tabular.transform import TableTransformer
@@ -60,6 +67,7 @@ class TableGANConfig:
     betas: tuple[float, float] = (0.5, 0.9)
     weight_decay: float = 1e-6
     gp: float = 10.0
+    gp_every: int = 1  # lazy penalty: applied every k-th critic update with weight k·gp (StyleGAN2's lazy R1)
     d_steps: int = 1
     tau: float = 0.2
     ema: float = 0.995  # generator weight average used for sampling (0 = off)
@@ -70,13 +78,15 @@ class TableGANConfig:
 
     def validate(self) -> TableGANConfig:
         """Reject impossible values by name."""
-        for name in ("epochs", "batch_size", "latent_dim", "pac", "d_steps"):
+        for name in ("epochs", "batch_size", "latent_dim", "pac", "d_steps", "gp_every"):
             if getattr(self, name) < 1:
                 raise GanforgeError(f"option {name} must be at least 1, got {getattr(self, name)}")
         if not 0.0 <= self.ema < 1.0:
             raise GanforgeError(f"option ema must be in [0, 1) (0 = off), got {self.ema}")
         if self.precision not in ("auto", "fp32", "bf16"):
             raise GanforgeError(f"option precision must be auto, fp32 or bf16, got {self.precision!r}")
+        if self.gp < 0:
+            raise GanforgeError(f"option gp must be 0 (off) or more, got {self.gp}")
         for name in ("lr_g", "lr_d", "tau"):
             if not getattr(self, name) > 0:
                 raise GanforgeError(f"option {name} must be positive, got {getattr(self, name)}")
@@ -110,18 +120,22 @@ class TableGAN:
         offsets, codes = (torch.from_numpy(a) for a in self.transformer.encode(frame, cfg.seed))
         spans = self.transformer.condition_spans()
         self.sampler = ConditionSampler(codes, spans) if spans else None
-        self._condition_starts = [self.transformer.output_start(span) for span in spans]
+        self.layout = OutputLayout(self.transformer.spans)
+        # the generator's logits for the conditioned columns, and which column each belongs to (condition loss)
+        self._condition_positions, self._condition_group = _condition_layout(self.transformer, spans)
         cond_width = self.sampler.width if self.sampler else 0
         width = self.transformer.width
         self.generator = TableGenerator(cfg.latent_dim, cond_width, cfg.generator_dims, width)
         discriminator = TableDiscriminator(width + cond_width, cfg.discriminator_dims, cfg.pac)
+        # fused: one kernel updates every tensor (1.3 → 0.3 ms per critic step on `fair`)
         opt_g = torch.optim.Adam(self.generator.parameters(), cfg.lr_g, betas=cfg.betas, weight_decay=cfg.weight_decay,
-                                 foreach=True)  # one fused update over all tensors: fewer, larger operations
+                                 fused=True)
         opt_d = torch.optim.Adam(discriminator.parameters(), cfg.lr_d, betas=cfg.betas, weight_decay=cfg.weight_decay,
-                                 foreach=True)
+                                 fused=True)
         batch = max(cfg.pac, min(cfg.batch_size, len(frame)) // cfg.pac * cfg.pac)
         steps_per_epoch = max(1, math.ceil(len(frame) / batch))
         rng = torch.Generator().manual_seed(cfg.seed)
+        self._critic_updates = 0
         self.generator.train()
         average = GeneratorEMA(self.generator, cfg.ema) if cfg.ema > 0 else None
         autocast = autocast_factory(pick_precision(cfg.precision, torch.device("cpu")), torch.device("cpu"))
@@ -155,7 +169,7 @@ class TableGAN:
         """Raw generator output and activated rows (`sample`: categories drawn, as when producing rows)."""
         z = torch.randn(n, self.config.latent_dim, generator=rng)
         raw = self.generator(torch.cat([z, cond], 1) if cond.shape[1] else z)
-        return raw, activate(raw, self.transformer.spans, self.config.tau, rng if sample else None)
+        return raw, activate(raw, self.layout, self.config.tau, rng if sample else None)
 
     def _conditions(self, n: int, rng: torch.Generator) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         if self.sampler is None:
@@ -171,14 +185,18 @@ class TableGAN:
         return torch.cat([self.transformer.expand(offsets[rows], codes[rows]), cond], 1), cond, column, category
 
     def _critic_loss(self, discriminator: nn.Module, real: Tensor, fake: Tensor, rng: torch.Generator) -> Tensor:
-        """WGAN loss with the gradient penalty on points between real and fake packs."""
+        """WGAN loss with the gradient penalty on points between real and fake packs (every `gp_every`-th call)."""
         batch, pac = len(real), self.config.pac
+        self._critic_updates += 1
+        scores = discriminator(torch.cat([real, fake]))  # one pass over both halves (packs never straddle them)
+        loss = scores[batch // pac :].mean() - scores[: batch // pac].mean()
+        if self.config.gp == 0 or self._critic_updates % self.config.gp_every:
+            return loss
         mix = torch.rand(batch // pac, 1, 1, generator=rng).expand(-1, pac, 1).reshape(batch, 1)
         between = (mix * real + (1 - mix) * fake).requires_grad_(True)
         (grad,) = torch.autograd.grad(discriminator(between).sum(), between, create_graph=True)
         penalty = ((grad.reshape(batch // pac, -1).norm(dim=1) - 1) ** 2).mean()
-        scores = discriminator(torch.cat([real, fake]))  # one pass over both halves (packs never straddle them)
-        return scores[batch // pac :].mean() - scores[: batch // pac].mean() + self.config.gp * penalty
+        return loss + self.config.gp * self.config.gp_every * penalty
 
     def _train_step(self, discriminator: nn.Module, opt_d: torch.optim.Optimizer, opt_g: torch.optim.Optimizer,
                     offsets: Tensor, codes: Tensor, batch: int, rng: torch.Generator) -> tuple[float, float, float]:
@@ -213,13 +231,10 @@ class TableGAN:
         """Cross-entropy between the category each conditional vector asked for and what the generator made."""
         if self.sampler is None:
             return torch.zeros(())
-        losses = []
-        for j, (span, start) in enumerate(zip(self.sampler.spans, self._condition_starts, strict=True)):
-            chosen = (column == j).nonzero().squeeze(1)
-            if len(chosen):
-                piece = raw[chosen, start : start + span.width]
-                losses.append(nn.functional.cross_entropy(piece, category[chosen], reduction="sum"))
-        return torch.stack(losses).sum() / len(raw)
+        logits = raw[:, self._condition_positions].float()
+        every = torch.arange(len(raw))
+        normaliser = group_logsumexp(logits, self._condition_group, len(self.sampler.spans))[every, column]
+        return (normaliser - logits[every, self.sampler.starts[column] + category]).mean()
 
     # ---------------------------------------------------------------------------------------------- sampling
     @torch.no_grad()
@@ -326,6 +341,7 @@ class TableGAN:
         frequencies = [tensors.pop(f"sampler.frequency.{j}") for j in range(len(spans))]
         if spans:
             model.sampler = ConditionSampler.from_frequencies(spans, frequencies)
+        model.layout = OutputLayout(model.transformer.spans)
         cond_width = model.sampler.width if model.sampler else 0
         model.generator = TableGenerator(model.config.latent_dim, cond_width, model.config.generator_dims,
                                          model.transformer.width)
@@ -345,6 +361,16 @@ def describe_columns(model: TableGAN) -> list[str]:
         missing = f", {spec.missing_rate:.1%} missing" if spec.missing_rate else ""
         lines.append(f"{spec.name}: {spec.kind} ({detail}{missing})")
     return lines
+
+
+def _condition_layout(transformer: TableTransformer, spans: list) -> tuple[Tensor, Tensor]:
+    """The generator outputs of the conditioned columns' categories, and which of those columns each belongs to."""
+    positions, group = [], []
+    for j, span in enumerate(spans):
+        start = transformer.output_start(span)
+        positions += range(start, start + span.width)
+        group += [j] * span.width
+    return torch.tensor(positions, dtype=torch.long), torch.tensor(group, dtype=torch.long)
 
 
 def _where_label(value: Any, kind: str) -> str:

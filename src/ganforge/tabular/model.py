@@ -40,26 +40,70 @@ class TableGenerator(nn.Module):
         return self.net(z)
 
 
-def activate(raw: Tensor, spans: list[Span], tau: float, sample_with: torch.Generator | None = None) -> Tensor:
+class OutputLayout:
+    """Where each activation applies in an encoded row, as index tensors.
+
+    A batch is then activated in a dozen whole-tensor operations instead of several per column: per-column slices
+    cost more than the arithmetic on tables this size (2.0 → 0.5 ms per activation of 500 rows of `fair`).
+    """
+
+    def __init__(self, spans: list[Span]):
+        tanh, soft, group, start, groups = [], [], [], 0, 0
+        for span in spans:
+            positions = range(start, start + span.width)
+            if span.activation == "tanh":
+                tanh += positions
+            else:
+                soft += positions
+                group += [groups] * span.width
+                groups += 1
+            start += span.width
+        self.tanh = torch.tensor(tanh, dtype=torch.long)
+        self.soft = torch.tensor(soft, dtype=torch.long)
+        self.group = torch.tensor(group, dtype=torch.long)
+        self.groups = groups
+        self.restore = torch.argsort(torch.cat([self.tanh, self.soft]))  # back to the span order
+
+
+def group_max(values: Tensor, group: Tensor, groups: int) -> Tensor:
+    """Per-row maximum of each group of columns (`group[k]` = the group of column k): shape (rows, groups)."""
+    index = group.expand_as(values)
+    floor = torch.full((len(values), groups), -torch.inf, dtype=values.dtype)
+    return floor.scatter_reduce(1, index, values, "amax")
+
+
+def group_logsumexp(values: Tensor, group: Tensor, groups: int) -> Tensor:
+    """Per-row log-sum-exp of each group of columns: shape (rows, groups)."""
+    index = group.expand_as(values)
+    peak = group_max(values.detach(), group, groups)  # a shift for stability; the result does not depend on it
+    shifted = (values - peak.gather(1, index)).exp()
+    total = torch.zeros(len(values), groups, dtype=values.dtype).scatter_add(1, index, shifted)
+    return total.log() + peak
+
+
+def group_softmax(values: Tensor, group: Tensor, groups: int) -> Tensor:
+    """Softmax within each group of columns."""
+    index = group.expand_as(values)
+    return (values - group_logsumexp(values, group, groups).gather(1, index)).exp()
+
+
+def activate(raw: Tensor, layout: OutputLayout, tau: float, sample_with: torch.Generator | None = None) -> Tensor:
     """tanh on offsets; Gumbel-softmax (temperature `tau`) on one-hot groups.
 
     With `sample_with` (a generator, when producing rows) each group is one category drawn from its softmax
     (the Gumbel-max trick): taking the most likely category instead would over-produce every column's
     commonest value.
     """
-    parts, start = [], 0
-    for span in spans:
-        piece = raw[:, start : start + span.width]
-        if span.activation == "tanh":
-            parts.append(torch.tanh(piece))
-        elif sample_with is not None:
-            uniform = torch.rand(piece.shape, generator=sample_with).clamp_(1e-20, 1.0)
-            drawn = (piece.float() - torch.log(-torch.log(uniform))).argmax(1)
-            parts.append(nn.functional.one_hot(drawn, span.width).to(raw.dtype))
-        else:
-            parts.append(nn.functional.gumbel_softmax(piece, tau=tau))
-        start += span.width
-    return torch.cat(parts, 1)
+    logits = raw[:, layout.soft].float()
+    if sample_with is None:
+        gumbel = -torch.empty_like(logits).exponential_().log()
+        soft = group_softmax((logits + gumbel) / tau, layout.group, layout.groups)
+    else:
+        uniform = torch.rand(logits.shape, generator=sample_with).clamp_(1e-20, 1.0)
+        noisy = logits - torch.log(-torch.log(uniform))
+        soft = (noisy == group_max(noisy, layout.group, layout.groups).gather(1, layout.group.expand_as(noisy)))
+        soft = soft.float()
+    return torch.cat([torch.tanh(raw[:, layout.tanh].float()), soft], 1)[:, layout.restore].to(raw.dtype)
 
 
 class _Dropout(nn.Module):
@@ -98,55 +142,65 @@ class ConditionSampler:
     """Training-by-sampling (CTGAN): pick a categorical column uniformly, one of its categories with probability
     proportional to the log of its frequency (so rare categories are learnt), then a real row that has it.
 
-    Rows are found through one stable sort per column, so no per-category lists are held.
+    Every category of every column has one place in a flat list (its place in the conditional vector), so a batch
+    is drawn with a handful of whole-tensor operations whatever the number of columns. Rows are found through one
+    stable sort per column, so no per-category lists are held.
     """
 
     def __init__(self, codes: Tensor | None, spans: list[Span]):
         self.spans = spans
-        self.width = sum(span.width for span in spans)
-        self.starts = torch.tensor([0, *torch.tensor([s.width for s in spans]).cumsum(0).tolist()[:-1]])
-        self.order, self.first, self.count, self.log_weights, self.frequency = [], [], [], [], []
-        for span in spans if codes is not None else []:
+        widths = torch.tensor([s.width for s in spans], dtype=torch.long)
+        self.width = int(widths.sum())
+        self.starts = torch.cumsum(widths, 0) - widths
+        self.ends = self.starts + widths - 1
+        self.frequency: list[Tensor] = []
+        if codes is None:
+            return
+        orders, firsts, counts, log_weights = [], [], [], []
+        for j, span in enumerate(spans):
             column = codes[:, span.slot]
-            counts = torch.bincount(column, minlength=span.width)
-            self.order.append(torch.argsort(column, stable=True))
-            self.first.append(torch.cumsum(counts, 0) - counts)
-            self.count.append(counts)
-            self.log_weights.append(torch.log1p(counts.double()))
-            self.frequency.append(counts.double() / counts.sum())
+            count = torch.bincount(column, minlength=span.width)
+            orders.append(torch.argsort(column, stable=True))
+            firsts.append(torch.cumsum(count, 0) - count + j * len(codes))
+            counts.append(count)
+            log_weights.append(torch.log1p(count.double()))
+            self.frequency.append(count.double() / count.sum())
+        self.order, self.first, self.count = torch.cat(orders), torch.cat(firsts), torch.cat(counts)
+        self.training_cdf = self._cdf(log_weights)
+        self.frequency_cdf = self._cdf(self.frequency)
 
     @classmethod
     def from_frequencies(cls, spans: list[Span], frequencies: list[Tensor]) -> ConditionSampler:
         """A sampler for generating only (a loaded model): category frequencies, no training rows."""
         sampler = cls(None, spans)
         sampler.frequency = [f.double() for f in frequencies]
+        sampler.frequency_cdf = cls._cdf(sampler.frequency)
         return sampler
+
+    @staticmethod
+    def _cdf(weights: list[Tensor]) -> Tensor:
+        """Column j's cumulative category probabilities, shifted by j, end to end: one increasing list, so one
+        search finds a category of any column."""
+        return torch.cat([j + torch.cumsum(w / w.sum(), 0) for j, w in enumerate(weights)])
+
+    def _draw(self, cdf: Tensor, n: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        """A column uniformly and one of its categories by `cdf`: (column, place in the conditional vector)."""
+        column = torch.randint(len(self.spans), (n,), generator=generator)
+        wanted = column + torch.rand(n, generator=generator, dtype=torch.float64)
+        place = torch.searchsorted(cdf, wanted, right=True)
+        return column, torch.minimum(place, self.ends[column])  # a rounding error must not step into the next column
 
     def training_batch(self, n: int, generator: torch.Generator) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Conditional vectors, the chosen column of each, its category, and matching real row indices."""
-        column = torch.randint(len(self.spans), (n,), generator=generator)
-        category = torch.empty(n, dtype=torch.long)
-        rows = torch.empty(n, dtype=torch.long)
-        for j in range(len(self.spans)):
-            chosen = (column == j).nonzero().squeeze(1)
-            if not len(chosen):
-                continue
-            cats = torch.multinomial(self.log_weights[j], len(chosen), replacement=True, generator=generator)
-            offset = (torch.rand(len(chosen), generator=generator, dtype=torch.float64) * self.count[j][cats]).long()
-            category[chosen] = cats
-            rows[chosen] = self.order[j][self.first[j][cats] + offset]
-        return self.vectors(column, category), column, category, rows
+        column, place = self._draw(self.training_cdf, n, generator)
+        offset = (torch.rand(n, generator=generator, dtype=torch.float64) * self.count[place]).long()
+        rows = self.order[self.first[place] + torch.minimum(offset, self.count[place] - 1)]
+        return self.vectors(column, place - self.starts[column]), column, place - self.starts[column], rows
 
     def frequency_batch(self, n: int, generator: torch.Generator) -> Tensor:
         """Conditional vectors for plain sampling: a column uniformly, a category by its real frequency."""
-        column = torch.randint(len(self.spans), (n,), generator=generator)
-        category = torch.empty(n, dtype=torch.long)
-        for j in range(len(self.spans)):
-            chosen = (column == j).nonzero().squeeze(1)
-            if len(chosen):
-                category[chosen] = torch.multinomial(self.frequency[j], len(chosen), replacement=True,
-                                                     generator=generator)
-        return self.vectors(column, category)
+        column, place = self._draw(self.frequency_cdf, n, generator)
+        return self.vectors(column, place - self.starts[column])
 
     def vectors(self, column: Tensor, category: Tensor) -> Tensor:
         """One-hot conditional vectors for (column, category) pairs."""

@@ -6,6 +6,8 @@ knows how to write rows back in the user's dtypes.
 
 from __future__ import annotations
 
+import contextlib
+import datetime
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +42,7 @@ class ColumnSpec:
     minimum: float | None = None  # continuous, integer and datetime columns (datetimes as seconds since 1970)
     maximum: float | None = None
     date_format: str | None = None  # datetimes read from text are written back as text in this format
+    timezone: str | None = None  # zoned datetimes come back in this zone (a name, or an offset such as +01:00)
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON."""
@@ -139,8 +142,13 @@ def infer_columns(frame: pd.DataFrame, categorical: list[str] | None = None, ign
             spec.rare_categories = [_jsonable(v) for v in rare.index]
             spec.rare_weights = (rare / rare.sum()).tolist() if len(rare) else []
         elif spec.kind == "datetime":
-            if not pd.api.types.is_datetime64_any_dtype(column):
+            if pd.api.types.is_datetime64_any_dtype(column):
+                zone = getattr(column.dt, "tz", None)
+                spec.timezone = None if zone is None else _zone_name(zone)
+            else:
                 spec.date_format = guess_date_format(present)
+                if spec.date_format and "%z" in spec.date_format:
+                    spec.timezone = _commonest_offset(present, spec.date_format)
             seconds = datetime_seconds(present, spec.date_format)
             spec.minimum, spec.maximum = float(np.nanmin(seconds)), float(np.nanmax(seconds))
         else:
@@ -179,7 +187,7 @@ def guess_date_format(present: pd.Series) -> str | None:
         has_year = fmt is not None and ("%Y" in fmt or "%y" in fmt)
         if not has_year or not any(code in fmt for code in ("%m", "%b", "%B")):  # "2012" alone is a number
             continue
-        parsed = pd.to_datetime(text, format=fmt, errors="coerce")
+        parsed = pd.to_datetime(text, format=fmt, errors="coerce", utc=True)  # utc: offsets may differ by row
         if parsed.notna().all():
             return fmt
     return None
@@ -190,11 +198,40 @@ def datetime_seconds(values: pd.Series, fmt: str | None = None) -> np.ndarray:
     NaN where missing or unreadable."""
     if pd.api.types.is_datetime64_any_dtype(values):
         stamps = values
-    elif fmt:
-        stamps = pd.to_datetime(values.astype(str), format=fmt, errors="coerce")
-    else:  # utc=True also reads strings with different offsets into one zone
-        stamps = pd.to_datetime(values, format="mixed", errors="coerce", utc=True)
+    else:  # utc=True reads strings with different offsets (summer and winter time) as instants in one zone
+        stamps = pd.to_datetime(values.astype(str) if fmt else values, format=fmt or "mixed", errors="coerce",
+                                utc=True)
     if getattr(stamps.dt, "tz", None) is not None:
         stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
     nanoseconds = stamps.to_numpy(dtype="datetime64[ns]").astype("int64").astype(np.float64)
     return np.where(stamps.isna().to_numpy(), np.nan, nanoseconds / 1e9)
+
+
+def _zone_name(zone: Any) -> str:
+    """A time zone as text that `zone_from_name` reads back: its name, or its UTC offset as +HH:MM."""
+    if isinstance(zone, datetime.timezone) and zone is not datetime.UTC:
+        return _offset_text(zone.utcoffset(None))
+    return str(zone)
+
+
+def _offset_text(offset: datetime.timedelta) -> str:
+    minutes = round(offset.total_seconds() / 60)
+    return f"{'+' if minutes >= 0 else '-'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
+def _commonest_offset(present: pd.Series, fmt: str) -> str:
+    """The UTC offset most values of a text column carry (they all come back with it: winter and summer time in one
+    zone differ by an hour, and one offset keeps every written time a correct instant)."""
+    offsets = []
+    for text in present.astype(str).iloc[:1000]:
+        with contextlib.suppress(ValueError):
+            offsets.append(_offset_text(datetime.datetime.strptime(text, fmt).utcoffset() or datetime.timedelta(0)))
+    return max(set(offsets), key=offsets.count) if offsets else "+00:00"
+
+
+def zone_from_name(name: str) -> Any:
+    """The time zone for a `ColumnSpec.timezone`: a fixed offset for +HH:MM, else the name (pandas resolves it)."""
+    if name[:1] in "+-" and len(name) == 6:
+        sign = -1 if name[0] == "-" else 1
+        return datetime.timezone(sign * datetime.timedelta(hours=int(name[1:3]), minutes=int(name[4:6])))
+    return name

@@ -11,6 +11,7 @@ made per batch (`expand`), so a column with thousands of categories costs memory
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +24,7 @@ from sklearn.mixture import BayesianGaussianMixture
 from torch import Tensor
 
 from ganforge.errors import GanforgeError
-from ganforge.tabular.schema import ColumnSpec, datetime_seconds
+from ganforge.tabular.schema import ColumnSpec, datetime_seconds, zone_from_name
 
 MAX_MODES = 10
 MIN_MODE_WEIGHT = 0.005
@@ -68,6 +69,18 @@ class TableTransformer:
                 codes += 1
         self.n_offsets, self.n_codes = offsets, codes
         self.width = sum(span.width for span in self.spans)
+        # where each offset and each code's one-hot group begin in the expanded row, for `expand`
+        value_positions, value_slots, code_starts, start = [], [], [0] * codes, 0
+        for span in self.spans:
+            if span.role == "value":
+                value_positions.append(start)
+                value_slots.append(span.slot)
+            else:
+                code_starts[span.slot] = start
+            start += span.width
+        self._value_positions = torch.tensor(value_positions, dtype=torch.long)
+        self._value_slots = torch.tensor(value_slots, dtype=torch.long)
+        self._code_starts = torch.tensor(code_starts, dtype=torch.long)
 
     # ----------------------------------------------------------------------------------------------- fitting
     @classmethod
@@ -123,13 +136,9 @@ class TableTransformer:
 
     def expand(self, offsets: Tensor, codes: Tensor) -> Tensor:
         """A batch of encoded rows as the GAN's input: offsets in place, codes as one-hot groups."""
-        parts = []
-        for span in self.spans:
-            if span.role == "value":
-                parts.append(offsets[:, span.slot : span.slot + 1])
-            else:
-                parts.append(torch.nn.functional.one_hot(codes[:, span.slot], span.width).to(offsets.dtype))
-        return torch.cat(parts, 1)
+        rows = torch.zeros(len(offsets), self.width, dtype=offsets.dtype)
+        rows[:, self._value_positions] = offsets[:, self._value_slots]
+        return rows.scatter_(1, codes + self._code_starts, 1.0)
 
     # ---------------------------------------------------------------------------------------------- decoding
     def decode(self, raw: Tensor, seed: int = 0) -> pd.DataFrame:
@@ -254,7 +263,11 @@ def _numbers_back(values: np.ndarray, spec: ColumnSpec) -> pd.Series:
         dates_only = spec.date_format is not None and not any(code in spec.date_format for code in ("%H", "%M", "%S"))
         unit = 86_400 if dates_only else 1  # dates round to the nearest day, not down
         stamps = pd.to_datetime(pd.Series(np.round(values / unit) * unit), unit="s")
+        if spec.timezone:  # the model works in UTC seconds; the user's zone comes back on the way out
+            stamps = stamps.dt.tz_localize("UTC").dt.tz_convert(zone_from_name(spec.timezone))
         if spec.dtype.startswith("datetime64"):
+            with contextlib.suppress(TypeError, ValueError):  # the user's unit (us, ns) where pandas can name it
+                stamps = stamps.astype(spec.dtype)
             return stamps
         return stamps.dt.strftime(spec.date_format).where(stamps.notna())
     if spec.kind == "integer":
