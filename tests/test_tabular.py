@@ -241,3 +241,33 @@ def test_sampling_never_overwrites_the_training_table(tables, capsys):
     assert main(["sample", str(run), "--n", "5", "--out", str(tables / "customers.csv")]) == 2
     assert "is the table this run was trained on" in capsys.readouterr().err
     assert (tables / "customers.csv").read_bytes() == before
+
+
+def test_table_runs_take_their_own_defaults_and_the_options_given(tables, capsys, caplog):
+    """Options left out keep TableGAN's measured defaults; options given (even 0 or 1) override them; image-only
+    options are named in a warning instead of being dropped silently."""
+    default_run, tuned_run = tables / "runs" / "default", tables / "runs" / "tuned"
+    common = ["train", "--data", str(tables / "customers.csv"), "--epochs", "1", "--batch-size", "100", "--quiet"]
+    assert main([*common, "--out", str(default_run)]) == 0
+    stored = json.loads((default_run / "config.json").read_text())["config"]
+    assert (stored["ema"], stored["pac"], stored["gp"], stored["gp_every"]) == (0.995, 10, 10.0, 1)
+    with caplog.at_level("WARNING", logger="ganforge"):
+        assert main([*common, "--out", str(tuned_run), "--ema", "0", "--pack", "1", "--gp", "0", "--lazy-every", "2",
+                     "--steps", "50", "--loss", "hinge"]) == 0
+    stored = json.loads((tuned_run / "config.json").read_text())["config"]
+    assert (stored["ema"], stored["pac"], stored["gp"], stored["gp_every"]) == (0.0, 1, 0.0, 2)
+    assert "options --loss, --steps do not apply to tables and were ignored" in caplog.text
+
+
+def test_zoned_datetimes_come_back_in_their_zone():
+    """A zone-aware column keeps its zone and a text column keeps its UTC offset; every instant survives."""
+    rng = np.random.default_rng(0)
+    stamps = pd.Timestamp("2021-03-01 08:00", tz="Europe/Paris") + pd.to_timedelta(rng.integers(0, 10**7, 300), "s")
+    frame = pd.DataFrame({"zoned": stamps, "offset_text": stamps.strftime("%Y-%m-%d %H:%M:%S%z")})
+    transformer = TableTransformer.fit(frame, infer_columns(frame, [], [], "t"))
+    offsets, codes = transformer.encode(frame)
+    back = transformer.decode(transformer.expand(torch.from_numpy(offsets), torch.from_numpy(codes)))
+    assert str(back["zoned"].dt.tz) == "Europe/Paris"
+    assert (back["zoned"] == frame["zoned"]).all()
+    assert back["offset_text"].str.endswith("+0200").all()  # summer time is the commonest offset here
+    assert (pd.to_datetime(back["offset_text"], utc=True) == frame["zoned"]).all()

@@ -86,6 +86,7 @@ def train(data: str | None = None, *, resume: str | Path | None = None, progress
         values = {**(config or {}), **options}
         if data is not None:
             values["data"] = data
+        given = set(values)  # what the user chose; tables take their own defaults for the rest
         preset = values.get("preset")
         if preset:
             values = {**preset_options(preset), **values}
@@ -94,7 +95,7 @@ def train(data: str | None = None, *, resume: str | Path | None = None, progress
         from ganforge.tabular.run import is_table_path, train_table
 
         if is_table_path(cfg.data):
-            return train_table(cfg, progress=progress)
+            return train_table(cfg, progress=progress, given=given)
     dataset = load_dataset(cfg.data, cfg.image_size, cfg.channels, cfg.workers, cfg.cache_gb, progress=progress)
     if resume is None:
         run = RunFolder.new(cfg.out or default_run_path(dataset.name))

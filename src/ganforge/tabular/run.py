@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -26,9 +27,15 @@ from ganforge.training.hardware import set_threads
 from ganforge.training.run_folder import RunFolder, default_run_path
 from ganforge.training.trainer import TrainResult
 
+log = logging.getLogger("ganforge")
+
 MODEL_FOLDER = "model"
-# Options of `ganforge train` that mean the same for tables (the rest are for images and vectors).
-SHARED_OPTIONS = ("batch_size", "latent_dim", "lr_g", "lr_d", "d_steps", "gp", "seed", "epochs", "precision")
+# `ganforge train` options that set a TableGAN option, by their TableGAN name.
+TABLE_OPTIONS = {"batch_size": "batch_size", "latent_dim": "latent_dim", "lr_g": "lr_g", "lr_d": "lr_d",
+                 "d_steps": "d_steps", "gp": "gp", "lazy_every": "gp_every", "pack": "pac", "ema": "ema",
+                 "seed": "seed", "epochs": "epochs", "precision": "precision"}
+# Options that mean the same for every kind of run; the rest are for images and vectors.
+RUN_OPTIONS = {"data", "out", "threads", "categorical", "ignore", "device", "config"}
 
 
 def is_table_path(spec: str) -> bool:
@@ -41,26 +48,33 @@ def is_table_run(run: RunFolder) -> bool:
     return run.read_config().get("kind") == "table"
 
 
-def table_options(config: TrainConfig) -> TableGANConfig:
-    """The `TableGAN` options from the `ganforge train` options that apply to tables."""
-    options: dict[str, Any] = {}
-    for name in SHARED_OPTIONS:
-        value = getattr(config, name)
-        if value is not None and not (name == "gp" and value == 0):
-            options[name] = value
-    if config.pack > 1:
-        options["pac"] = config.pack
-    if config.ema > 0:
-        options["ema"] = config.ema
+def table_options(config: TrainConfig, given: set[str] | None = None) -> TableGANConfig:
+    """The `TableGAN` options from the `ganforge train` options the user `given` (TableGAN's defaults for the rest:
+    they were measured on tables, where the image defaults were not). Given options that do not apply to tables
+    are named in a warning rather than silently dropped."""
+    if given is None:  # not told: the options that differ from their `ganforge train` default
+        defaults = TrainConfig()
+        given = {name for name in TABLE_OPTIONS if getattr(config, name) != getattr(defaults, name)}
+    given = {name.replace("-", "_") for name in given}
+    options: dict[str, Any] = {TABLE_OPTIONS[name]: getattr(config, name) for name in given & set(TABLE_OPTIONS)
+                               if getattr(config, name) is not None}
+    ignored = sorted(given - set(TABLE_OPTIONS) - RUN_OPTIONS)
+    if ignored:
+        log.warning("option%s %s do%s not apply to tables and %s ignored", "s" * (len(ignored) > 1),
+                    ", ".join("--" + name.replace("_", "-") for name in ignored), "" if len(ignored) > 1 else "es",
+                    "were" if len(ignored) > 1 else "was")
+    if "device" in given and config.device not in ("auto", "cpu"):
+        log.warning("tables are fitted on the CPU; --device %s was ignored", config.device)
     split = lambda text: tuple(name.strip() for name in text.split(",") if name.strip())  # noqa: E731
     options["categorical"], options["ignore"] = split(config.categorical), split(config.ignore)
     return TableGANConfig(**options).validate()
 
 
-def train_table(config: TrainConfig, progress: bool = True) -> TrainResult:
-    """Fit a `TableGAN` to the table at `config.data` and write the run folder."""
+def train_table(config: TrainConfig, progress: bool = True, given: set[str] | None = None) -> TrainResult:
+    """Fit a `TableGAN` to the table at `config.data` and write the run folder (`given`: the options the user set;
+    None = take every table option from `config`)."""
     frame = read_table(config.data)
-    options = table_options(config)
+    options = table_options(config, given)
     if options.batch_size % options.pac:
         raise GanforgeError(f"option --batch-size ({options.batch_size}) must be a multiple of --pack "
                             f"({options.pac}) for tables")
