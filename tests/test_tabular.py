@@ -271,3 +271,35 @@ def test_zoned_datetimes_come_back_in_their_zone():
     assert (back["zoned"] == frame["zoned"]).all()
     assert back["offset_text"].str.endswith("+0200").all()  # summer time is the commonest offset here
     assert (pd.to_datetime(back["offset_text"], utc=True) == frame["zoned"]).all()
+
+
+def test_training_by_sampling_draws_rows_that_match_their_condition():
+    """Every drawn row has the category its conditional vector names; categories come by log-frequency, so a
+    category 100× rarer is drawn far more often than 1 % of the time (that is how rare categories get learnt)."""
+    from ganforge.tabular.model import ConditionSampler
+    from ganforge.tabular.transform import Span
+
+    codes = torch.stack([torch.tensor([0] * 990 + [1] * 10), torch.arange(1000) % 3], 1)
+    sampler = ConditionSampler(codes, [Span(0, "category", 2, 0), Span(1, "category", 3, 1)])
+    vectors, column, category, rows = sampler.training_batch(20_000, torch.Generator().manual_seed(0))
+    assert torch.equal(codes[rows, column], category)
+    assert torch.equal(vectors.argmax(1), sampler.starts[column] + category) and (vectors.sum(1) == 1).all()
+    rare_share = (category[column == 0] == 1).float().mean().item()
+    expected = np.log1p(10) / (np.log1p(10) + np.log1p(990))
+    assert abs(rare_share - expected) < 0.02
+    plain = sampler.frequency_batch(20_000, torch.Generator().manual_seed(0))
+    assert abs(plain[:, 1].sum().item() / plain[:, :2].sum().item() - 0.01) < 0.005
+
+
+def test_grouped_softmax_matches_one_softmax_per_group():
+    from ganforge.tabular.model import group_logsumexp, group_softmax
+
+    values = torch.randn(5, 6, requires_grad=True)
+    group = torch.tensor([0, 0, 0, 1, 1, 2])
+    expected = torch.cat([values[:, :3].softmax(1), values[:, 3:5].softmax(1), values[:, 5:].softmax(1)], 1)
+    assert torch.allclose(group_softmax(values, group, 3), expected, atol=1e-6)
+    assert torch.allclose(group_logsumexp(values, group, 3)[:, 1], values[:, 3:5].logsumexp(1), atol=1e-6)
+    weights = torch.randn(5, 6)
+    (mine,) = torch.autograd.grad((group_softmax(values, group, 3) * weights).sum(), values)
+    (theirs,) = torch.autograd.grad((expected * weights).sum(), values)
+    assert torch.allclose(mine, theirs, atol=1e-6)
