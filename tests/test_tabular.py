@@ -303,3 +303,60 @@ def test_grouped_softmax_matches_one_softmax_per_group():
     (mine,) = torch.autograd.grad((group_softmax(values, group, 3) * weights).sum(), values)
     (theirs,) = torch.autograd.grad((expected * weights).sum(), values)
     assert torch.allclose(mine, theirs, atol=1e-6)
+
+
+def test_an_interrupted_fit_resumes_exactly(tmp_path):
+    """Ctrl-C in the middle of an epoch saves a checkpoint; resuming from it gives the very model an uninterrupted
+    fit gives, and the same loss history."""
+    frame = mixed_table(300)
+    options = {**FAST, "epochs": 4, "batch_size": 50}
+    straight = TableGAN(**options).fit(frame, checkpoints=tmp_path / "straight", checkpoint_every=1)
+
+    stopped = TableGAN(**options)
+    real_step, calls = stopped._train_step, []
+
+    def step_then_ctrl_c(*args):
+        calls.append(1)
+        if len(calls) == 15:  # mid epoch 3 (6 steps an epoch)
+            raise KeyboardInterrupt
+        return real_step(*args)
+
+    stopped._train_step = step_then_ctrl_c
+    with pytest.raises(KeyboardInterrupt):
+        stopped.fit(frame, checkpoints=tmp_path / "stopped", checkpoint_every=1)
+    assert (tmp_path / "stopped" / "step_000014").is_dir()
+    resumed = TableGAN(**options).fit(frame, checkpoints=tmp_path / "stopped", resume=True)
+    assert [r["d_loss"] for r in resumed.history] == [r["d_loss"] for r in straight.history]
+    pd.testing.assert_frame_equal(resumed.sample(50, seed=3), straight.sample(50, seed=3))
+    with pytest.raises(GanforgeError, match="already at epoch 4"):
+        TableGAN(**options).fit(frame, checkpoints=tmp_path / "stopped", resume=True)
+    with pytest.raises(GanforgeError, match="other options .*lr_g"):
+        TableGAN(**{**options, "epochs": 6, "lr_g": 1e-3}).fit(frame, checkpoints=tmp_path / "stopped", resume=True)
+
+
+def test_a_table_run_stopped_by_ctrl_c_resumes_from_the_command_line(tables, capsys, monkeypatch):
+    run, table = tables / "runs" / "stopped", str(tables / "customers.csv")
+    real_step, calls = TableGAN._train_step, []
+
+    def step_then_ctrl_c(self, *args):
+        calls.append(1)
+        if len(calls) == 5:  # in epoch 2 (3 steps an epoch), after epoch 1's checkpoint
+            raise KeyboardInterrupt
+        return real_step(self, *args)
+
+    monkeypatch.setattr(TableGAN, "_train_step", step_then_ctrl_c)
+    assert main(["train", "--data", table, "--epochs", "3", "--batch-size", "100", "--checkpoint-every", "1",
+                 "--out", str(run), "--quiet"]) == 130
+    assert f"Continue with: ganforge train --resume {run}" in capsys.readouterr().out
+    assert main(["sample", str(run), "--n", "5", "--out", str(tables / "x.csv")]) == 2
+    assert "has not finished fitting" in capsys.readouterr().err
+    monkeypatch.undo()
+    assert main(["train", "--resume", str(run), "--lr-g", "0.001"]) == 2
+    assert "--lr-g cannot change when resuming" in capsys.readouterr().err
+    assert main(["train", "--resume", str(run), "--quiet"]) == 0
+    epochs = lambda: [json.loads(line)["epoch"] for line in (run / "metrics.jsonl").read_text().splitlines()]  # noqa: E731
+    assert epochs() == [1, 2, 3]
+    assert main(["train", "--resume", str(run), "--epochs", "4", "--quiet"]) == 0  # train a finished run longer
+    assert epochs() == [1, 2, 3, 4]
+    assert main(["sample", str(run), "--n", "5", "--out", str(tables / "x.csv")]) == 0
+    assert len(read_table(tables / "x.csv")) == 5

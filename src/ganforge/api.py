@@ -75,8 +75,9 @@ def train(data: str | None = None, *, resume: str | Path | None = None, progress
     if resume is not None:
         run = RunFolder.open(resume)
         if run.read_config().get("kind") == "table":
-            raise GanforgeError(f"{run.path} is a table run; tables are fitted in one go (train a new run with more "
-                                "--epochs instead of resuming)")
+            from ganforge.tabular.run import resume_table
+
+            return resume_table(run, {**options, **({"data": data} if data is not None else {})}, progress=progress)
         if data is not None:
             options = {**options, "data": data}
         if "data" in options:

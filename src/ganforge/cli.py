@@ -66,7 +66,7 @@ TRAIN_HELP: dict[str, str] = {
     "out": "run folder to create (default: runs/<data name>)",
     "log_every": "steps between lines of metrics.jsonl",
     "sample_every": "steps between sample grids in samples/",
-    "checkpoint_every": "steps between checkpoints",
+    "checkpoint_every": "steps between checkpoints (tables: epochs, default 20)",
     "keep_checkpoints": "how many recent checkpoints to keep",
     "n_fixed_samples": "samples in each progress grid",
     "eval_every": "steps between evaluations while training (0 = never); logged to metrics.jsonl",
@@ -187,13 +187,17 @@ def _train(args: argparse.Namespace) -> int:
         if base is not None:
             build_config(base, source=args.config)  # unknown keys and bad values, named with the file
         result = train(config=base, progress=not args.quiet, **given)
-    if result.interrupted:
-        print(f"interrupted at step {result.step}; checkpoint saved. "
-              f"Continue with: ganforge train --resume {result.run_dir} --steps N")
-        return 130  # the shell's convention for a run stopped by Ctrl-C
     from ganforge.tabular.run import is_table_run
     from ganforge.training.run_folder import RunFolder
 
+    if result.interrupted:
+        if is_table_run(RunFolder(result.run_dir)):
+            print(f"interrupted after epoch {result.step}; checkpoint saved. "
+                  f"Continue with: ganforge train --resume {result.run_dir}")
+        else:
+            print(f"interrupted at step {result.step}; checkpoint saved. "
+                  f"Continue with: ganforge train --resume {result.run_dir} --steps N")
+        return 130  # the shell's convention for a run stopped by Ctrl-C
     if is_table_run(RunFolder(result.run_dir)):
         print(f"fitted {result.step} epochs. Run folder: {result.run_dir}")
         print(f"  preview:   {result.run_dir / 'samples' / 'preview.csv'}")

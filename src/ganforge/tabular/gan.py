@@ -110,8 +110,15 @@ class TableGAN:
 
     # ----------------------------------------------------------------------------------------------- fitting
     def fit(self, frame: pd.DataFrame, progress: bool = False, source: str = "table",
-            on_epoch: Callable[[dict[str, float]], None] | None = None) -> TableGAN:
-        """Learn the table; the same seed and data give the same model (and so the same sampled rows)."""
+            on_epoch: Callable[[dict[str, float]], None] | None = None, checkpoints: str | Path | None = None,
+            checkpoint_every: int = 20, resume: bool = False) -> TableGAN:
+        """Learn the table; the same seed and data give the same model (and so the same sampled rows).
+
+        With `checkpoints` (a folder), the whole training state is saved there atomically every `checkpoint_every`
+        epochs, at the end, and when Ctrl-C stops the fit (which then re-raises KeyboardInterrupt); `resume=True`
+        continues from the newest checkpoint there exactly as if the fit had never stopped (`epochs` is the new
+        total).
+        """
         cfg = self.config
         frame = frame.rename(columns=str)  # names are stored as text (JSON), so a column named 0 becomes "0"
         torch.manual_seed(cfg.seed)  # dropout and Gumbel noise draw from the global generator
@@ -138,32 +145,100 @@ class TableGAN:
         self._critic_updates = 0
         self.generator.train()
         average = GeneratorEMA(self.generator, cfg.ema) if cfg.ema > 0 else None
+        state = _FitState(self.generator, discriminator, average, opt_g, opt_d, rng)
+        step, sums = 0, {"d_loss": 0.0, "g_loss": 0.0, "cond_loss": 0.0}
+        if resume:
+            step, sums = self._restore(state, Path(checkpoints), frame, steps_per_epoch)
         autocast = autocast_factory(pick_precision(cfg.precision, torch.device("cpu")), torch.device("cpu"))
-        bar = tqdm(range(cfg.epochs), desc="fitting table", unit="epoch", disable=not progress)
-        for epoch in bar:
-            started, sums = time.perf_counter(), {"d_loss": 0.0, "g_loss": 0.0, "cond_loss": 0.0}
-            for _ in range(steps_per_epoch):
+        total = cfg.epochs * steps_per_epoch
+        bar = tqdm(total=cfg.epochs, initial=step // steps_per_epoch, desc="fitting table", unit="epoch",
+                   disable=not progress)
+        started = time.perf_counter()
+        try:
+            while step < total:
                 with autocast():
-                    d_loss, g_loss, cond_loss = self._train_step(discriminator, opt_d, opt_g, offsets, codes, batch,
-                                                                 rng)
+                    losses = self._train_step(discriminator, opt_d, opt_g, offsets, codes, batch, rng)
                 if average is not None:
                     average.update(self.generator)
-                sums["d_loss"] += d_loss
-                sums["g_loss"] += g_loss
-                sums["cond_loss"] += cond_loss
-            record = {"epoch": epoch + 1, **{k: v / steps_per_epoch for k, v in sums.items()},
-                      "seconds": round(time.perf_counter() - started, 4)}
-            if not all(math.isfinite(v) for v in record.values()):
-                raise GanforgeError(f"training diverged at epoch {epoch + 1} (a loss became {record}); try a lower "
-                                    "learning rate")
-            self.history.append(record)
-            if on_epoch:
-                on_epoch(record)
-            bar.set_postfix(d=f"{record['d_loss']:.3f}", g=f"{record['g_loss']:.3f}")
+                for key, value in zip(sums, losses, strict=True):
+                    sums[key] += value
+                step += 1
+                if step % steps_per_epoch:
+                    continue
+                epoch = step // steps_per_epoch
+                record = {"epoch": epoch, **{k: v / steps_per_epoch for k, v in sums.items()},
+                          "seconds": round(time.perf_counter() - started, 4)}
+                if not all(math.isfinite(v) for v in record.values()):
+                    raise GanforgeError(f"training diverged at epoch {epoch} (a loss became {record}); try a lower "
+                                        "learning rate")
+                self.history.append(record)
+                sums, started = dict.fromkeys(sums, 0.0), time.perf_counter()
+                if on_epoch:
+                    on_epoch(record)
+                bar.update(1)
+                bar.set_postfix(d=f"{record['d_loss']:.3f}", g=f"{record['g_loss']:.3f}")
+                if checkpoints is not None and (epoch % checkpoint_every == 0 or step == total):
+                    self._save_state(state, Path(checkpoints), frame, step, steps_per_epoch, sums)
+        except KeyboardInterrupt:
+            if checkpoints is not None and step:
+                self._save_state(state, Path(checkpoints), frame, step, steps_per_epoch, sums)
+            raise
+        finally:
+            bar.close()
         if average is not None:  # the averaged weights are the model that is kept and sampled from
             self.generator.load_state_dict(average.average.state_dict())
         self.generator.eval()
         return self
+
+    def _save_state(self, state: _FitState, folder: Path, frame: pd.DataFrame, step: int, steps_per_epoch: int,
+                    sums: dict[str, float]) -> None:
+        """Everything needed to go on exactly: weights, optimizer moments, random states, counters."""
+        modules = {"generator": state.generator, "discriminator": state.discriminator}
+        if state.average is not None:
+            modules["ema"] = state.average.average
+        training = {"rng.batches": state.rng.get_state(), "rng.global": torch.get_rng_state()}
+        opt_meta = {}
+        for name, optimizer in (("opt_g", state.opt_g), ("opt_d", state.opt_d)):
+            tensors, opt_meta[name] = ckpt.optimizer_to_tensors(optimizer, name)
+            training.update(tensors)
+        config = dataclasses.asdict(self.config)
+        config.pop("epochs")
+        ckpt.save_checkpoint(folder, step, ckpt.module_tensors(modules), training, ckpt.plain_json({
+            "step": step, "epoch": step / steps_per_epoch, "rows": len(frame), "columns": list(frame.columns),
+            "config": config, "history": self.history, "partial_sums": sums, "critic_updates": self._critic_updates,
+            "optimizers": opt_meta}), keep=2)
+
+    def _restore(self, state: _FitState, folder: Path, frame: pd.DataFrame, steps_per_epoch: int
+                 ) -> tuple[int, dict[str, float]]:
+        """Load the newest checkpoint in `folder` into `state`; the step and the current epoch's loss sums."""
+        found = ckpt.find_checkpoint_in(folder)
+        if found is None:
+            raise GanforgeError(f"no complete checkpoint in {folder} to resume from")
+        models, training, saved = ckpt.load_checkpoint(found)
+        config = dataclasses.asdict(self.config)
+        config.pop("epochs")
+        changed = sorted(k for k, v in ckpt.plain_json(config).items() if saved["config"].get(k) != v)
+        if changed:
+            raise GanforgeError(f"checkpoint {found} was made with other options ({', '.join(changed)}); only "
+                                "--epochs may change when resuming")
+        if saved["rows"] != len(frame) or saved["columns"] != list(frame.columns):
+            raise GanforgeError(f"checkpoint {found} was made on a table of {saved['rows']} rows and columns "
+                                f"{saved['columns']}; this table differs")
+        step = int(saved["step"])
+        if step >= self.config.epochs * steps_per_epoch:
+            raise GanforgeError(f"the fit is already at epoch {step // steps_per_epoch}; --epochs is the new total, "
+                                f"so give more than {step // steps_per_epoch} to continue it")
+        modules = {"generator": state.generator, "discriminator": state.discriminator}
+        if state.average is not None:
+            modules["ema"] = state.average.average
+        ckpt.load_module_tensors(modules, models, found)
+        for name, optimizer in (("opt_g", state.opt_g), ("opt_d", state.opt_d)):
+            ckpt.optimizer_from_tensors(optimizer, name, training, saved["optimizers"][name])
+        state.rng.set_state(training["rng.batches"])
+        torch.set_rng_state(training["rng.global"])
+        self.history = list(saved["history"])
+        self._critic_updates = int(saved["critic_updates"])
+        return step, {k: float(v) for k, v in saved["partial_sums"].items()}
 
     def _fake(self, n: int, cond: Tensor, rng: torch.Generator, sample: bool = False) -> tuple[Tensor, Tensor]:
         """Raw generator output and activated rows (`sample`: categories drawn, as when producing rows)."""
@@ -361,6 +436,18 @@ def describe_columns(model: TableGAN) -> list[str]:
         missing = f", {spec.missing_rate:.1%} missing" if spec.missing_rate else ""
         lines.append(f"{spec.name}: {spec.kind} ({detail}{missing})")
     return lines
+
+
+@dataclass
+class _FitState:
+    """The objects a fit's checkpoint holds."""
+
+    generator: nn.Module
+    discriminator: nn.Module
+    average: GeneratorEMA | None
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    rng: torch.Generator
 
 
 def _condition_layout(transformer: TableTransformer, spans: list) -> tuple[Tensor, Tensor]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -18,11 +19,11 @@ import pandas as pd
 import torch
 
 from ganforge import __version__
-from ganforge.config import TrainConfig
+from ganforge.config import TrainConfig, build_config
 from ganforge.errors import GanforgeError
 from ganforge.tabular.gan import TableGAN, TableGANConfig, describe_columns
 from ganforge.tabular.schema import TABLE_SUFFIXES, read_table
-from ganforge.training.checkpoint import atomic_write_text, write_json
+from ganforge.training.checkpoint import atomic_write_text, find_checkpoint, load_checkpoint, write_json
 from ganforge.training.hardware import set_threads
 from ganforge.training.run_folder import RunFolder, default_run_path
 from ganforge.training.trainer import TrainResult
@@ -30,12 +31,13 @@ from ganforge.training.trainer import TrainResult
 log = logging.getLogger("ganforge")
 
 MODEL_FOLDER = "model"
+CHECKPOINT_EVERY = 20  # epochs between checkpoints (`--checkpoint-every` counts epochs for tables)
 # `ganforge train` options that set a TableGAN option, by their TableGAN name.
 TABLE_OPTIONS = {"batch_size": "batch_size", "latent_dim": "latent_dim", "lr_g": "lr_g", "lr_d": "lr_d",
                  "d_steps": "d_steps", "gp": "gp", "lazy_every": "gp_every", "pack": "pac", "ema": "ema",
                  "seed": "seed", "epochs": "epochs", "precision": "precision"}
 # Options that mean the same for every kind of run; the rest are for images and vectors.
-RUN_OPTIONS = {"data", "out", "threads", "categorical", "ignore", "device", "config"}
+RUN_OPTIONS = {"data", "out", "threads", "categorical", "ignore", "device", "config", "checkpoint_every"}
 
 
 def is_table_path(spec: str) -> bool:
@@ -80,34 +82,102 @@ def train_table(config: TrainConfig, progress: bool = True, given: set[str] | No
                             f"({options.pac}) for tables")
     run = RunFolder.new(config.out or default_run_path(Path(config.data).stem))
     config.out = str(run.path)
-    threads = set_threads(config.threads, torch.device("cpu"))
+    every = config.checkpoint_every if given is not None and "checkpoint_every" in given else CHECKPOINT_EVERY
+    stored = {"data": config.data, "out": config.out, "threads": config.threads, "checkpoint_every": every,
+              **dataclasses.asdict(options)}
+    return _fit_run(run, frame, options, stored, progress, resume=False)
+
+
+def resume_table(run: RunFolder, overrides: dict[str, Any], progress: bool = True) -> TrainResult:
+    """Continue a table run from its newest checkpoint: `epochs` is the new total; `threads` and `data` (the same
+    table, moved) may change, nothing else."""
+    stored = run.read_config()["config"]
+    changes = {key.replace("-", "_"): value for key, value in overrides.items()}
+    out = changes.pop("out", None)
+    if out is not None and Path(out).resolve() != run.path.resolve():
+        raise GanforgeError(f"--out {out} differs from the run being resumed ({run.path}); a resumed run continues in "
+                            "its own folder (drop --out, or start a new run without --resume)")
+    asked = build_config(changes, source="options")
+    for key in changes:
+        if key in ("epochs", "threads", "data"):
+            continue
+        name = TABLE_OPTIONS.get(key, key)
+        if name not in stored or getattr(asked, key) != stored[name]:
+            raise GanforgeError(f"option --{key.replace('_', '-')} cannot change when resuming {run.path}; only "
+                                "--epochs (the new total), --threads and --data can")
+    if "data" in changes:
+        stored["data"] = str(Path(asked.data).expanduser().resolve())
+    if "threads" in changes:
+        stored["threads"] = asked.threads
+    if "epochs" in changes:
+        stored["epochs"] = asked.epochs
+    fields = {f.name for f in dataclasses.fields(TableGANConfig)}
+    options = _table_config({k: v for k, v in stored.items() if k in fields})
+    return _fit_run(run, read_table(stored["data"]), options, stored, progress, resume=True)
+
+
+def _table_config(values: dict[str, Any]) -> TableGANConfig:
+    """A `TableGANConfig` from its JSON form (lists back to tuples)."""
+    return TableGANConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}).validate()
+
+
+def _fit_run(run: RunFolder, frame: pd.DataFrame, options: TableGANConfig, stored: dict[str, Any], progress: bool,
+             resume: bool) -> TrainResult:
+    """Fit (or go on fitting) with checkpoints in the run folder; Ctrl-C keeps the run resumable."""
+    threads = set_threads(stored["threads"], torch.device("cpu"))
+    header = {"ganforge": __version__, "kind": "table", "config": stored}
+    created = not run.path.exists()
+    if resume:
+        found = find_checkpoint(run.path)
+        if found is None:
+            raise GanforgeError(f"run {run.path} has no complete checkpoint to resume from")
+        run.truncate_metrics(int(load_checkpoint(found)[2]["epoch"]), key="epoch")  # epochs redone after it
+    else:
+        run.metrics_path.unlink(missing_ok=True)  # left by an earlier attempt that never finished (no config.json)
+    run.write_config({**header, "status": "fitting"})  # from now on the folder is a run that --resume can open
     model = TableGAN(options)
     started = time.perf_counter()
-    created = not run.path.exists()
-    run.path.mkdir(parents=True, exist_ok=True)
-    run.metrics_path.unlink(missing_ok=True)  # left by an earlier attempt that never finished (no config.json)
     try:
-        model.fit(frame, progress=progress, source=f"table {config.data}", on_epoch=run.append_metrics)
-    except BaseException:  # an error or Ctrl-C: leave no half-made run behind
-        run.metrics_path.unlink(missing_ok=True)
-        if created and not any(run.path.iterdir()):
-            run.path.rmdir()
+        model.fit(frame, progress=progress, source=f"table {stored['data']}", on_epoch=run.append_metrics,
+                  checkpoints=run.checkpoints, checkpoint_every=stored["checkpoint_every"], resume=resume)
+    except BaseException as error:
+        if resume or find_checkpoint(run.path) is not None:
+            if isinstance(error, KeyboardInterrupt):
+                return TrainResult(run.path, len(model.history), interrupted=True,
+                                   last_metrics=model.history[-1] if model.history else {})
+            raise
+        _remove_unfinished(run, created)  # nothing worth keeping yet: leave no half-made run behind
         raise
     seconds = time.perf_counter() - started
     model.save(run.path / MODEL_FOLDER)
-    stored = {"data": config.data, "out": config.out, "threads": config.threads, **dataclasses.asdict(options)}
-    run.write_config({"ganforge": __version__, "kind": "table", "config": stored,
+    run.write_config({**header, "status": "done",
                       "table": {"rows": len(frame), "columns": describe_columns(model), "fit_seconds": seconds},
                       "runtime": {"device": "cpu", "threads": threads}})
-    preview = model.sample(20, seed=config.seed)
+    preview = model.sample(20, seed=options.seed)
     atomic_write_text(run.samples / "preview.csv", preview.to_csv(index=False))
     last = model.history[-1] if model.history else {}
     return TrainResult(run.path, int(last.get("epoch", 0)), last_metrics=last)
 
 
+def _remove_unfinished(run: RunFolder, created: bool) -> None:
+    """Undo what a fit that saved nothing wrote."""
+    if created:
+        shutil.rmtree(run.path, ignore_errors=True)
+        return
+    for path in (run.metrics_path, run.config_path):
+        path.unlink(missing_ok=True)
+    for folder in (run.samples, run.checkpoints):
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+
+
 def load_table_run(run_dir: str | Path) -> TableGAN:
     """The `TableGAN` of a table run folder."""
-    return TableGAN.load(RunFolder.open(run_dir).path / MODEL_FOLDER)
+    run = RunFolder.open(run_dir)
+    if run.read_config().get("status") == "fitting":
+        raise GanforgeError(f"run {run.path} has not finished fitting (it was stopped); continue it with "
+                            f"ganforge train --resume {run.path}")
+    return TableGAN.load(run.path / MODEL_FOLDER)
 
 
 def parse_where(text: str | None) -> dict[str, str]:

@@ -194,7 +194,11 @@ def _is_complete(path: Path) -> bool:
 
 def find_checkpoint(run_dir: Path) -> Path | None:
     """The newest complete checkpoint of a run: the one `latest.json` names, else the newest whole folder."""
-    folder = run_dir / "checkpoints"
+    return find_checkpoint_in(run_dir / "checkpoints")
+
+
+def find_checkpoint_in(folder: Path) -> Path | None:
+    """The newest complete checkpoint in a checkpoints folder (see `find_checkpoint`)."""
     if not folder.is_dir():
         return None
     with contextlib.suppress(OSError, ValueError, KeyError, TypeError):

@@ -96,14 +96,15 @@ class RunFolder:
             return []
         return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
-    def truncate_metrics(self, last_step: int) -> None:
-        """Drop metric lines logged after `last_step` (work after the checkpoint a resume restarts from)."""
+    def truncate_metrics(self, last_step: int, key: str = "step") -> None:
+        """Drop metric lines logged after `last_step` (work after the checkpoint a resume restarts from; tables
+        count `epoch`s)."""
         if not self.metrics_path.exists():
             return
         kept = []
         for line in self.metrics_path.read_text(encoding="utf-8").splitlines():
             try:
-                if json.loads(line).get("step", 0) <= last_step:
+                if json.loads(line).get(key, 0) <= last_step:
                     kept.append(line)
             except ValueError:
                 continue  # a line cut short by a crash
