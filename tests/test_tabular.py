@@ -358,5 +358,7 @@ def test_a_table_run_stopped_by_ctrl_c_resumes_from_the_command_line(tables, cap
     assert epochs() == [1, 2, 3]
     assert main(["train", "--resume", str(run), "--epochs", "4", "--quiet"]) == 0  # train a finished run longer
     assert epochs() == [1, 2, 3, 4]
+    assert main(["train", "--resume", str(run), "--quiet"]) == 2  # refused, and the finished run stays usable
+    assert "already at epoch 4" in capsys.readouterr().err
     assert main(["sample", str(run), "--n", "5", "--out", str(tables / "x.csv")]) == 0
     assert len(read_table(tables / "x.csv")) == 5

@@ -94,16 +94,19 @@ def activate(raw: Tensor, layout: OutputLayout, tau: float, sample_with: torch.G
     (the Gumbel-max trick): taking the most likely category instead would over-produce every column's
     commonest value.
     """
-    logits = raw[:, layout.soft].float()
+    logits = raw.index_select(1, layout.soft).float()
+    # Gumbel noise -log(-log U) from uniforms: 2x faster on CPU than -log of exponential draws
+    uniform = torch.rand(logits.shape, generator=sample_with).clamp_(1e-20, 1.0)
+    noisy = logits - uniform.log_().neg_().log_()
     if sample_with is None:
-        gumbel = -torch.empty_like(logits).exponential_().log()
-        soft = group_softmax((logits + gumbel) / tau, layout.group, layout.groups)
+        soft = group_softmax(noisy / tau, layout.group, layout.groups)
     else:
-        uniform = torch.rand(logits.shape, generator=sample_with).clamp_(1e-20, 1.0)
-        noisy = logits - torch.log(-torch.log(uniform))
-        soft = (noisy == group_max(noisy, layout.group, layout.groups).gather(1, layout.group.expand_as(noisy)))
-        soft = soft.float()
-    return torch.cat([torch.tanh(raw[:, layout.tanh].float()), soft], 1)[:, layout.restore].to(raw.dtype)
+        peak = group_max(noisy, layout.group, layout.groups).gather(1, layout.group.expand_as(noisy))
+        soft = (noisy == peak).float()
+    if not len(layout.tanh):  # every column a category: the groups already sit in span order
+        return soft.to(raw.dtype)
+    offsets = torch.tanh(raw.index_select(1, layout.tanh).float())
+    return torch.cat([offsets, soft], 1).index_select(1, layout.restore).to(raw.dtype)
 
 
 class _Dropout(nn.Module):
@@ -123,13 +126,13 @@ class _Dropout(nn.Module):
 class TableDiscriminator(nn.Module):
     """Scores packs of `pac` rows (each with its conditional vector): one logit per pack."""
 
-    def __init__(self, row_width: int, hidden: tuple[int, ...], pac: int):
+    def __init__(self, row_width: int, hidden: tuple[int, ...], pac: int, dropout: float = 0.5):
         super().__init__()
         self.pac = pac
         layers: list[nn.Module] = []
         inner = row_width * pac
         for size in hidden:
-            layers += [nn.Linear(inner, size), nn.LeakyReLU(0.2), _Dropout(0.5)]
+            layers += [nn.Linear(inner, size), nn.LeakyReLU(0.2), _Dropout(dropout)]
             inner = size
         layers.append(nn.Linear(inner, 1))
         self.net = nn.Sequential(*layers)

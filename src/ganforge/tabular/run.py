@@ -127,11 +127,15 @@ def _fit_run(run: RunFolder, frame: pd.DataFrame, options: TableGANConfig, store
     threads = set_threads(stored["threads"], torch.device("cpu"))
     header = {"ganforge": __version__, "kind": "table", "config": stored}
     created = not run.path.exists()
+    previous, found = run.read_config() if resume else None, find_checkpoint(run.path) if resume else None
     if resume:
-        found = find_checkpoint(run.path)
         if found is None:
             raise GanforgeError(f"run {run.path} has no complete checkpoint to resume from")
-        run.truncate_metrics(int(load_checkpoint(found)[2]["epoch"]), key="epoch")  # epochs redone after it
+        done = load_checkpoint(found)[2]["epoch"]
+        if done >= options.epochs:
+            raise GanforgeError(f"run {run.path} is already at epoch {int(done)}; --epochs is the new total, so give "
+                                f"more than {int(done)} to continue it")
+        run.truncate_metrics(int(done), key="epoch")  # epochs redone after the checkpoint
     else:
         run.metrics_path.unlink(missing_ok=True)  # left by an earlier attempt that never finished (no config.json)
     run.write_config({**header, "status": "fitting"})  # from now on the folder is a run that --resume can open
@@ -141,6 +145,8 @@ def _fit_run(run: RunFolder, frame: pd.DataFrame, options: TableGANConfig, store
         model.fit(frame, progress=progress, source=f"table {stored['data']}", on_epoch=run.append_metrics,
                   checkpoints=run.checkpoints, checkpoint_every=stored["checkpoint_every"], resume=resume)
     except BaseException as error:
+        if resume and find_checkpoint(run.path) == found:  # refused or stopped before any progress: as it was
+            run.write_config(previous)
         if resume or find_checkpoint(run.path) is not None:
             if isinstance(error, KeyboardInterrupt):
                 return TrainResult(run.path, len(model.history), interrupted=True,
