@@ -25,9 +25,12 @@ Tables (all ship inside statsmodels, no download):
 from __future__ import annotations
 
 import argparse
+import contextlib
+import platform
 import statistics
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -35,6 +38,7 @@ import torch
 
 from ganforge.tabular import TableGAN
 from ganforge.tabular import quality as gq
+from ganforge.training.hardware import cpu_has_fast_bf16
 
 OCCUPATIONS = {1: "student", 2: "farming", 3: "white-collar", 4: "teacher", 5: "manager", 6: "professional"}
 
@@ -57,6 +61,15 @@ def load_table(name: str) -> tuple[pd.DataFrame, str]:
     if name == "randhie":
         return datasets.randhie.load_pandas().data, "mdvis"
     raise SystemExit(f"unknown table {name}")
+
+
+def cpu_name() -> str:
+    """The CPU model, as the kernel reports it (fit times are only comparable on the same one)."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown CPU"
 
 
 def split(frame: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -118,7 +131,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore")
-    print(f"torch {torch.__version__}, 1 thread; mean over seeds (min–max where more than one)")
+    print(f"torch {torch.__version__}, 1 thread, {cpu_name()} ({'AMX' if cpu_has_fast_bf16() else 'no AMX'}); "
+          "mean over seeds (min–max where more than one)")
     print(f"{'table':<13} {'model':<9} {'seeds':>5} {'quality':>15} {'ours':>7} {'efficacy':>17} {'real':>6} "
           f"{'DCR syn/hold':>13} {'copies syn/hold':>15} {'fit s':>9}")
     for table in args.tables:

@@ -2,6 +2,8 @@
 conditional sampling, determinism, bounded memory for high-cardinality columns, the quality report and bad input."""
 
 import json
+import os
+import signal
 
 import numpy as np
 import pandas as pd
@@ -315,39 +317,47 @@ def test_an_interrupted_fit_resumes_exactly(tmp_path):
     stopped = TableGAN(**options)
     real_step, calls = stopped._train_step, []
 
-    def step_then_ctrl_c(*args):
+    def step_with_ctrl_c(*args):
         calls.append(1)
-        if len(calls) == 15:  # mid epoch 3 (6 steps an epoch)
-            raise KeyboardInterrupt
+        if len(calls) == 15:  # mid epoch 3 (6 steps an epoch): Ctrl-C arrives while the step runs
+            os.kill(os.getpid(), signal.SIGINT)
         return real_step(*args)
 
-    stopped._train_step = step_then_ctrl_c
+    stopped._train_step = step_with_ctrl_c
     with pytest.raises(KeyboardInterrupt):
         stopped.fit(frame, checkpoints=tmp_path / "stopped", checkpoint_every=1)
-    assert (tmp_path / "stopped" / "step_000014").is_dir()
+    assert (tmp_path / "stopped" / "step_000015").is_dir()  # the step it was in was finished, then saved
     resumed = TableGAN(**options).fit(frame, checkpoints=tmp_path / "stopped", resume=True)
     assert [r["d_loss"] for r in resumed.history] == [r["d_loss"] for r in straight.history]
     pd.testing.assert_frame_equal(resumed.sample(50, seed=3), straight.sample(50, seed=3))
-    with pytest.raises(GanforgeError, match="already at epoch 4"):
-        TableGAN(**options).fit(frame, checkpoints=tmp_path / "stopped", resume=True)
+    finished = TableGAN(**options).fit(frame, checkpoints=tmp_path / "stopped", resume=True)  # nothing left to do
+    pd.testing.assert_frame_equal(finished.sample(50, seed=3), straight.sample(50, seed=3))
+    with pytest.raises(GanforgeError, match="past the"):
+        TableGAN(**{**options, "epochs": 3}).fit(frame, checkpoints=tmp_path / "stopped", resume=True)
     with pytest.raises(GanforgeError, match="other options .*lr_g"):
         TableGAN(**{**options, "epochs": 6, "lr_g": 1e-3}).fit(frame, checkpoints=tmp_path / "stopped", resume=True)
+    with pytest.raises(GanforgeError, match="another table"):
+        TableGAN(**{**options, "epochs": 6}).fit(mixed_table(300, seed=1), checkpoints=tmp_path / "stopped",
+                                                 resume=True)
+    with pytest.raises(GanforgeError, match="already holds checkpoints"):
+        TableGAN(**options).fit(frame, checkpoints=tmp_path / "stopped")
 
 
 def test_a_table_run_stopped_by_ctrl_c_resumes_from_the_command_line(tables, capsys, monkeypatch):
     run, table = tables / "runs" / "stopped", str(tables / "customers.csv")
     real_step, calls = TableGAN._train_step, []
 
-    def step_then_ctrl_c(self, *args):
+    def step_with_ctrl_c(self, *args):
         calls.append(1)
         if len(calls) == 5:  # in epoch 2 (3 steps an epoch), after epoch 1's checkpoint
-            raise KeyboardInterrupt
+            os.kill(os.getpid(), signal.SIGINT)
         return real_step(self, *args)
 
-    monkeypatch.setattr(TableGAN, "_train_step", step_then_ctrl_c)
+    monkeypatch.setattr(TableGAN, "_train_step", step_with_ctrl_c)
     assert main(["train", "--data", table, "--epochs", "3", "--batch-size", "100", "--checkpoint-every", "1",
                  "--out", str(run), "--quiet"]) == 130
-    assert f"Continue with: ganforge train --resume {run}" in capsys.readouterr().out
+    assert f"interrupted after epoch 1; checkpoint saved. Continue with: ganforge train --resume {run}" in \
+        capsys.readouterr().out
     assert main(["sample", str(run), "--n", "5", "--out", str(tables / "x.csv")]) == 2
     assert "has not finished fitting" in capsys.readouterr().err
     monkeypatch.undo()

@@ -66,7 +66,7 @@ TRAIN_HELP: dict[str, str] = {
     "out": "run folder to create (default: runs/<data name>)",
     "log_every": "steps between lines of metrics.jsonl",
     "sample_every": "steps between sample grids in samples/",
-    "checkpoint_every": "steps between checkpoints (tables: epochs, default 20)",
+    "checkpoint_every": "steps between checkpoints (tables: epochs, 20 unless given)",
     "keep_checkpoints": "how many recent checkpoints to keep",
     "n_fixed_samples": "samples in each progress grid",
     "eval_every": "steps between evaluations while training (0 = never); logged to metrics.jsonl",

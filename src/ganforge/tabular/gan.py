@@ -12,6 +12,7 @@ Losses (WGAN-GP, as CTGAN): the discriminator minimises D(fake) − D(real) + λ
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 import os
 import time
@@ -41,8 +42,10 @@ from ganforge.tabular.schema import infer_columns
 from ganforge.tabular.transform import TableTransformer
 from ganforge.training import checkpoint as ckpt
 from ganforge.training.hardware import autocast_factory, pick_precision
+from ganforge.training.interrupt import StopOnInterrupt
 
-FORMAT = "ganforge-table-1"
+FORMAT = "ganforge-table-2"  # 2 added dropout, gp_every and column time zones; version 1 files still load
+READABLE_FORMATS = ("ganforge-table-1", FORMAT)
 MODEL_FILE, META_FILE = "table_model.safetensors", "table.json"
 
 
@@ -114,19 +117,33 @@ class TableGAN:
     # ----------------------------------------------------------------------------------------------- fitting
     def fit(self, frame: pd.DataFrame, progress: bool = False, source: str = "table",
             on_epoch: Callable[[dict[str, float]], None] | None = None, checkpoints: str | Path | None = None,
-            checkpoint_every: int = 20, resume: bool = False) -> TableGAN:
+            checkpoint_every: int = 20, keep_checkpoints: int = 2, resume: bool = False) -> TableGAN:
         """Learn the table; the same seed and data give the same model (and so the same sampled rows).
 
         With `checkpoints` (a folder), the whole training state is saved there atomically every `checkpoint_every`
-        epochs, at the end, and when Ctrl-C stops the fit (which then re-raises KeyboardInterrupt); `resume=True`
-        continues from the newest checkpoint there exactly as if the fit had never stopped (`epochs` is the new
-        total).
+        epochs and at the end (the newest `keep_checkpoints` are kept). Ctrl-C finishes the current step, saves, and
+        raises KeyboardInterrupt. `resume=True` continues from the newest checkpoint there exactly as if the fit had
+        never stopped (`epochs` is the new total; on the same machine and thread count, bit for bit).
         """
         cfg = self.config
+        if checkpoint_every < 1 or keep_checkpoints < 1:
+            raise GanforgeError(f"checkpoint_every and keep_checkpoints must be at least 1, got {checkpoint_every} "
+                                f"and {keep_checkpoints}")
+        if resume and checkpoints is None:
+            raise GanforgeError("resume=True needs the checkpoints folder to resume from")
+        folder = Path(checkpoints) if checkpoints is not None else None
+        if folder is not None and not resume and ckpt.find_checkpoint_in(folder) is not None:
+            raise GanforgeError(f"{folder} already holds checkpoints of another fit; resume it or choose another "
+                                "folder")
         frame = frame.rename(columns=str)  # names are stored as text (JSON), so a column named 0 becomes "0"
+        fingerprint = _fingerprint(frame)
+        found, saved = self._open_checkpoint(folder, fingerprint) if resume else (None, None)
         torch.manual_seed(cfg.seed)  # dropout and Gumbel noise draw from the global generator
-        columns = infer_columns(frame, list(cfg.categorical), list(cfg.ignore), source)
-        self.transformer = TableTransformer.fit(frame, columns, cfg.seed)
+        if saved is not None:  # the encoding the checkpoint's weights were trained on, not a refit
+            self.transformer = TableTransformer.from_json(saved["transformer"])
+        else:
+            columns = infer_columns(frame, list(cfg.categorical), list(cfg.ignore), source)
+            self.transformer = TableTransformer.fit(frame, columns, cfg.seed)
         offsets, codes = (torch.from_numpy(a) for a in self.transformer.encode(frame, cfg.seed))
         spans = self.transformer.condition_spans()
         self.sampler = ConditionSampler(codes, spans) if spans else None
@@ -150,14 +167,23 @@ class TableGAN:
         average = GeneratorEMA(self.generator, cfg.ema) if cfg.ema > 0 else None
         state = _FitState(self.generator, discriminator, average, opt_g, opt_d, rng)
         step, sums = 0, {"d_loss": 0.0, "g_loss": 0.0, "cond_loss": 0.0}
-        if resume:
-            step, sums = self._restore(state, Path(checkpoints), frame, steps_per_epoch)
-        autocast = autocast_factory(pick_precision(cfg.precision, torch.device("cpu")), torch.device("cpu"))
         total = cfg.epochs * steps_per_epoch
+        if saved is not None:
+            step, sums = self._restore(state, found, saved, total)
+        saved_step = step if saved is not None else -1
+
+        def save() -> None:
+            nonlocal saved_step
+            if folder is not None and step != saved_step:
+                self._save_state(state, folder, fingerprint, step, steps_per_epoch, sums, keep_checkpoints)
+                saved_step = step
+
+        autocast = autocast_factory(pick_precision(cfg.precision, torch.device("cpu")), torch.device("cpu"))
         bar = tqdm(total=cfg.epochs, initial=step // steps_per_epoch, desc="fitting table", unit="epoch",
                    disable=not progress)
         started = time.perf_counter()
-        try:
+        # Ctrl-C is only noted during a step: the loop ends at the next step boundary, where the state is whole
+        with StopOnInterrupt() as stop, bar:
             while step < total:
                 with autocast():
                     losses = self._train_step(discriminator, opt_d, opt_g, offsets, codes, batch, rng)
@@ -166,36 +192,38 @@ class TableGAN:
                 for key, value in zip(sums, losses, strict=True):
                     sums[key] += value
                 step += 1
-                if step % steps_per_epoch:
-                    continue
-                epoch = step // steps_per_epoch
-                record = {"epoch": epoch, **{k: v / steps_per_epoch for k, v in sums.items()},
-                          "seconds": round(time.perf_counter() - started, 4)}
-                if not all(math.isfinite(v) for v in record.values()):
-                    raise GanforgeError(f"training diverged at epoch {epoch} (a loss became {record}); try a lower "
-                                        "learning rate")
-                self.history.append(record)
-                sums, started = dict.fromkeys(sums, 0.0), time.perf_counter()
-                if on_epoch:
-                    on_epoch(record)
-                bar.update(1)
-                bar.set_postfix(d=f"{record['d_loss']:.3f}", g=f"{record['g_loss']:.3f}")
-                if checkpoints is not None and (epoch % checkpoint_every == 0 or step == total):
-                    self._save_state(state, Path(checkpoints), frame, step, steps_per_epoch, sums)
-        except KeyboardInterrupt:
-            if checkpoints is not None and step:
-                self._save_state(state, Path(checkpoints), frame, step, steps_per_epoch, sums)
-            raise
-        finally:
-            bar.close()
+                if step % steps_per_epoch == 0:
+                    epoch = step // steps_per_epoch
+                    record = {"epoch": epoch, **{k: v / steps_per_epoch for k, v in sums.items()},
+                              "seconds": round(time.perf_counter() - started, 4)}
+                    if not all(math.isfinite(v) for v in record.values()):
+                        raise GanforgeError(f"training diverged at epoch {epoch} (a loss became {record}); try a "
+                                            "lower learning rate")
+                    self.history.append(record)
+                    sums, started = dict.fromkeys(sums, 0.0), time.perf_counter()
+                    if on_epoch:
+                        on_epoch(record)
+                    bar.update(1)
+                    bar.set_postfix(d=f"{record['d_loss']:.3f}", g=f"{record['g_loss']:.3f}")
+                    if epoch % checkpoint_every == 0 or step == total:
+                        save()
+                if stop.requested:
+                    save()
+                    raise KeyboardInterrupt
         if average is not None:  # the averaged weights are the model that is kept and sampled from
             self.generator.load_state_dict(average.average.state_dict())
         self.generator.eval()
         return self
 
-    def _save_state(self, state: _FitState, folder: Path, frame: pd.DataFrame, step: int, steps_per_epoch: int,
-                    sums: dict[str, float]) -> None:
-        """Everything needed to go on exactly: weights, optimizer moments, random states, counters."""
+    def _comparable_config(self) -> dict[str, Any]:
+        """The options a checkpoint must share with the fit that resumes it (all but the total of epochs)."""
+        config = ckpt.plain_json(dataclasses.asdict(self.config))
+        config.pop("epochs")
+        return config
+
+    def _save_state(self, state: _FitState, folder: Path, fingerprint: str, step: int, steps_per_epoch: int,
+                    sums: dict[str, float], keep: int) -> None:
+        """Everything needed to go on exactly: weights, optimizer moments, random states, counters, the encoding."""
         modules = {"generator": state.generator, "discriminator": state.discriminator}
         if state.average is not None:
             modules["ema"] = state.average.average
@@ -204,33 +232,36 @@ class TableGAN:
         for name, optimizer in (("opt_g", state.opt_g), ("opt_d", state.opt_d)):
             tensors, opt_meta[name] = ckpt.optimizer_to_tensors(optimizer, name)
             training.update(tensors)
-        config = dataclasses.asdict(self.config)
-        config.pop("epochs")
         ckpt.save_checkpoint(folder, step, ckpt.module_tensors(modules), training, ckpt.plain_json({
-            "step": step, "epoch": step / steps_per_epoch, "rows": len(frame), "columns": list(frame.columns),
-            "config": config, "history": self.history, "partial_sums": sums, "critic_updates": self._critic_updates,
-            "optimizers": opt_meta}), keep=2)
+            "kind": "table", "step": step, "epoch": step / steps_per_epoch, "data": fingerprint,
+            "config": self._comparable_config(), "transformer": self.transformer.to_json(), "history": self.history,
+            "partial_sums": sums, "critic_updates": self._critic_updates, "optimizers": opt_meta}), keep=keep)
 
-    def _restore(self, state: _FitState, folder: Path, frame: pd.DataFrame, steps_per_epoch: int
-                 ) -> tuple[int, dict[str, float]]:
-        """Load the newest checkpoint in `folder` into `state`; the step and the current epoch's loss sums."""
+    def _open_checkpoint(self, folder: Path, fingerprint: str) -> tuple[Path, dict[str, Any]]:
+        """The newest checkpoint in `folder` and its state, refused by name if it cannot continue this fit."""
         found = ckpt.find_checkpoint_in(folder)
         if found is None:
             raise GanforgeError(f"no complete checkpoint in {folder} to resume from")
-        models, training, saved = ckpt.load_checkpoint(found)
-        config = dataclasses.asdict(self.config)
-        config.pop("epochs")
-        changed = sorted(k for k, v in ckpt.plain_json(config).items() if saved["config"].get(k) != v)
+        saved = ckpt.read_checkpoint_state(found)
+        if saved.get("kind") != "table":
+            raise GanforgeError(f"checkpoint {found} is not a TableGAN checkpoint")
+        changed = sorted(k for k, v in self._comparable_config().items() if saved["config"].get(k) != v)
         if changed:
             raise GanforgeError(f"checkpoint {found} was made with other options ({', '.join(changed)}); only "
                                 "--epochs may change when resuming")
-        if saved["rows"] != len(frame) or saved["columns"] != list(frame.columns):
-            raise GanforgeError(f"checkpoint {found} was made on a table of {saved['rows']} rows and columns "
-                                f"{saved['columns']}; this table differs")
+        if saved["data"] != fingerprint:
+            raise GanforgeError(f"checkpoint {found} was made on another table (its rows or columns differ from this "
+                                "one); resume with the table it was trained on")
+        return found, saved
+
+    def _restore(self, state: _FitState, found: Path, saved: dict[str, Any], total: int
+                 ) -> tuple[int, dict[str, float]]:
+        """Load the checkpoint into `state`; the step and the current epoch's loss sums."""
         step = int(saved["step"])
-        if step >= self.config.epochs * steps_per_epoch:
-            raise GanforgeError(f"the fit is already at epoch {step // steps_per_epoch}; --epochs is the new total, "
-                                f"so give more than {step // steps_per_epoch} to continue it")
+        if step > total:
+            raise GanforgeError(f"the fit is already at step {step:,}, past the {total:,} that --epochs "
+                                f"{self.config.epochs} asks for; --epochs is the new total")
+        models, training, _ = ckpt.load_checkpoint(found)
         modules = {"generator": state.generator, "discriminator": state.discriminator}
         if state.average is not None:
             modules["ema"] = state.average.average
@@ -241,7 +272,8 @@ class TableGAN:
         torch.set_rng_state(training["rng.global"])
         self.history = list(saved["history"])
         self._critic_updates = int(saved["critic_updates"])
-        return step, {k: float(v) for k, v in saved["partial_sums"].items()}
+        # a sum that was not finite is stored as null: it stays not finite, so its epoch reports the divergence
+        return step, {k: math.nan if v is None else float(v) for k, v in saved["partial_sums"].items()}
 
     def _fake(self, n: int, cond: Tensor, rng: torch.Generator, sample: bool = False) -> tuple[Tensor, Tensor]:
         """Raw generator output and activated rows (`sample`: categories drawn, as when producing rows)."""
@@ -404,7 +436,7 @@ class TableGAN:
 
         try:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
-            if meta.get("format") != FORMAT:
+            if meta.get("format") not in READABLE_FORMATS:
                 raise GanforgeError(f"{meta_path} has format {meta.get('format')!r}; expected {FORMAT}")
             config = meta["config"]
             for key in ("generator_dims", "discriminator_dims", "betas", "categorical", "ignore"):
@@ -451,6 +483,13 @@ class _FitState:
     opt_g: torch.optim.Optimizer
     opt_d: torch.optim.Optimizer
     rng: torch.Generator
+
+
+def _fingerprint(frame: pd.DataFrame) -> str:
+    """A hash of a table's column names and values: a checkpoint continues only on the table it was made on."""
+    rows = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    names = pd.util.hash_pandas_object(pd.Series(list(frame.columns), dtype=object), index=False).to_numpy()
+    return hashlib.sha256(rows.tobytes() + names.tobytes()).hexdigest()[:32]
 
 
 def _condition_layout(transformer: TableTransformer, spans: list) -> tuple[Tensor, Tensor]:

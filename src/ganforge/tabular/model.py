@@ -191,7 +191,7 @@ class ConditionSampler:
         column = torch.randint(len(self.spans), (n,), generator=generator)
         wanted = column + torch.rand(n, generator=generator, dtype=torch.float64)
         place = torch.searchsorted(cdf, wanted, right=True)
-        return column, torch.minimum(place, self.ends[column])  # a rounding error must not step into the next column
+        return column, place.clamp(self.starts[column], self.ends[column])  # rounding must not cross columns
 
     def training_batch(self, n: int, generator: torch.Generator) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Conditional vectors, the chosen column of each, its category, and matching real row indices."""

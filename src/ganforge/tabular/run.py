@@ -23,7 +23,8 @@ from ganforge.config import TrainConfig, build_config
 from ganforge.errors import GanforgeError
 from ganforge.tabular.gan import TableGAN, TableGANConfig, describe_columns
 from ganforge.tabular.schema import TABLE_SUFFIXES, read_table
-from ganforge.training.checkpoint import atomic_write_text, find_checkpoint, load_checkpoint, write_json
+from ganforge.training import checkpoint as ckpt
+from ganforge.training.checkpoint import atomic_write_text, find_checkpoint, write_json
 from ganforge.training.hardware import set_threads
 from ganforge.training.run_folder import RunFolder, default_run_path
 from ganforge.training.trainer import TrainResult
@@ -32,12 +33,14 @@ log = logging.getLogger("ganforge")
 
 MODEL_FOLDER = "model"
 CHECKPOINT_EVERY = 20  # epochs between checkpoints (`--checkpoint-every` counts epochs for tables)
+KEEP_CHECKPOINTS = 2
 # `ganforge train` options that set a TableGAN option, by their TableGAN name.
 TABLE_OPTIONS = {"batch_size": "batch_size", "latent_dim": "latent_dim", "lr_g": "lr_g", "lr_d": "lr_d",
                  "d_steps": "d_steps", "gp": "gp", "lazy_every": "gp_every", "pack": "pac", "ema": "ema",
                  "seed": "seed", "epochs": "epochs", "precision": "precision"}
 # Options that mean the same for every kind of run; the rest are for images and vectors.
-RUN_OPTIONS = {"data", "out", "threads", "categorical", "ignore", "device", "config", "checkpoint_every"}
+RUN_OPTIONS = {"data", "out", "threads", "categorical", "ignore", "device", "config", "checkpoint_every",
+               "keep_checkpoints"}
 
 
 def is_table_path(spec: str) -> bool:
@@ -67,9 +70,13 @@ def table_options(config: TrainConfig, given: set[str] | None = None) -> TableGA
                     "were" if len(ignored) > 1 else "was")
     if "device" in given and config.device not in ("auto", "cpu"):
         log.warning("tables are fitted on the CPU; --device %s was ignored", config.device)
-    split = lambda text: tuple(name.strip() for name in text.split(",") if name.strip())  # noqa: E731
-    options["categorical"], options["ignore"] = split(config.categorical), split(config.ignore)
+    options["categorical"], options["ignore"] = _split_names(config.categorical), _split_names(config.ignore)
     return TableGANConfig(**options).validate()
+
+
+def _split_names(text: str) -> tuple[str, ...]:
+    """`"a, b"` → ("a", "b")."""
+    return tuple(name.strip() for name in text.split(",") if name.strip())
 
 
 def train_table(config: TrainConfig, progress: bool = True, given: set[str] | None = None) -> TrainResult:
@@ -82,8 +89,10 @@ def train_table(config: TrainConfig, progress: bool = True, given: set[str] | No
                             f"({options.pac}) for tables")
     run = RunFolder.new(config.out or default_run_path(Path(config.data).stem))
     config.out = str(run.path)
-    every = config.checkpoint_every if given is not None and "checkpoint_every" in given else CHECKPOINT_EVERY
-    stored = {"data": config.data, "out": config.out, "threads": config.threads, "checkpoint_every": every,
+    chosen = (lambda name: given is not None and name in given)  # noqa: E731
+    stored = {"data": config.data, "out": config.out, "threads": config.threads,
+              "checkpoint_every": config.checkpoint_every if chosen("checkpoint_every") else CHECKPOINT_EVERY,
+              "keep_checkpoints": config.keep_checkpoints if chosen("keep_checkpoints") else KEEP_CHECKPOINTS,
               **dataclasses.asdict(options)}
     return _fit_run(run, frame, options, stored, progress, resume=False)
 
@@ -99,18 +108,20 @@ def resume_table(run: RunFolder, overrides: dict[str, Any], progress: bool = Tru
                             "its own folder (drop --out, or start a new run without --resume)")
     asked = build_config(changes, source="options")
     for key in changes:
-        if key in ("epochs", "threads", "data"):
+        if key in ("epochs", "threads", "data", "checkpoint_every", "keep_checkpoints"):
+            continue
+        if key == "device" and asked.device in ("auto", "cpu"):
             continue
         name = TABLE_OPTIONS.get(key, key)
-        if name not in stored or getattr(asked, key) != stored[name]:
+        value = _split_names(getattr(asked, key)) if key in ("categorical", "ignore") else getattr(asked, key)
+        if name not in stored or ckpt.plain_json(value) != ckpt.plain_json(stored[name]):
             raise GanforgeError(f"option --{key.replace('_', '-')} cannot change when resuming {run.path}; only "
-                                "--epochs (the new total), --threads and --data can")
+                                "--epochs (the new total), --threads, --data and the checkpoint options can")
+    for key in ("checkpoint_every", "keep_checkpoints", "threads", "epochs"):
+        if key in changes:
+            stored[key] = getattr(asked, key)
     if "data" in changes:
         stored["data"] = str(Path(asked.data).expanduser().resolve())
-    if "threads" in changes:
-        stored["threads"] = asked.threads
-    if "epochs" in changes:
-        stored["epochs"] = asked.epochs
     fields = {f.name for f in dataclasses.fields(TableGANConfig)}
     options = _table_config({k: v for k, v in stored.items() if k in fields})
     return _fit_run(run, read_table(stored["data"]), options, stored, progress, resume=True)
@@ -130,9 +141,10 @@ def _fit_run(run: RunFolder, frame: pd.DataFrame, options: TableGANConfig, store
     previous, found = run.read_config() if resume else None, find_checkpoint(run.path) if resume else None
     if resume:
         if found is None:
-            raise GanforgeError(f"run {run.path} has no complete checkpoint to resume from")
-        done = load_checkpoint(found)[2]["epoch"]
-        if done >= options.epochs:
+            raise GanforgeError(f"run {run.path} has no checkpoint to resume from (table runs made before ganforge "
+                                "kept checkpoints for tables cannot be resumed; train a new run)")
+        done = ckpt.read_checkpoint_state(found)["epoch"]
+        if done > options.epochs or (done == options.epochs and previous.get("status") == "done"):
             raise GanforgeError(f"run {run.path} is already at epoch {int(done)}; --epochs is the new total, so give "
                                 f"more than {int(done)} to continue it")
         run.truncate_metrics(int(done), key="epoch")  # epochs redone after the checkpoint
@@ -143,16 +155,23 @@ def _fit_run(run: RunFolder, frame: pd.DataFrame, options: TableGANConfig, store
     started = time.perf_counter()
     try:
         model.fit(frame, progress=progress, source=f"table {stored['data']}", on_epoch=run.append_metrics,
-                  checkpoints=run.checkpoints, checkpoint_every=stored["checkpoint_every"], resume=resume)
+                  checkpoints=run.checkpoints, checkpoint_every=stored["checkpoint_every"],
+                  keep_checkpoints=stored["keep_checkpoints"], resume=resume)
     except BaseException as error:
-        if resume and find_checkpoint(run.path) == found:  # refused or stopped before any progress: as it was
+        latest = find_checkpoint(run.path)
+        if isinstance(error, KeyboardInterrupt) and latest is not None:
+            if latest == found:  # stopped before any progress: the run is as it was
+                run.write_config(previous)
+            epoch = int(ckpt.read_checkpoint_state(latest)["epoch"])
+            return TrainResult(run.path, epoch, interrupted=True,
+                               last_metrics=model.history[-1] if model.history else {})
+        if resume:  # a refused or failed extension leaves the run as it was (a finished run stays usable)
             run.write_config(previous)
-        if resume or find_checkpoint(run.path) is not None:
-            if isinstance(error, KeyboardInterrupt):
-                return TrainResult(run.path, len(model.history), interrupted=True,
-                                   last_metrics=model.history[-1] if model.history else {})
-            raise
-        _remove_unfinished(run, created)  # nothing worth keeping yet: leave no half-made run behind
+        elif latest is None:
+            _remove_unfinished(run, created)  # nothing worth keeping yet: leave no half-made run behind
+        elif isinstance(error, GanforgeError):
+            raise GanforgeError(f"{error} (run {run.path} keeps its checkpoints; delete it to start again with "
+                                "other options)") from None
         raise
     seconds = time.perf_counter() - started
     model.save(run.path / MODEL_FOLDER)

@@ -6,6 +6,7 @@ knows how to write rows back in the user's dtypes.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import datetime
 from dataclasses import asdict, dataclass, field
@@ -144,7 +145,7 @@ def infer_columns(frame: pd.DataFrame, categorical: list[str] | None = None, ign
         elif spec.kind == "datetime":
             if pd.api.types.is_datetime64_any_dtype(column):
                 zone = getattr(column.dt, "tz", None)
-                spec.timezone = None if zone is None else _zone_name(zone)
+                spec.timezone = None if zone is None else _zone_name(zone, present)
             else:
                 spec.date_format = guess_date_format(present)
                 if spec.date_format and "%z" in spec.date_format:
@@ -207,11 +208,14 @@ def datetime_seconds(values: pd.Series, fmt: str | None = None) -> np.ndarray:
     return np.where(stamps.isna().to_numpy(), np.nan, nanoseconds / 1e9)
 
 
-def _zone_name(zone: Any) -> str:
-    """A time zone as text that `zone_from_name` reads back: its name, or its UTC offset as +HH:MM."""
-    if isinstance(zone, datetime.timezone) and zone is not datetime.UTC:
-        return _offset_text(zone.utcoffset(None))
-    return str(zone)
+def _zone_name(zone: Any, present: pd.Series) -> str:
+    """A time zone as text that `zone_from_name` reads back: its name, or else the UTC offset of the first value
+    as +HH:MM (fixed offsets, and zones pandas cannot find by name again, such as dateutil's)."""
+    if not isinstance(zone, datetime.timezone) or zone is datetime.UTC:
+        with contextlib.suppress(Exception):
+            pd.Timestamp(0, tz=str(zone))
+            return str(zone)
+    return _offset_text(present.iloc[0].utcoffset() or datetime.timedelta(0))
 
 
 def _offset_text(offset: datetime.timedelta) -> str:
@@ -226,7 +230,7 @@ def _commonest_offset(present: pd.Series, fmt: str) -> str:
     for text in present.astype(str).iloc[:1000]:
         with contextlib.suppress(ValueError):
             offsets.append(_offset_text(datetime.datetime.strptime(text, fmt).utcoffset() or datetime.timedelta(0)))
-    return max(set(offsets), key=offsets.count) if offsets else "+00:00"
+    return collections.Counter(offsets).most_common(1)[0][0] if offsets else "+00:00"  # ties: the first seen
 
 
 def zone_from_name(name: str) -> Any:

@@ -169,8 +169,14 @@ def keep_as_best(source: Path, info: dict[str, Any]) -> Path:
     return best
 
 
+def _step_number(path: Path) -> int:
+    """The step of a `step_NNNNNN` folder (sorted as numbers: past 999,999 the names grow a digit)."""
+    digits = path.name.removeprefix("step_")
+    return int(digits) if digits.isdigit() else -1
+
+
 def _prune(folder: Path, keep: int) -> None:
-    done = sorted(p for p in folder.glob("step_*") if p.is_dir())
+    done = sorted((p for p in folder.glob("step_*") if p.is_dir()), key=_step_number)
     for old in done[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
 
@@ -205,10 +211,17 @@ def find_checkpoint_in(folder: Path) -> Path | None:
         named = folder / json.loads((folder / LATEST).read_text(encoding="utf-8"))["folder"]
         if named.is_dir() and _is_complete(named):
             return named
-    for candidate in sorted((p for p in folder.glob("step_*") if p.is_dir()), reverse=True):
+    for candidate in sorted((p for p in folder.glob("step_*") if p.is_dir()), key=_step_number, reverse=True):
         if _is_complete(candidate):
             return candidate
     return None
+
+
+def read_checkpoint_state(path: Path) -> dict[str, Any]:
+    """Only the JSON state of a checkpoint (cheap: no tensors read)."""
+    if not path.is_dir() or not _is_complete(path):
+        raise GanforgeError(f"checkpoint {path} is incomplete or not a ganforge checkpoint")
+    return json.loads((path / STATE_FILE).read_text(encoding="utf-8"))
 
 
 def load_checkpoint(path: Path) -> tuple[dict[str, Tensor], dict[str, Tensor], dict[str, Any]]:

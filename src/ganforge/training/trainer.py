@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
-import signal
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -36,6 +34,7 @@ from ganforge.regularizers.ema import GeneratorEMA
 from ganforge.regularizers.penalties import r1_penalty, wgan_gradient_penalty
 from ganforge.training import checkpoint as ckpt
 from ganforge.training.hardware import autocast_factory, pick_device, pick_precision, set_threads
+from ganforge.training.interrupt import StopOnInterrupt
 from ganforge.training.run_folder import RunFolder
 
 log = logging.getLogger("ganforge")
@@ -54,28 +53,6 @@ class TrainResult:
     step: int
     interrupted: bool = False
     last_metrics: dict[str, Any] = field(default_factory=dict)
-
-
-class _StopOnInterrupt:
-    """First Ctrl-C asks the loop to stop after the current step (and save); a second one stops at once."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._previous: Any = None
-
-    def __enter__(self) -> _StopOnInterrupt:
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def __exit__(self, *exc: object) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
 
 
 def resolve_model(config: TrainConfig, kind: str) -> tuple[str, dict[str, Any]]:
@@ -469,7 +446,7 @@ class Trainer:
                    dynamic_ncols=True, smoothing=0.05, mininterval=0.1 if sys.stderr.isatty() else 10.0)
         busy = 0.0  # seconds of sampling, checkpoints and evaluation in the current log interval: not step time
         interval_start = time.perf_counter()
-        with _StopOnInterrupt() as stop, bar:
+        with StopOnInterrupt() as stop, bar:
             while self.step < cfg.steps:
                 logging_now = (self.step + 1) % cfg.log_every == 0 or self.step + 1 == cfg.steps
                 if cfg.lr_schedule != "constant":
