@@ -372,3 +372,48 @@ def test_a_table_run_stopped_by_ctrl_c_resumes_from_the_command_line(tables, cap
     assert "already at epoch 4" in capsys.readouterr().err
     assert main(["sample", str(run), "--n", "5", "--out", str(tables / "x.csv")]) == 0
     assert len(read_table(tables / "x.csv")) == 5
+
+
+class Answer(torch.nn.Module):
+    """A stand-in network that always gives the same output."""
+
+    def __init__(self, output: torch.Tensor):
+        super().__init__()
+        self.output = output
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.output
+
+
+def test_target_head_reads_the_target_back_from_encoded_rows():
+    """The auxiliary model's loss compares its prediction with the target as the encoded row holds it: a category's
+    one-hot group, or a number rebuilt from its mode and offset (rows where it is missing count for nothing)."""
+    from ganforge.tabular.model import TargetHead
+
+    frame = mixed_table(400)
+    transformer = TableTransformer.fit(frame, infer_columns(frame, [], [], "t"))
+    offsets, codes = transformer.encode(frame)
+    rows = transformer.expand(torch.from_numpy(offsets), torch.from_numpy(codes))
+    names = [spec.name for spec in transformer.columns]
+
+    income = frame["income"].to_numpy()
+    scale = float(np.nanstd(income))
+    head = TargetHead(transformer.spans, names.index("income"), transformer.modes["income"], scale)
+    modes = transformer.modes["income"]
+    centre = sum(w * m for w, m in zip(modes["weights"], modes["means"], strict=True))
+    truth = torch.tensor(np.nan_to_num((income - centre) / scale), dtype=torch.float32)
+    head.net = Answer(truth[:, None])  # a perfect model of the rows' own values
+    assert head.loss(rows).item() < 1e-4
+    head.net = Answer(truth[:, None] + 1.0)  # off by one standard deviation where income is present
+    assert head.loss(rows).item() == pytest.approx(np.isfinite(income).mean(), rel=1e-3)
+
+    churn = TargetHead(transformer.spans, names.index("churned"), None, 1.0)
+    assert len(churn.features) == transformer.width - len(churn.label)
+    slot = next(s.slot for s in transformer.spans if s.column == names.index("churned"))
+    confident = torch.nn.functional.one_hot(torch.from_numpy(codes[:, slot]), 2).float() * 50
+    churn.net = Answer(confident)
+    assert churn.loss(rows).item() < 1e-6
+    model = TableGAN(**FAST, target="churned").fit(frame)
+    assert all(np.isfinite(record["target_loss"]) for record in model.history)
+    with pytest.raises(GanforgeError, match="target 'nope' is not a modelled column"):
+        TableGAN(**FAST, target="nope").fit(frame)

@@ -58,6 +58,8 @@ TRAIN_HELP: dict[str, str] = {
     "epochs": "tables: passes over the rows (default 200)",
     "categorical": "tables: comma-separated columns to treat as categories whatever their type",
     "ignore": "tables: comma-separated columns to leave out (ids, free text)",
+    "target": "tables: a column that models will be trained to predict from the synthetic rows; an auxiliary model "
+              "keeps it predictable from the other columns (raises efficacy for it)",
     "device": "auto (CUDA if present), cpu or cuda",
     "precision": "auto (bf16 where the hardware is fast at it), fp32 or bf16",
     "threads": "CPU threads for PyTorch; 0 = one per free core",

@@ -67,6 +67,7 @@ class TrainConfig:
     epochs: int | None = None  # None: TableGAN's default (200 passes over the table)
     categorical: str = ""
     ignore: str = ""
+    target: str = ""  # tables: a column kept predictable from the others
     # hardware
     device: str = "auto"
     precision: str = "auto"

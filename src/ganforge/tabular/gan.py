@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 from safetensors.torch import load_file, save_file
@@ -34,12 +35,13 @@ from ganforge.tabular.model import (
     OutputLayout,
     TableDiscriminator,
     TableGenerator,
+    TargetHead,
     activate,
     group_logsumexp,
 )
 from ganforge.tabular.quality import label
 from ganforge.tabular.schema import infer_columns
-from ganforge.tabular.transform import TableTransformer
+from ganforge.tabular.transform import TableTransformer, numeric_values
 from ganforge.training import checkpoint as ckpt
 from ganforge.training.hardware import autocast_factory, pick_precision
 from ganforge.training.interrupt import StopOnInterrupt
@@ -79,6 +81,8 @@ class TableGANConfig:
     seed: int = 0
     categorical: tuple[str, ...] = ()
     ignore: tuple[str, ...] = ()
+    target: str | None = None  # a column to keep predictable from the others (auxiliary model, CTAB-GAN)
+    target_weight: float = 1.0
 
     def validate(self) -> TableGANConfig:
         """Reject impossible values by name."""
@@ -91,6 +95,8 @@ class TableGANConfig:
             raise GanforgeError(f"option precision must be auto, fp32 or bf16, got {self.precision!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise GanforgeError(f"option dropout must be in [0, 1), got {self.dropout}")
+        if self.target_weight < 0:
+            raise GanforgeError(f"option target_weight must be 0 or more, got {self.target_weight}")
         if self.gp < 0:
             raise GanforgeError(f"option gp must be 0 (off) or more, got {self.gp}")
         for name in ("lr_g", "lr_d", "tau"):
@@ -113,6 +119,7 @@ class TableGAN:
         self.generator: TableGenerator | None = None
         self.sampler: ConditionSampler | None = None
         self.history: list[dict[str, float]] = []
+        self._head: TargetHead | None = None
 
     # ----------------------------------------------------------------------------------------------- fitting
     def fit(self, frame: pd.DataFrame, progress: bool = False, source: str = "table",
@@ -159,14 +166,19 @@ class TableGAN:
                                  fused=True)
         opt_d = torch.optim.Adam(discriminator.parameters(), cfg.lr_d, betas=cfg.betas, weight_decay=cfg.weight_decay,
                                  fused=True)
+        self._head = self._target_head(frame)
+        opt_head = torch.optim.Adam(self._head.parameters(), cfg.lr_d, betas=cfg.betas, fused=True) \
+            if self._head is not None else None
         batch = max(cfg.pac, min(cfg.batch_size, len(frame)) // cfg.pac * cfg.pac)
         steps_per_epoch = max(1, math.ceil(len(frame) / batch))
         rng = torch.Generator().manual_seed(cfg.seed)
         self._critic_updates = 0
         self.generator.train()
         average = GeneratorEMA(self.generator, cfg.ema) if cfg.ema > 0 else None
-        state = _FitState(self.generator, discriminator, average, opt_g, opt_d, rng)
+        state = _FitState(self.generator, discriminator, average, opt_g, opt_d, rng, self._head, opt_head)
         step, sums = 0, {"d_loss": 0.0, "g_loss": 0.0, "cond_loss": 0.0}
+        if self._head is not None:
+            sums["target_loss"] = 0.0
         total = cfg.epochs * steps_per_epoch
         if saved is not None:
             step, sums = self._restore(state, found, saved, total)
@@ -186,7 +198,7 @@ class TableGAN:
         with StopOnInterrupt() as stop, bar:
             while step < total:
                 with autocast():
-                    losses = self._train_step(discriminator, opt_d, opt_g, offsets, codes, batch, rng)
+                    losses = self._train_step(discriminator, opt_d, opt_g, offsets, codes, batch, rng, opt_head)
                 if average is not None:
                     average.update(self.generator)
                 for key, value in zip(sums, losses, strict=True):
@@ -224,15 +236,12 @@ class TableGAN:
     def _save_state(self, state: _FitState, folder: Path, fingerprint: str, step: int, steps_per_epoch: int,
                     sums: dict[str, float], keep: int) -> None:
         """Everything needed to go on exactly: weights, optimizer moments, random states, counters, the encoding."""
-        modules = {"generator": state.generator, "discriminator": state.discriminator}
-        if state.average is not None:
-            modules["ema"] = state.average.average
         training = {"rng.batches": state.rng.get_state(), "rng.global": torch.get_rng_state()}
         opt_meta = {}
-        for name, optimizer in (("opt_g", state.opt_g), ("opt_d", state.opt_d)):
+        for name, optimizer in state.optimizers().items():
             tensors, opt_meta[name] = ckpt.optimizer_to_tensors(optimizer, name)
             training.update(tensors)
-        ckpt.save_checkpoint(folder, step, ckpt.module_tensors(modules), training, ckpt.plain_json({
+        ckpt.save_checkpoint(folder, step, ckpt.module_tensors(state.modules()), training, ckpt.plain_json({
             "kind": "table", "step": step, "epoch": step / steps_per_epoch, "data": fingerprint,
             "config": self._comparable_config(), "transformer": self.transformer.to_json(), "history": self.history,
             "partial_sums": sums, "critic_updates": self._critic_updates, "optimizers": opt_meta}), keep=keep)
@@ -262,11 +271,8 @@ class TableGAN:
             raise GanforgeError(f"the fit is already at step {step:,}, past the {total:,} that --epochs "
                                 f"{self.config.epochs} asks for; --epochs is the new total")
         models, training, _ = ckpt.load_checkpoint(found)
-        modules = {"generator": state.generator, "discriminator": state.discriminator}
-        if state.average is not None:
-            modules["ema"] = state.average.average
-        ckpt.load_module_tensors(modules, models, found)
-        for name, optimizer in (("opt_g", state.opt_g), ("opt_d", state.opt_d)):
+        ckpt.load_module_tensors(state.modules(), models, found)
+        for name, optimizer in state.optimizers().items():
             ckpt.optimizer_from_tensors(optimizer, name, training, saved["optimizers"][name])
         state.rng.set_state(training["rng.batches"])
         torch.set_rng_state(training["rng.global"])
@@ -309,7 +315,8 @@ class TableGAN:
         return loss + self.config.gp * self.config.gp_every * penalty
 
     def _train_step(self, discriminator: nn.Module, opt_d: torch.optim.Optimizer, opt_g: torch.optim.Optimizer,
-                    offsets: Tensor, codes: Tensor, batch: int, rng: torch.Generator) -> tuple[float, float, float]:
+                    offsets: Tensor, codes: Tensor, batch: int, rng: torch.Generator,
+                    opt_head: torch.optim.Optimizer | None = None) -> tuple[float, ...]:
         """`d_steps` critic updates, then one generator update on the fake rows of the last critic update
         (generated once, with gradients, instead of twice)."""
         for _ in range(self.config.d_steps - 1):
@@ -328,14 +335,45 @@ class TableGAN:
         d_loss.backward()
         opt_d.step()
 
+        if self._head is not None:  # the target's model learns from real rows only
+            width = self.transformer.width
+            head_loss = self._head.loss(real[:, :width])
+            opt_head.zero_grad(set_to_none=True)
+            head_loss.backward()
+            opt_head.step()
+
         discriminator.requires_grad_(False)  # the generator's step needs no gradients for the critic's weights
         adversarial = -discriminator(fake).mean()
         discriminator.requires_grad_(True)
         cond_loss = self._condition_loss(raw, column, category)
+        generator_loss = adversarial + cond_loss
+        if self._head is not None:
+            self._head.requires_grad_(False)
+            target_loss = self._head.loss(fake[:, : self.transformer.width])
+            self._head.requires_grad_(True)
+            generator_loss = generator_loss + self.config.target_weight * target_loss
         opt_g.zero_grad(set_to_none=True)
-        (adversarial + cond_loss).backward()
+        generator_loss.backward()
         opt_g.step()
+        if self._head is not None:
+            return d_loss.item(), adversarial.item(), cond_loss.item(), target_loss.item()
         return d_loss.item(), adversarial.item(), cond_loss.item()
+
+    def _target_head(self, frame: pd.DataFrame) -> TargetHead | None:
+        """The auxiliary model of `config.target`, or None."""
+        name = self.config.target
+        if not name:
+            return None
+        names = [spec.name for spec in self.transformer.columns]
+        if name not in names:
+            raise GanforgeError(f"option target {name!r} is not a modelled column; columns are {', '.join(names)}")
+        index = names.index(name)
+        spec = self.transformer.columns[index]
+        scale = 1.0
+        if spec.kind not in ("categorical", "boolean"):
+            values = numeric_values(frame[name], spec)
+            scale = float(np.nanstd(values)) or 1.0
+        return TargetHead(self.transformer.spans, index, self.transformer.modes.get(name), scale)
 
     def _condition_loss(self, raw: Tensor, column: Tensor, category: Tensor) -> Tensor:
         """Cross-entropy between the category each conditional vector asked for and what the generator made."""
@@ -483,6 +521,24 @@ class _FitState:
     opt_g: torch.optim.Optimizer
     opt_d: torch.optim.Optimizer
     rng: torch.Generator
+    head: nn.Module | None = None
+    opt_head: torch.optim.Optimizer | None = None
+
+    def modules(self) -> dict[str, nn.Module]:
+        """The networks, by checkpoint name."""
+        named = {"generator": self.generator, "discriminator": self.discriminator}
+        if self.average is not None:
+            named["ema"] = self.average.average
+        if self.head is not None:
+            named["target_head"] = self.head
+        return named
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """The optimizers, by checkpoint name."""
+        named = {"opt_g": self.opt_g, "opt_d": self.opt_d}
+        if self.opt_head is not None:
+            named["opt_head"] = self.opt_head
+        return named
 
 
 def _fingerprint(frame: pd.DataFrame) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ganforge.tabular.transform import Span
+from ganforge.tabular.transform import OFFSET_SCALE, Span
 
 
 class _Residual(nn.Module):
@@ -210,3 +210,56 @@ class ConditionSampler:
         out = torch.zeros(len(column), self.width)
         out[torch.arange(len(column)), self.starts[column] + category] = 1.0
         return out
+
+
+class TargetHead(nn.Module):
+    """An auxiliary model of one chosen column (CTAB-GAN, Zhao et al. 2022): it predicts that column from the
+    others in an encoded row and is trained on real rows; the generator is also asked to make rows whose column it
+    predicts well, so the relation a downstream model learns from the other columns survives in synthetic rows.
+
+    A categorical target is read from its one-hot group (cross-entropy); a numeric one is rebuilt from its mode and
+    offset (μ_mode + 4σ_mode·offset, standardised) and compared by squared error, ignoring rows where it is missing.
+    """
+
+    def __init__(self, spans: list[Span], target: int, modes: dict[str, list[float]] | None, scale: float,
+                 hidden: tuple[int, ...] = (128, 128)):
+        super().__init__()
+        features, start = [], 0
+        self.label = self.mode = self.offset = self.present = None
+        for span in spans:
+            positions = torch.arange(start, start + span.width)
+            if span.column != target:
+                features.append(positions)
+            elif span.role == "category":
+                self.label = positions
+            elif span.role == "mode":
+                self.mode = positions
+            elif span.role == "value":
+                self.offset = positions
+            elif span.role == "missing":
+                self.present = positions[:1]  # code 0 = present
+            start += span.width
+        self.features = torch.cat(features)
+        if self.label is None:
+            means, stds = torch.tensor(modes["means"]), torch.tensor(modes["stds"])
+            centre = float((torch.tensor(modes["weights"]) * means).sum())
+            self.register_buffer("base", (means - centre) / scale, persistent=False)
+            self.register_buffer("spread", OFFSET_SCALE * stds / scale, persistent=False)
+        layers: list[nn.Module] = []
+        inner = len(self.features)
+        for size in hidden:
+            layers += [nn.Linear(inner, size), nn.LeakyReLU(0.2)]
+            inner = size
+        layers.append(nn.Linear(inner, len(self.label) if self.label is not None else 1))
+        self.net = nn.Sequential(*layers)
+
+    def loss(self, rows: Tensor) -> Tensor:
+        """How badly the head predicts the target of encoded `rows` (real, or generated with gradients)."""
+        predicted = self.net(rows.index_select(1, self.features)).float()
+        if self.label is not None:
+            wanted = rows.index_select(1, self.label).float()
+            return -(wanted * predicted.log_softmax(1)).sum(1).mean()
+        mode = rows.index_select(1, self.mode).float()
+        value = (mode * (self.base + self.spread * rows.index_select(1, self.offset).float())).sum(1)
+        weight = rows.index_select(1, self.present).float().squeeze(1) if self.present is not None else 1.0
+        return (weight * (predicted.squeeze(1) - value) ** 2).mean()

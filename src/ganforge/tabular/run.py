@@ -37,7 +37,7 @@ KEEP_CHECKPOINTS = 2
 # `ganforge train` options that set a TableGAN option, by their TableGAN name.
 TABLE_OPTIONS = {"batch_size": "batch_size", "latent_dim": "latent_dim", "lr_g": "lr_g", "lr_d": "lr_d",
                  "d_steps": "d_steps", "gp": "gp", "lazy_every": "gp_every", "pack": "pac", "ema": "ema",
-                 "seed": "seed", "epochs": "epochs", "precision": "precision"}
+                 "seed": "seed", "epochs": "epochs", "precision": "precision", "target": "target"}
 # Options that mean the same for every kind of run; the rest are for images and vectors.
 RUN_OPTIONS = {"data", "out", "threads", "categorical", "ignore", "device", "config", "checkpoint_every",
                "keep_checkpoints"}
