@@ -252,7 +252,7 @@ def test_table_runs_take_their_own_defaults_and_the_options_given(tables, capsys
     common = ["train", "--data", str(tables / "customers.csv"), "--epochs", "1", "--batch-size", "100", "--quiet"]
     assert main([*common, "--out", str(default_run)]) == 0
     stored = json.loads((default_run / "config.json").read_text())["config"]
-    assert (stored["ema"], stored["pac"], stored["gp"], stored["gp_every"]) == (0.995, 10, 10.0, 1)
+    assert (stored["ema"], stored["pac"], stored["gp"], stored["gp_every"]) == (0.995, 5, 10.0, 1)
     with caplog.at_level("WARNING", logger="ganforge"):
         assert main([*common, "--out", str(tuned_run), "--ema", "0", "--pack", "1", "--gp", "0", "--lazy-every", "2",
                      "--steps", "50", "--loss", "hinge"]) == 0

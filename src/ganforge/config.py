@@ -64,7 +64,7 @@ class TrainConfig:
     augment: str = ""
     preset: str = ""
     # tables (CSV, TSV, parquet)
-    epochs: int | None = None  # None: TableGAN's default (200 passes over the table)
+    epochs: int | None = None  # None: TableGAN's default (by the table's size)
     categorical: str = ""
     ignore: str = ""
     target: str = ""  # tables: a column kept predictable from the others

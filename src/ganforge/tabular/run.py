@@ -144,7 +144,8 @@ def _fit_run(run: RunFolder, frame: pd.DataFrame, options: TableGANConfig, store
             raise GanforgeError(f"run {run.path} has no checkpoint to resume from (table runs made before ganforge "
                                 "kept checkpoints for tables cannot be resumed; train a new run)")
         done = ckpt.read_checkpoint_state(found)["epoch"]
-        if done > options.epochs or (done == options.epochs and previous.get("status") == "done"):
+        epochs = options.epochs_for(len(frame))
+        if done > epochs or (done == epochs and previous.get("status") == "done"):
             raise GanforgeError(f"run {run.path} is already at epoch {int(done)}; --epochs is the new total, so give "
                                 f"more than {int(done)} to continue it")
         run.truncate_metrics(int(done), key="epoch")  # epochs redone after the checkpoint
