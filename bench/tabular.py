@@ -144,6 +144,9 @@ def main() -> None:
         metadata = sdv_metadata(frame)
         kinds = scoring_kinds(metadata)
         for model in args.models:
+            if model == "ganforge-target" and kinds[target] != "categorical":
+                print(f"{table:<13} {model:<15}  (skipped: --target takes categorical columns; {target} is numeric)")
+                continue
             seeds = args.seeds if model not in ("ctgan", "tvae") else (args.peer_seeds or args.seeds)
             rows = []
             for seed in range(seeds):

@@ -252,7 +252,7 @@ def test_table_runs_take_their_own_defaults_and_the_options_given(tables, capsys
     common = ["train", "--data", str(tables / "customers.csv"), "--epochs", "1", "--batch-size", "100", "--quiet"]
     assert main([*common, "--out", str(default_run)]) == 0
     stored = json.loads((default_run / "config.json").read_text())["config"]
-    assert (stored["ema"], stored["pac"], stored["gp"], stored["gp_every"]) == (0.995, 5, 10.0, 1)
+    assert (stored["ema"], stored["pac"], stored["gp"], stored["gp_every"]) == (0.995, 5, 10.0, 2)
     with caplog.at_level("WARNING", logger="ganforge"):
         assert main([*common, "--out", str(tuned_run), "--ema", "0", "--pack", "1", "--gp", "0", "--lazy-every", "2",
                      "--steps", "50", "--loss", "hinge"]) == 0
@@ -387,7 +387,7 @@ class Answer(torch.nn.Module):
 
 def test_target_head_reads_the_target_back_from_encoded_rows():
     """The auxiliary model's loss compares its prediction with the target as the encoded row holds it: a category's
-    one-hot group, or a number rebuilt from its mode and offset (rows where it is missing count for nothing)."""
+    one-hot group; numeric targets are refused by name."""
     from ganforge.tabular.model import TargetHead
 
     frame = mixed_table(400)
@@ -396,24 +396,20 @@ def test_target_head_reads_the_target_back_from_encoded_rows():
     rows = transformer.expand(torch.from_numpy(offsets), torch.from_numpy(codes))
     names = [spec.name for spec in transformer.columns]
 
-    income = frame["income"].to_numpy()
-    scale = float(np.nanstd(income))
-    head = TargetHead(transformer.spans, names.index("income"), transformer.modes["income"], scale)
-    modes = transformer.modes["income"]
-    centre = sum(w * m for w, m in zip(modes["weights"], modes["means"], strict=True))
-    truth = torch.tensor(np.nan_to_num((income - centre) / scale), dtype=torch.float32)
-    head.net = Answer(truth[:, None])  # a perfect model of the rows' own values
-    assert head.loss(rows).item() < 1e-4
-    head.net = Answer(truth[:, None] + 1.0)  # off by one standard deviation where income is present
-    assert head.loss(rows).item() == pytest.approx(np.isfinite(income).mean(), rel=1e-3)
+    def code_of(name: str, role: str) -> torch.Tensor:
+        span = next(s for s in transformer.spans if s.column == names.index(name) and s.role == role)
+        return torch.nn.functional.one_hot(torch.from_numpy(codes[:, span.slot]), span.width).float()
 
-    churn = TargetHead(transformer.spans, names.index("churned"), None, 1.0)
+    churn = TargetHead(transformer.spans, names.index("churned"))
     assert len(churn.features) == transformer.width - len(churn.label)
-    slot = next(s.slot for s in transformer.spans if s.column == names.index("churned"))
-    confident = torch.nn.functional.one_hot(torch.from_numpy(codes[:, slot]), 2).float() * 50
-    churn.net = Answer(confident)
+    churn.net = Answer(code_of("churned", "category") * 50)  # sure of each row's own category
     assert churn.loss(rows).item() < 1e-6
+    churn.net = Answer(torch.zeros(len(rows), 2))  # no idea: log 2 per row
+    assert churn.loss(rows).item() == pytest.approx(np.log(2), rel=1e-5)
+
     model = TableGAN(**FAST, target="churned").fit(frame)
     assert all(np.isfinite(record["target_loss"]) for record in model.history)
     with pytest.raises(GanforgeError, match="target 'nope' is not a modelled column"):
         TableGAN(**FAST, target="nope").fit(frame)
+    with pytest.raises(GanforgeError, match="target 'income' is a continuous column"):
+        TableGAN(**FAST, target="income").fit(frame)
