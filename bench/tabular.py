@@ -13,7 +13,9 @@ Protocol (one thread per fit, as the issue's CTGAN measurements): a seeded 80/20
 printed beside it to show they agree); efficacy = HistGradientBoosting trained on synthetic rows, scored on the real
 20 % (and trained on real rows for reference); privacy = mean distance to the closest training row, synthetic over real
 held-out rows (DCR syn/hold; below 1 = closer to the training rows than new real rows are), and the share of rows
-that copy a training row exactly, synthetic / real held-out; fit time is wall-clock seconds.
+that copy a training row exactly, synthetic / real held-out; fit time is wall-clock seconds. `ganforge-target` is
+TableGAN told the efficacy target (`ganforge train --target`), as a user who will train a model of that column would;
+the peers have no such option. Fit times compare only within one run on one machine (the header names the CPU).
 
 Tables (all ship inside statsmodels, no download):
 - fair: 6,366 marriages; target `had_affair` (affairs > 0, which replaces the `affairs` count).

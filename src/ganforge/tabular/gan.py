@@ -57,10 +57,12 @@ MODEL_FILE, META_FILE = "table_model.safetensors", "table.json"
 class TableGANConfig:
     """Options of the tabular GAN (CTGAN's published settings unless a measurement said otherwise).
 
-    Measured on statsmodels' `fair` (bench/tabular.py, seed 0): sampling categories from the softmax instead of
-    taking the likeliest raised quality at 40 epochs from 0.62 to 0.76; a generator EMA of 0.995 raised it at 100
-    epochs from 0.83 to 0.85 (0.999 lagged: 0.80); 200 epochs with the EMA reached 0.93, where CTGAN's 300 reach
-    0.84. bf16 autocast on an AMX CPU ran 1.5× faster at the same quality (0.932 vs 0.929).
+    Measured on statsmodels' `fair` (bench/tabular.py): sampling categories from the softmax instead of taking the
+    likeliest raised quality at 40 epochs from 0.62 to 0.76; a generator EMA of 0.995 raised it at 100 epochs from
+    0.83 to 0.85 (0.999 lagged: 0.80); 200 epochs with the EMA reached 0.93, where CTGAN's 300 reach 0.84. bf16
+    autocast on an AMX CPU ran 1.5× faster at the same quality (0.932 vs 0.929). Packs of 5 rows instead of 10: AUC
+    0.705 vs 0.691 at equal quality (2 seeds; 2 rows: quality 0.949 but AUC 0.695; 1 row: 2× slower). 300 epochs
+    instead of 200 gained little (0.936 / AUC 0.693), so training is set in steps (TRAINING_STEPS).
     """
 
     epochs: int | None = None  # None: enough for about TRAINING_STEPS generator steps, at least MIN_EPOCHS

@@ -4,6 +4,7 @@
     runs/NAME/model/           table.json + table_model.safetensors (TableGAN.save)
     runs/NAME/metrics.jsonl    one line per epoch: losses and seconds
     runs/NAME/samples/preview.csv   20 synthetic rows to look at
+    runs/NAME/checkpoints/     the fit's whole state every --checkpoint-every epochs (`--resume` goes on from it)
 """
 
 from __future__ import annotations
