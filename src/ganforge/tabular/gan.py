@@ -89,7 +89,7 @@ class TableGANConfig:
     categorical: tuple[str, ...] = ()
     ignore: tuple[str, ...] = ()
     target: str | None = None  # a column to keep predictable from the others (auxiliary model, CTAB-GAN)
-    target_weight: float = 1.0
+    target_weight: float = 0.5  # fair, 2 seeds: 0.5 kept more quality than 1.0 (0.902 vs 0.888) at equal AUC (0.726)
 
     def validate(self) -> TableGANConfig:
         """Reject impossible values by name."""
