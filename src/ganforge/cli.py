@@ -55,7 +55,7 @@ TRAIN_HELP: dict[str, str] = {
     "ema": "generator EMA decay for sampling and evaluation (0 = off; 0.999 typical)",
     "augment": "DiffAugment policy for images: color,translation,cutout",
     "preset": "measured defaults: toy-2d, dcgan-32, sngan-32, r3gan-lite (flags override)",
-    "epochs": "tables: passes over the rows (default 140, more on tables under 5,500 rows: about 1,600 steps)",
+    "epochs": "tables: passes over the rows (default 120, more on tables under 5,800 rows: about 1,400 steps)",
     "categorical": "tables: comma-separated columns to treat as categories whatever their type",
     "ignore": "tables: comma-separated columns to leave out (ids, free text)",
     "target": "tables: a column that models will be trained to predict from the synthetic rows; an auxiliary model "

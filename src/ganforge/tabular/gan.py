@@ -47,9 +47,10 @@ from ganforge.training.interrupt import StopOnInterrupt
 
 # Training length when `epochs` is not given: passes over the table, and on small tables enough passes for about
 # TRAINING_STEPS steps. Measured on bench/tabular.py: fair (11 steps an epoch) reached quality 0.93 in 146 epochs,
-# 300 gained little; randhie's efficacy grew with passes (R² 0.014 at 49 epochs, 0.035 at 70, 0.047 at 200).
-TRAINING_STEPS = 1_600
-MIN_EPOCHS = 140
+# 300 gained little; randhie's efficacy grew with passes (R² 0.014 at 49 epochs, 0.035 at 70, 0.053 at 140). The
+# values here are a little lower, for CTGAN's fit time / 5 (fair: 128 epochs).
+TRAINING_STEPS = 1_400
+MIN_EPOCHS = 120
 FORMAT = "ganforge-table-2"  # 2 added dropout, gp_every and column time zones; version 1 files still load
 READABLE_FORMATS = ("ganforge-table-1", FORMAT)
 MODEL_FILE, META_FILE = "table_model.safetensors", "table.json"
