@@ -189,6 +189,11 @@ def test_table_run_end_to_end_from_the_command_line(tables, capsys):
     assert "value never seen in training" in capsys.readouterr().err
     assert main(["sample", str(run), "--n", "5", "--where", "churned", "--out", str(tables / "x.csv")]) == 2
     assert "expects column=value" in capsys.readouterr().err
+    assert main(["sample", str(run), "--n", "5", "--where", "plan=max", "--where", "churned=yes",
+                 "--out", str(tables / "x.csv")]) == 2
+    assert "--where takes one column=value condition, got 2" in capsys.readouterr().err
+    assert main(["sample", str(run), "--n", "5", "--checkpoint", "step_000001", "--out", str(tables / "x.csv")]) == 2
+    assert "--checkpoint applies to image and vector runs" in capsys.readouterr().err
     mixed_table(200, seed=7).to_csv(tables / "holdout.csv", index=False)
     assert main(["eval", str(run), "--real", str(tables / "holdout.csv"), "--target", "churned"]) == 0
     report = json.loads((run / "eval.json").read_text())
@@ -411,5 +416,5 @@ def test_target_head_reads_the_target_back_from_encoded_rows():
     assert all(np.isfinite(record["target_loss"]) for record in model.history)
     with pytest.raises(GanforgeError, match="target 'nope' is not a modelled column"):
         TableGAN(**FAST, target="nope").fit(frame)
-    with pytest.raises(GanforgeError, match="target 'income' is a continuous column"):
+    with pytest.raises(GanforgeError, match="target 'income' is continuous"):
         TableGAN(**FAST, target="income").fit(frame)

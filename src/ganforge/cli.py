@@ -27,7 +27,7 @@ TRAIN_HELP: dict[str, str] = {
     "channels": "1 (grayscale) or 3 (RGB); default: from the data",
     "model": "model family: dcgan (images), mlp (vectors, small images) or auto",
     "latent": "noise distribution: normal or uniform",
-    "latent_dim": "size of the noise vector z (default: dcgan 100, mlp 32)",
+    "latent_dim": "size of the noise vector z (default: dcgan 100, mlp 32, tables 128)",
     "g_width": "generator width: base channels (dcgan) or hidden units (mlp)",
     "d_width": "discriminator width: base channels (dcgan) or hidden units (mlp)",
     "depth": "hidden layers of each mlp network",
@@ -35,7 +35,7 @@ TRAIN_HELP: dict[str, str] = {
     "activation": "mlp activation for both networks: relu or leaky_relu",
     "loss": "adversarial loss: nonsaturating (default), minimax, hinge, lsgan, wgan-gp, relativistic",
     "d_steps": "discriminator updates per generator update",
-    "batch_size": "samples per batch",
+    "batch_size": "samples per batch (tables: 500 unless given)",
     "steps": "generator updates to train for (with --resume: the new total)",
     "lr_g": "generator learning rate (Adam)",
     "lr_d": "discriminator learning rate (Adam)",
@@ -45,17 +45,18 @@ TRAIN_HELP: dict[str, str] = {
     "seed": "seed for weights, noise and data order",
     "minibatch_std": "minibatch standard-deviation feature in the discriminator",
     "spectral_norm": "spectral normalisation of every discriminator layer",
-    "pack": "PacGAN: the discriminator judges packs of this many samples",
+    "pack": "PacGAN: the discriminator judges packs of this many samples (tables: 5 unless given)",
     "r1": "R1 penalty weight γ on real samples (0 = off)",
     "r2": "R2 penalty weight on generated samples (0 = off)",
-    "gp": "WGAN gradient penalty weight (default: 10 with --loss wgan-gp, else 0)",
-    "lazy_every": "apply R1/R2/GP every k discriminator steps, scaled by k",
+    "gp": "WGAN gradient penalty weight (default: 10 with --loss wgan-gp and for tables, else 0)",
+    "lazy_every": "apply R1/R2/GP every k discriminator steps, scaled by k (tables: 2 unless given)",
     "label_smoothing": "one-sided label smoothing: real targets become 1 - this",
     "instance_noise": "std of Gaussian noise added to D's inputs, annealed to 0",
-    "ema": "generator EMA decay for sampling and evaluation (0 = off; 0.999 typical)",
+    "ema": "generator EMA decay for sampling and evaluation (0 = off; 0.999 typical; tables: 0.995 unless given)",
     "augment": "DiffAugment policy for images: color,translation,cutout",
     "preset": "measured defaults: toy-2d, dcgan-32, sngan-32, r3gan-lite (flags override)",
-    "epochs": "tables: passes over the rows (default 120, more on tables under 5,800 rows: about 1,400 steps)",
+    "epochs": "tables: passes over the rows (default 120, more on tables under 5,800 rows: about 1,400 steps; "
+              "with --resume: the new total)",
     "categorical": "tables: comma-separated columns to treat as categories whatever their type",
     "ignore": "tables: comma-separated columns to leave out (ids, free text)",
     "target": "tables: a column that models will be trained to predict from the synthetic rows; an auxiliary model "
@@ -69,7 +70,7 @@ TRAIN_HELP: dict[str, str] = {
     "log_every": "steps between lines of metrics.jsonl",
     "sample_every": "steps between sample grids in samples/",
     "checkpoint_every": "steps between checkpoints (tables: epochs, 20 unless given)",
-    "keep_checkpoints": "how many recent checkpoints to keep",
+    "keep_checkpoints": "how many recent checkpoints to keep (tables: 2 unless given)",
     "n_fixed_samples": "samples in each progress grid",
     "eval_every": "steps between evaluations while training (0 = never); logged to metrics.jsonl",
     "eval_n": "samples per evaluation while training",
@@ -137,8 +138,9 @@ def _add_sample(sub: argparse._SubParsersAction) -> None:
                                              "(default: the latest)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--batch-size", type=int, default=256, help="samples generated at once")
-    parser.add_argument("--where", metavar="COLUMN=VALUE",
-                        help="tables: every row has this value in this categorical column (e.g. churned=yes)")
+    parser.add_argument("--where", metavar="COLUMN=VALUE", action="append",
+                        help="tables: every row has this value in this categorical column (e.g. churned=yes); "
+                             "one condition")
 
 
 def _add_eval(sub: argparse._SubParsersAction) -> None:
@@ -228,8 +230,15 @@ def _sample(args: argparse.Namespace) -> int:
         training_table = run.read_config()["config"]["data"]
         if Path(args.out).resolve() == Path(training_table).resolve():  # checked before the work, not after
             raise GanforgeError(f"--out {args.out} is the table this run was trained on; choose another file name")
+        if args.checkpoint:
+            raise GanforgeError("--checkpoint applies to image and vector runs; a table run samples its finished "
+                                "model (train it longer with --resume RUN --epochs N)")
+        if args.where and len(args.where) > 1:
+            raise GanforgeError(f"--where takes one column=value condition, got {len(args.where)}: "
+                                f"{', '.join(args.where)}")
         model = table_run.load_table_run(args.run)
-        rows = model.sample(args.n, where=table_run.parse_where(args.where), seed=args.seed, progress=True)
+        where = table_run.parse_where(args.where[0] if args.where else None)
+        rows = model.sample(args.n, where=where, seed=args.seed, progress=True)
         path = table_run.write_table(rows, args.out)
         print(f"wrote {len(rows)} rows × {rows.shape[1]} columns to {path}")
         return 0
@@ -285,6 +294,12 @@ def _eval(args: argparse.Namespace) -> int:
     from ganforge.training.run_folder import RunFolder
 
     if is_table_run(RunFolder.open(args.run)):
+        image_only = [flag for flag, value in (("--checkpoint", args.checkpoint), ("--metrics", args.metrics),
+                                               ("--features", args.features),
+                                               ("--inception-weights", args.inception_weights)) if value]
+        if image_only:
+            raise GanforgeError(f"{', '.join(image_only)} appl{'y' if len(image_only) > 1 else 'ies'} to image and "
+                                "vector runs; a table run is measured by quality, efficacy (--target) and privacy")
         return _eval_table(args)
     if args.target:
         raise GanforgeError("--target applies to table runs")

@@ -393,9 +393,8 @@ class TableGAN:
             raise GanforgeError(f"option target {name!r} is not a modelled column; columns are {', '.join(names)}")
         index = names.index(name)
         if self.transformer.columns[index].kind not in ("categorical", "boolean"):
-            raise GanforgeError(f"option target {name!r} is a {self.transformer.columns[index].kind} column; the "
-                                "target model works on categorical and boolean columns (on a numeric target it lowered "
-                                "efficacy in bench/tabular.py)")
+            raise GanforgeError(f"option target {name!r} is {self.transformer.columns[index].kind}; the target model "
+                                "works on categorical and boolean columns only")
         return TargetHead(self.transformer.spans, index)
 
     def _condition_loss(self, raw: Tensor, column: Tensor, category: Tensor) -> Tensor:
