@@ -91,7 +91,7 @@ class TableTransformer:
         for spec in columns:
             if spec.kind in ("categorical", "boolean"):
                 continue
-            values = numeric_values(frame[spec.name], spec)
+            values = _numeric(frame[spec.name], spec)
             values = values[~np.isnan(values)]
             if len(values) > GMM_FIT_ROWS:
                 values = rng.choice(values, GMM_FIT_ROWS, replace=False)
@@ -111,7 +111,7 @@ class TableTransformer:
             if span.role == "category":
                 codes[:, span.slot] = _category_codes(column, spec)
             elif span.role == "value":
-                values = numeric_values(column, spec)
+                values = _numeric(column, spec)
                 missing = np.isnan(values)
                 mode, offset = self._assign_modes(spec.name, np.where(missing, self.modes[spec.name]["means"][0],
                                                                       values), rng)
@@ -210,7 +210,7 @@ def _fit_modes(values: np.ndarray, seed: int) -> dict[str, list[float]]:
     return {"means": means.tolist(), "stds": stds.tolist(), "weights": weights.tolist()}
 
 
-def numeric_values(column: pd.Series, spec: ColumnSpec) -> np.ndarray:
+def _numeric(column: pd.Series, spec: ColumnSpec) -> np.ndarray:
     """A numeric-like column as float64 with NaN for missing (datetimes as seconds since 1970)."""
     if spec.kind == "datetime":
         seconds = np.full(len(column), np.nan)
