@@ -203,7 +203,7 @@ def _train(args: argparse.Namespace) -> int:
                   f"Continue with: ganforge train --resume {result.run_dir} --steps N")
         return 130  # the shell's convention for a run stopped by Ctrl-C
     if is_table_run(RunFolder(result.run_dir)):
-        print(f"fitted {result.step} epochs. Run folder: {result.run_dir}")
+        print(f"fitted {result.step} epoch{'' if result.step == 1 else 's'}. Run folder: {result.run_dir}")
         print(f"  preview:   {result.run_dir / 'samples' / 'preview.csv'}")
         print(f"  metrics:   {result.run_dir / 'metrics.jsonl'}")
         print(f"  more rows: ganforge sample {result.run_dir} --n 1000 --out synthetic.csv")

@@ -15,11 +15,19 @@ class GeneratorEMA:
     def __init__(self, generator: nn.Module, beta: float):
         self.beta = beta
         self.average = copy.deepcopy(generator).eval().requires_grad_(False)
+        # tensor lists made once: walking the modules every step cost more than the update on small tables
+        self._mine, self._mine_buffers = list(self.average.parameters()), list(self.average.buffers())
+        self._source: nn.Module | None = None
 
     @torch.no_grad()
     def update(self, generator: nn.Module) -> None:
         """One EMA step towards the current generator."""
-        averaged = list(self.average.parameters())
-        torch._foreach_lerp_(averaged, [p.detach() for p in generator.parameters()], 1 - self.beta)
-        for mine, theirs in zip(self.average.buffers(), generator.buffers(), strict=True):
-            mine.copy_(theirs)
+        if self._source is not generator:
+            self._source = generator
+            self._theirs = [p.detach() for p in generator.parameters()]
+            self._theirs_buffers = list(generator.buffers())
+            if len(self._theirs) != len(self._mine) or len(self._theirs_buffers) != len(self._mine_buffers):
+                raise ValueError("the EMA's generator and the one given have different tensors")
+        torch._foreach_lerp_(self._mine, self._theirs, 1 - self.beta)
+        if self._mine_buffers:
+            torch._foreach_copy_(self._mine_buffers, self._theirs_buffers)

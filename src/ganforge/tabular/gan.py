@@ -40,7 +40,7 @@ from ganforge.tabular.model import (
 )
 from ganforge.tabular.quality import label
 from ganforge.tabular.schema import infer_columns
-from ganforge.tabular.transform import TableTransformer
+from ganforge.tabular.transform import Span, TableTransformer
 from ganforge.training import checkpoint as ckpt
 from ganforge.training.hardware import autocast_factory, pick_precision
 from ganforge.training.interrupt import StopOnInterrupt
@@ -180,10 +180,11 @@ class TableGAN:
         self.sampler = ConditionSampler(codes, spans) if spans else None
         self.layout = OutputLayout(self.transformer.spans)
         # the generator's logits for the conditioned columns, and which column each belongs to (condition loss)
-        self._condition_positions, self._condition_group = _condition_layout(self.transformer, spans)
+        self._condition_positions, self._condition_group = _condition_layout(spans)
         cond_width = self.sampler.width if self.sampler else 0
         width = self.transformer.width
         self.generator = TableGenerator(cfg.latent_dim, cond_width, cfg.generator_dims, width)
+        self._generator_weights = list(self.generator.parameters())
         discriminator = TableDiscriminator(width + cond_width, cfg.discriminator_dims, cfg.pac, cfg.dropout)
         # fused: one kernel updates every tensor (1.3 → 0.3 ms per critic step on `fair`)
         opt_g = torch.optim.Adam(self.generator.parameters(), cfg.lr_g, betas=cfg.betas, weight_decay=cfg.weight_decay,
@@ -356,28 +357,24 @@ class TableGAN:
         fake = torch.cat([fake, cond], 1)
         d_loss = self._critic_loss(discriminator, real, fake.detach(), rng)
         opt_d.zero_grad(set_to_none=True)
-        d_loss.backward()
+        if self._head is None:
+            d_loss.backward()
+        else:  # the target's model learns from real rows only; one backward pass serves both (separate graphs)
+            head_loss = self._head.loss(real[:, : self.transformer.width])
+            opt_head.zero_grad(set_to_none=True)
+            (d_loss + head_loss).backward()
+            opt_head.step()
         opt_d.step()
 
-        if self._head is not None:  # the target's model learns from real rows only
-            width = self.transformer.width
-            head_loss = self._head.loss(real[:, :width])
-            opt_head.zero_grad(set_to_none=True)
-            head_loss.backward()
-            opt_head.step()
-
-        discriminator.requires_grad_(False)  # the generator's step needs no gradients for the critic's weights
         adversarial = -discriminator(fake).mean()
-        discriminator.requires_grad_(True)
         cond_loss = self._condition_loss(raw, column, category)
         generator_loss = adversarial + cond_loss
         if self._head is not None:
-            self._head.requires_grad_(False)
             target_loss = self._head.loss(fake[:, : self.transformer.width])
-            self._head.requires_grad_(True)
             generator_loss = generator_loss + self.config.target_weight * target_loss
         opt_g.zero_grad(set_to_none=True)
-        generator_loss.backward()
+        # gradients for the generator's weights only: none are computed for the critic's or the head's
+        generator_loss.backward(inputs=self._generator_weights)
         opt_g.step()
         if self._head is not None:
             return d_loss.item(), adversarial.item(), cond_loss.item(), target_loss.item()
@@ -570,12 +567,11 @@ def _fingerprint(frame: pd.DataFrame) -> str:
     return hashlib.sha256(rows.tobytes() + names.tobytes()).hexdigest()[:32]
 
 
-def _condition_layout(transformer: TableTransformer, spans: list) -> tuple[Tensor, Tensor]:
+def _condition_layout(spans: list[Span]) -> tuple[Tensor, Tensor]:
     """The generator outputs of the conditioned columns' categories, and which of those columns each belongs to."""
     positions, group = [], []
     for j, span in enumerate(spans):
-        start = transformer.output_start(span)
-        positions += range(start, start + span.width)
+        positions += range(span.start, span.start + span.width)
         group += [j] * span.width
     return torch.tensor(positions, dtype=torch.long), torch.tensor(group, dtype=torch.long)
 

@@ -48,16 +48,15 @@ class OutputLayout:
     """
 
     def __init__(self, spans: list[Span]):
-        tanh, soft, group, start, groups = [], [], [], 0, 0
+        tanh, soft, group, groups = [], [], [], 0
         for span in spans:
-            positions = range(start, start + span.width)
+            positions = range(span.start, span.start + span.width)
             if span.activation == "tanh":
                 tanh += positions
             else:
                 soft += positions
                 group += [groups] * span.width
                 groups += 1
-            start += span.width
         self.tanh = torch.tensor(tanh, dtype=torch.long)
         self.soft = torch.tensor(soft, dtype=torch.long)
         self.group = torch.tensor(group, dtype=torch.long)
@@ -223,15 +222,14 @@ class TargetHead(nn.Module):
 
     def __init__(self, spans: list[Span], target: int, hidden: tuple[int, ...] = (128, 128)):
         super().__init__()
-        features, start = [], 0
+        features = []
         self.label = None
         for span in spans:
-            positions = torch.arange(start, start + span.width)
+            positions = torch.arange(span.start, span.start + span.width)
             if span.column != target:
                 features.append(positions)
             elif span.role == "category":  # missing values, if any, are one of its categories
                 self.label = positions
-            start += span.width
         self.features = torch.cat(features)
         layers: list[nn.Module] = []
         inner = len(self.features)

@@ -41,6 +41,7 @@ class Span:
     width: int
     slot: int  # index into the offsets (tanh) or codes (softmax) arrays
     mode_slot: int = -1  # for a value span: the code slot of its column's mode
+    start: int = 0  # where the span begins in an encoded row (set by TableTransformer)
 
     @property
     def activation(self) -> str:
@@ -68,16 +69,17 @@ class TableTransformer:
                 self.spans.append(Span(index, "missing", 2, codes))
                 codes += 1
         self.n_offsets, self.n_codes = offsets, codes
-        self.width = sum(span.width for span in self.spans)
+        self.width = 0
+        for span in self.spans:
+            span.start, self.width = self.width, self.width + span.width
         # where each offset and each code's one-hot group begin in the expanded row, for `expand`
-        value_positions, value_slots, code_starts, start = [], [], [0] * codes, 0
+        value_positions, value_slots, code_starts = [], [], [0] * codes
         for span in self.spans:
             if span.role == "value":
-                value_positions.append(start)
+                value_positions.append(span.start)
                 value_slots.append(span.slot)
             else:
-                code_starts[span.slot] = start
-            start += span.width
+                code_starts[span.slot] = span.start
         self._value_positions = torch.tensor(value_positions, dtype=torch.long)
         self._value_slots = torch.tensor(value_slots, dtype=torch.long)
         self._code_starts = torch.tensor(code_starts, dtype=torch.long)
@@ -146,10 +148,7 @@ class TableTransformer:
         (`seed` draws the value of rows given a column's shared rare-category code)."""
         rng = np.random.default_rng(seed)
         raw = raw.detach().float().cpu().numpy()
-        start, pieces = 0, {}
-        for span in self.spans:
-            pieces[(span.column, span.role)] = raw[:, start : start + span.width]
-            start += span.width
+        pieces = {(span.column, span.role): raw[:, span.start : span.start + span.width] for span in self.spans}
         columns = {}
         for index, spec in enumerate(self.columns):
             if spec.kind in ("categorical", "boolean"):
@@ -179,15 +178,6 @@ class TableTransformer:
     def condition_spans(self) -> list[Span]:
         """The category spans, which the conditional vector covers."""
         return [span for span in self.spans if span.role == "category"]
-
-    def output_start(self, target: Span) -> int:
-        """Where `target` begins in the expanded row."""
-        start = 0
-        for span in self.spans:
-            if span is target:
-                return start
-            start += span.width
-        raise KeyError(target)
 
 
 def _fit_modes(values: np.ndarray, seed: int) -> dict[str, list[float]]:
