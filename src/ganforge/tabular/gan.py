@@ -45,12 +45,14 @@ from ganforge.training import checkpoint as ckpt
 from ganforge.training.hardware import autocast_factory, pick_precision
 from ganforge.training.interrupt import StopOnInterrupt
 
-# Training length when `epochs` is not given: passes over the table, and on small tables enough passes for about
-# TRAINING_STEPS steps. Measured on bench/tabular.py: fair (11 steps an epoch) reached quality 0.93 in 146 epochs,
-# 300 gained little; randhie's efficacy grew with passes (R² 0.014 at 49 epochs, 0.035 at 70, 0.053 at 140). The
-# values here are a little lower, for CTGAN's fit time / 5 (fair: 128 epochs).
-TRAINING_STEPS = 1_400
-MIN_EPOCHS = 120
+# Training length when `epochs` is not given: PASSES_PER_ROOT_ROW·√rows passes over the table (a bigger table holds
+# more detail to learn), at most MAX_EPOCHS (CTGAN's 300), and on small tables enough for TRAINING_STEPS steps.
+# Measured on bench/tabular.py (3 seeds; batches of 250 at a learning rate of 4e-4): fair (5,092 rows) with
+# `--target` reached quality 0.903 and AUC 0.729 in 60 passes (batches of 500 at 2e-4: 0.899 and 0.719 in 128, half
+# as long again); randhie (16,152 rows) needed more: R² 0.030 in 60 passes, 0.05 in 100.
+PASSES_PER_ROOT_ROW = 0.85  # fair: 61 passes, randhie: 109
+MAX_EPOCHS = 300
+TRAINING_STEPS = 1_250
 FORMAT = "ganforge-table-2"  # 2 added dropout, gp_every and column time zones; version 1 files still load
 READABLE_FORMATS = ("ganforge-table-1", FORMAT)
 MODEL_FILE, META_FILE = "table_model.safetensors", "table.json"
@@ -65,18 +67,18 @@ class TableGANConfig:
     0.83 to 0.85 (0.999 lagged: 0.80); 200 epochs with the EMA reached 0.93, where CTGAN's 300 reach 0.84. bf16
     autocast on an AMX CPU ran 1.5× faster at the same quality (0.932 vs 0.929). Packs of 5 rows instead of 10: AUC
     0.705 vs 0.691 at equal quality (2 seeds; 2 rows: quality 0.949 but AUC 0.695; 1 row: 2× slower). 300 epochs
-    instead of 200 gained little (0.936 / AUC 0.693); see TRAINING_STEPS and MIN_EPOCHS.
+    instead of 200 gained little (0.936 / AUC 0.693); see PASSES_PER_ROOT_ROW.
     """
 
-    epochs: int | None = None  # None: MIN_EPOCHS, or more on small tables, to reach about TRAINING_STEPS steps
-    batch_size: int = 500
+    epochs: int | None = None  # None: about 0.85·√rows passes, more on small tables (see epochs_for)
+    batch_size: int = 250  # with lr 4e-4: fair, 3 seeds, --target: AUC 0.729 in 60 epochs vs 0.719 in 128 at 500/2e-4
     latent_dim: int = 128
     generator_dims: tuple[int, ...] = (256, 256)
     discriminator_dims: tuple[int, ...] = (256, 256)
     pac: int = 5  # rows per critic pack; 5 beat CTGAN's 10 on efficacy (fair: AUC 0.705 vs 0.691)
     dropout: float = 0.5  # in the critic's hidden layers
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4
+    lr_g: float = 4e-4  # CTGAN's 2e-4 needed twice the steps for the same efficacy (fair, 90 epochs of 500 rows:
+    lr_d: float = 4e-4  # AUC 0.703 at 2e-4, 0.712 at 3e-4, 0.723 at 4e-4)
     betas: tuple[float, float] = (0.5, 0.9)
     weight_decay: float = 1e-6
     gp: float = 10.0
@@ -122,11 +124,13 @@ class TableGANConfig:
         return max(1, math.ceil(rows / self.batch_for(rows)))
 
     def epochs_for(self, rows: int) -> int:
-        """`epochs`, or when it is None, `MIN_EPOCHS` passes, more on small tables to reach about `TRAINING_STEPS`
-        steps (a GAN needs steps to learn, whatever the table's size)."""
+        """`epochs`, or when it is None, about `PASSES_PER_ROOT_ROW`·√rows passes (at most `MAX_EPOCHS`), and on
+        small tables enough passes for `TRAINING_STEPS` steps (a GAN needs steps to learn, whatever the table's
+        size)."""
         if self.epochs is not None:
             return self.epochs
-        return max(MIN_EPOCHS, math.ceil(TRAINING_STEPS / self.steps_per_epoch(rows)))
+        passes = min(MAX_EPOCHS, math.ceil(PASSES_PER_ROOT_ROW * math.sqrt(rows)))
+        return max(passes, math.ceil(TRAINING_STEPS / self.steps_per_epoch(rows)))
 
 
 class TableGAN:
