@@ -266,6 +266,44 @@ def test_table_runs_take_their_own_defaults_and_the_options_given(tables, capsys
     assert "options --loss, --steps do not apply to tables and were ignored" in caplog.text
 
 
+def test_default_training_length_grows_with_the_table_and_is_stored(tables, capsys, monkeypatch):
+    """About 0.85·√rows passes, capped, with a floor of steps on small tables; a run stores the number it resolved,
+    so a resume keeps its total; a --pack that does not divide the default batch rounds the batch down."""
+    from ganforge.tabular import gan
+
+    config = gan.TableGANConfig()
+    assert (config.lr_g, config.lr_d) == (4e-4, 4e-4)
+    assert (config.batch_for(600), config.batch_for(5_092), config.batch_for(16_152)) == (250, 250, 500)
+    assert gan.TableGANConfig(batch_size=64, pac=5).batch_for(16_152) == 60  # given: kept, a multiple of the pack
+    assert config.epochs_for(5_092) == 61 and config.epochs_for(16_152) == 109  # the benchmark's fair and randhie
+    assert config.epochs_for(500) == 625  # 2 steps a pass: the 1,250-step floor
+    assert config.epochs_for(10**6) == gan.MAX_EPOCHS
+    assert gan.TableGANConfig(epochs=7).epochs_for(10**6) == 7
+    monkeypatch.setattr(gan, "PASSES_PER_ROOT_ROW", 0.01)
+    monkeypatch.setattr(gan, "TRAINING_STEPS", 1)  # one pass, to keep the test short
+    run = tables / "runs" / "resolved"
+    assert main(["train", "--data", str(tables / "customers.csv"), "--out", str(run), "--pack", "4", "--quiet"]) == 0
+    stored = json.loads((run / "config.json").read_text())["config"]
+    assert (stored["epochs"], stored["batch_size"], stored["pac"]) == (1, 248, 4)  # 250 rounded to the pack
+
+
+def test_weights_an_optimizer_changed_are_cast_again_under_bf16():
+    """Autocast keeps one bf16 cast per weight for its whole block; after an optimizer step inside the block the
+    table GAN drops those casts, or the generator would be judged by the critic from before its update."""
+    from ganforge.tabular.gan import _forget_autocast_weights
+
+    layer, rows = torch.nn.Linear(4, 4), torch.randn(2, 4)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        before = layer(rows)
+        with torch.no_grad():
+            layer.weight.add_(1.0)
+        _forget_autocast_weights()
+        after = layer(rows)
+    assert not torch.equal(before, after)
+    torch.testing.assert_close(after.float(), torch.nn.functional.linear(rows, layer.weight, layer.bias),
+                               atol=0.1, rtol=0.05)
+
+
 def test_zoned_datetimes_come_back_in_their_zone():
     """A zone-aware column keeps its zone and a text column keeps its UTC offset; every instant survives."""
     rng = np.random.default_rng(0)

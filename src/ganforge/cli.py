@@ -35,7 +35,7 @@ TRAIN_HELP: dict[str, str] = {
     "activation": "mlp activation for both networks: relu or leaky_relu",
     "loss": "adversarial loss: nonsaturating (default), minimax, hinge, lsgan, wgan-gp, relativistic",
     "d_steps": "discriminator updates per generator update",
-    "batch_size": "samples per batch (tables: 250 unless given)",
+    "batch_size": "samples per batch (tables: rows/20, between 250 and 500, unless given)",
     "steps": "generator updates to train for (with --resume: the new total)",
     "lr_g": "generator learning rate (Adam; tables: 4e-4 unless given)",
     "lr_d": "discriminator learning rate (Adam; tables: 4e-4 unless given)",
@@ -55,8 +55,8 @@ TRAIN_HELP: dict[str, str] = {
     "ema": "generator EMA decay for sampling and evaluation (0 = off; 0.999 typical; tables: 0.995 unless given)",
     "augment": "DiffAugment policy for images: color,translation,cutout",
     "preset": "measured defaults: toy-2d, dcgan-32, sngan-32, r3gan-lite (flags override)",
-    "epochs": "tables: passes over the rows (default about 0.85·√rows, at most 300, at least 1,250 steps: 61 "
-              "for 5,000 rows; with --resume: the new total)",
+    "epochs": "tables: passes over the rows (default about 0.85·√rows, at most 120, more on small tables "
+              "for at least 1,250 steps: 61 for 5,092 rows; with --resume: the new total)",
     "categorical": "tables: comma-separated columns to treat as categories whatever their type",
     "ignore": "tables: comma-separated columns to leave out (ids, free text)",
     "target": "tables: a column that models will be trained to predict from the synthetic rows; an auxiliary model "

@@ -24,7 +24,7 @@ class GeneratorEMA:
         """One EMA step towards the current generator."""
         if self._source is not generator:
             self._source = generator
-            self._theirs = [p.detach() for p in generator.parameters()]
+            self._theirs = list(generator.parameters())  # the tensors themselves: no aliases to go stale
             self._theirs_buffers = list(generator.buffers())
             if len(self._theirs) != len(self._mine) or len(self._theirs_buffers) != len(self._mine_buffers):
                 raise ValueError("the EMA's generator and the one given have different tensors")

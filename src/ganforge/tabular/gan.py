@@ -46,12 +46,18 @@ from ganforge.training.hardware import autocast_factory, pick_precision
 from ganforge.training.interrupt import StopOnInterrupt
 
 # Training length when `epochs` is not given: PASSES_PER_ROOT_ROW·√rows passes over the table (a bigger table holds
-# more detail to learn), at most MAX_EPOCHS (CTGAN's 300), and on small tables enough for TRAINING_STEPS steps.
-# Measured on bench/tabular.py (3 seeds; batches of 250 at a learning rate of 4e-4): fair (5,092 rows) with
-# `--target` reached quality 0.903 and AUC 0.729 in 60 passes (batches of 500 at 2e-4: 0.899 and 0.719 in 128, half
-# as long again); randhie (16,152 rows) needed more: R² 0.030 in 60 passes, 0.05 in 100.
+# more detail to learn), at most MAX_EPOCHS, and on small tables as many as TRAINING_STEPS steps need. Measured on
+# bench/tabular.py (3 seeds; batches of 250 at a learning rate of 4e-4): fair (5,092 rows) with `--target` reached
+# quality 0.903 and AUC 0.729 in 60 passes (1,260 steps), where batches of 500 at 2e-4 reached 0.899 and 0.719 in
+# 128 passes (1,408 steps) and took 1.5x as long; randhie (16,152 rows) needed more: R² 0.030 in 60 passes, 0.044 in
+# 100. The cap is the earlier default for large tables (tables beyond 20,000 rows were not measured).
 PASSES_PER_ROOT_ROW = 0.85  # fair: 61 passes, randhie: 109
-MAX_EPOCHS = 300
+# Batch size when not given: small tables need the steps of small batches (fair, --target, 3 seeds, learning rate
+# 4e-4: batches of 250 reached AUC 0.729 in 60 passes; batches of 500, 0.723 in 90), while a large table gets steps
+# enough from its size and a batch of 500 costs less per row (randhie: R² 0.049 in 120 passes of 500 at 4e-4, in the
+# time that 100 passes of 250 took, R² 0.044).
+STEPS_PER_PASS, MIN_BATCH, MAX_BATCH = 20, 250, 500
+MAX_EPOCHS = 120
 TRAINING_STEPS = 1_250
 FORMAT = "ganforge-table-2"  # 2 added dropout, gp_every and column time zones; version 1 files still load
 READABLE_FORMATS = ("ganforge-table-1", FORMAT)
@@ -71,7 +77,7 @@ class TableGANConfig:
     """
 
     epochs: int | None = None  # None: about 0.85·√rows passes, more on small tables (see epochs_for)
-    batch_size: int = 250  # with lr 4e-4: fair, 3 seeds, --target: AUC 0.729 in 60 epochs vs 0.719 in 128 at 500/2e-4
+    batch_size: int | None = None  # None: rows/20 (20 steps a pass), between 250 and 500; see batch_for
     latent_dim: int = 128
     generator_dims: tuple[int, ...] = (256, 256)
     discriminator_dims: tuple[int, ...] = (256, 256)
@@ -116,16 +122,18 @@ class TableGANConfig:
         return self
 
     def batch_for(self, rows: int) -> int:
-        """The batch used on a table of `rows` rows: at most `batch_size`, a multiple of `pac`."""
-        return max(self.pac, min(self.batch_size, rows) // self.pac * self.pac)
+        """The batch used on a table of `rows` rows: `batch_size`, or when it is None, about 1/`STEPS_PER_PASS` of
+        the rows between `MIN_BATCH` and `MAX_BATCH`; at most the rows, a multiple of `pac`."""
+        size = self.batch_size or min(MAX_BATCH, max(MIN_BATCH, rows // STEPS_PER_PASS))
+        return max(self.pac, min(size, rows) // self.pac * self.pac)
 
     def steps_per_epoch(self, rows: int) -> int:
         """Generator steps in one pass over `rows` rows."""
         return max(1, math.ceil(rows / self.batch_for(rows)))
 
     def epochs_for(self, rows: int) -> int:
-        """`epochs`, or when it is None, about `PASSES_PER_ROOT_ROW`·√rows passes (at most `MAX_EPOCHS`), and on
-        small tables enough passes for `TRAINING_STEPS` steps (a GAN needs steps to learn, whatever the table's
+        """`epochs`, or when it is None, about `PASSES_PER_ROOT_ROW`·√rows passes (at most `MAX_EPOCHS`), or more
+        on small tables: enough passes for `TRAINING_STEPS` steps (a GAN needs steps to learn, whatever the table's
         size)."""
         if self.epochs is not None:
             return self.epochs
@@ -356,6 +364,7 @@ class TableGAN:
             opt_d.zero_grad(set_to_none=True)
             loss.backward()
             opt_d.step()
+            _forget_autocast_weights()
         real, cond, column, category = self._real_and_conditions(offsets, codes, batch, rng)
         raw, fake = self._fake(batch, cond, rng)
         fake = torch.cat([fake, cond], 1)
@@ -369,6 +378,7 @@ class TableGAN:
             (d_loss + head_loss).backward()
             opt_head.step()
         opt_d.step()
+        _forget_autocast_weights()
 
         adversarial = -discriminator(fake).mean()
         cond_loss = self._condition_loss(raw, column, category)
@@ -562,6 +572,13 @@ class _FitState:
         if self.opt_head is not None:
             named["opt_head"] = self.opt_head
         return named
+
+
+def _forget_autocast_weights() -> None:
+    """Under bf16 autocast, drop the casts of weights an optimizer has just changed: autocast keeps one cast per
+    weight until its block ends, so later forward passes in the same step would use the weights from before."""
+    if torch.is_autocast_enabled("cpu"):
+        torch.clear_autocast_cache()
 
 
 def _fingerprint(frame: pd.DataFrame) -> str:

@@ -85,7 +85,12 @@ def train_table(config: TrainConfig, progress: bool = True, given: set[str] | No
     None = take every table option from `config`)."""
     frame = read_table(config.data)
     options = table_options(config, given)
-    if options.batch_size % options.pac:
+    # batch and training length are stored as numbers, so a resumed run keeps them whatever later defaults are
+    if options.batch_size is None:
+        options = dataclasses.replace(options, batch_size=options.batch_for(len(frame)))
+    if options.epochs is None:
+        options = dataclasses.replace(options, epochs=options.epochs_for(len(frame)))
+    if options.batch_size % options.pac and (given is None or "batch_size" in given):  # else rounded down to fit
         raise GanforgeError(f"option --batch-size ({options.batch_size}) must be a multiple of --pack "
                             f"({options.pac}) for tables")
     run = RunFolder.new(config.out or default_run_path(Path(config.data).stem))
