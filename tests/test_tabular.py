@@ -175,7 +175,7 @@ def test_bad_tables_are_one_line_errors(tables, capsys, file, extra, message):
     assert message in err and len(err.splitlines()) == 1
 
 
-def test_table_run_end_to_end_from_the_command_line(tables, capsys):
+def test_table_run_end_to_end_from_the_command_line(tables, capsys, caplog):
     run = tables / "runs" / "cust"
     assert main(["train", "--data", str(tables / "customers.csv"), "--epochs", "2", "--batch-size", "100",
                  "--out", str(run), "--quiet"]) == 0
@@ -198,7 +198,12 @@ def test_table_run_end_to_end_from_the_command_line(tables, capsys):
     assert main(["eval", str(run), "--real", str(tables / "holdout.csv"), "--target", "churned"]) == 0
     report = json.loads((run / "eval.json").read_text())
     assert 0 < report["quality"] <= 1 and 0 <= report["efficacy"]["synthetic"]["score"] <= 1
-    assert "exact_copies" in report["privacy"]
+    assert "exact_copies" in report["privacy"] and report["rows_holdout"] == 200
+    assert "mostly noise" not in caplog.text
+    mixed_table(20, seed=8).to_csv(tables / "tiny_holdout.csv", index=False)
+    with caplog.at_level("WARNING", logger="ganforge"):
+        assert main(["eval", str(run), "--real", str(tables / "tiny_holdout.csv")]) == 0
+    assert "tiny_holdout.csv has only 20 rows" in caplog.text
 
 
 def test_a_model_file_from_a_stranger_is_not_unpickled(tmp_path):

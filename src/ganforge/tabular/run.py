@@ -31,6 +31,7 @@ from ganforge.training.run_folder import RunFolder, default_run_path
 from ganforge.training.trainer import TrainResult
 
 log = logging.getLogger("ganforge")
+MIN_HOLDOUT_ROWS = 200  # an AUC from fewer held-out rows moves by several hundredths between samples
 
 MODEL_FOLDER = "model"
 CHECKPOINT_EVERY = 20  # epochs between checkpoints (`--checkpoint-every` counts epochs for tables)
@@ -258,6 +259,10 @@ def evaluate_table(run_dir: str | Path, holdout: str | None = None, target: str 
         absent = [name for name in kinds if name not in test.columns]
         if absent:
             raise GanforgeError(f"--real {holdout} lacks column(s) {', '.join(absent)} of the training table")
+        if len(test) < MIN_HOLDOUT_ROWS:
+            log.warning("--real %s has only %d rows: efficacy and privacy from fewer than %d held-out rows are mostly "
+                        "noise", holdout, len(test), MIN_HOLDOUT_ROWS)
+        report["rows_holdout"] = len(test)
         report["privacy"] = quality.privacy(train, test, synthetic, kinds, seed=seed)
         if target:
             report["efficacy"] = {"synthetic": quality.efficacy(synthetic, test, kinds, target, seed),
