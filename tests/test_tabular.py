@@ -288,8 +288,10 @@ def test_default_training_length_grows_with_the_table_and_is_stored(tables, caps
     monkeypatch.setattr(gan, "TRAINING_STEPS", 1)  # one pass, to keep the test short
     run = tables / "runs" / "resolved"
     assert main(["train", "--data", str(tables / "customers.csv"), "--out", str(run), "--pack", "4", "--quiet"]) == 0
-    stored = json.loads((run / "config.json").read_text())["config"]
+    written = json.loads((run / "config.json").read_text())
+    stored = written["config"]
     assert (stored["epochs"], stored["batch_size"], stored["pac"]) == (1, 248, 4)  # 250 rounded to the pack
+    assert stored["threads"] == 0 and written["runtime"]["threads"] == 1  # tables' matrices are too small to share
 
 
 def test_weights_an_optimizer_changed_are_cast_again_under_bf16():

@@ -31,6 +31,9 @@ from ganforge.training.run_folder import RunFolder, default_run_path
 from ganforge.training.trainer import TrainResult
 
 log = logging.getLogger("ganforge")
+# --threads 0 for a table: one thread. Fair, --target, fastest epoch of 6, 2 idle cores: 1 thread 0.38–0.46 s, 2
+# threads 0.40–0.49 s (the matrices are too small to share); with the other core busy, 2 threads were 3–5x slower.
+AUTO_THREADS = 1
 MIN_HOLDOUT_ROWS = 200  # an AUC from fewer held-out rows moves by several hundredths between samples
 
 MODEL_FOLDER = "model"
@@ -142,7 +145,7 @@ def _table_config(values: dict[str, Any]) -> TableGANConfig:
 def _fit_run(run: RunFolder, frame: pd.DataFrame, options: TableGANConfig, stored: dict[str, Any], progress: bool,
              resume: bool) -> TrainResult:
     """Fit (or go on fitting) with checkpoints in the run folder; Ctrl-C keeps the run resumable."""
-    threads = set_threads(stored["threads"], torch.device("cpu"))
+    threads = set_threads(stored["threads"] or AUTO_THREADS, torch.device("cpu"))
     header = {"ganforge": __version__, "kind": "table", "config": stored}
     created = not run.path.exists()
     previous, found = run.read_config() if resume else None, find_checkpoint(run.path) if resume else None
