@@ -199,7 +199,7 @@ class TableGAN:
         self._generator_weights = list(self.generator.parameters())
         discriminator = TableDiscriminator(width + cond_width, cfg.discriminator_dims, cfg.pac, cfg.dropout)
         # fused: one kernel updates every tensor (1.3 → 0.3 ms per critic step on `fair`)
-        opt_g = torch.optim.Adam(self.generator.parameters(), cfg.lr_g, betas=cfg.betas, weight_decay=cfg.weight_decay,
+        opt_g = torch.optim.Adam(self._generator_weights, cfg.lr_g, betas=cfg.betas, weight_decay=cfg.weight_decay,
                                  fused=True)
         opt_d = torch.optim.Adam(discriminator.parameters(), cfg.lr_d, betas=cfg.betas, weight_decay=cfg.weight_decay,
                                  fused=True)

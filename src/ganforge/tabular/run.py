@@ -94,7 +94,7 @@ def train_table(config: TrainConfig, progress: bool = True, given: set[str] | No
         options = dataclasses.replace(options, batch_size=options.batch_for(len(frame)))
     if options.epochs is None:
         options = dataclasses.replace(options, epochs=options.epochs_for(len(frame)))
-    if options.batch_size % options.pac and (given is None or "batch_size" in given):  # else rounded down to fit
+    if options.batch_size % options.pac:  # a batch chosen by default is already a multiple of the pack
         raise GanforgeError(f"option --batch-size ({options.batch_size}) must be a multiple of --pack "
                             f"({options.pac}) for tables")
     run = RunFolder.new(config.out or default_run_path(Path(config.data).stem))

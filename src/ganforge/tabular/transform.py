@@ -69,12 +69,10 @@ class TableTransformer:
                 self.spans.append(Span(index, "missing", 2, codes))
                 codes += 1
         self.n_offsets, self.n_codes = offsets, codes
-        self.width = 0
+        # where each span, so each offset and each code's one-hot group, begins in the expanded row (for `expand`)
+        value_positions, value_slots, code_starts, self.width = [], [], [0] * codes, 0
         for span in self.spans:
             span.start, self.width = self.width, self.width + span.width
-        # where each offset and each code's one-hot group begin in the expanded row, for `expand`
-        value_positions, value_slots, code_starts = [], [], [0] * codes
-        for span in self.spans:
             if span.role == "value":
                 value_positions.append(span.start)
                 value_slots.append(span.slot)
