@@ -118,6 +118,14 @@ def fit_and_sample(model: str, train: pd.DataFrame, metadata, seed: int, epochs:
     return (sampled["table"] if isinstance(sampled, dict) else sampled), elapsed
 
 
+def our_scores(train: pd.DataFrame, test: pd.DataFrame, synthetic: pd.DataFrame, kinds: dict[str, str], target: str,
+               seed: int) -> dict:
+    """ganforge's own measures of synthetic rows: quality report, efficacy on the real held-out rows, privacy."""
+    return {"ours": gq.quality_report(train, synthetic, kinds)["quality"],
+            "efficacy": gq.efficacy(synthetic, test, kinds, target, seed),
+            "privacy": gq.privacy(train, test, synthetic, kinds, seed=seed)}
+
+
 def sdmetrics_quality(train: pd.DataFrame, synthetic: pd.DataFrame, metadata) -> float:
     from sdmetrics.reports.single_table import QualityReport
 
@@ -154,11 +162,10 @@ def main() -> None:
             for seed in range(seeds):
                 train, test = split(frame, seed)
                 synthetic, seconds = fit_and_sample(model, train, metadata, seed, args.epochs, target)
-                ours = gq.quality_report(train, synthetic, kinds)["quality"]
-                effect = gq.efficacy(synthetic, test, kinds, target, seed)
+                scores = our_scores(train, test, synthetic, kinds, target, seed)
+                effect, private = scores["efficacy"], scores["privacy"]
                 real = gq.efficacy(train, test, kinds, target, seed)
-                private = gq.privacy(train, test, synthetic, kinds, seed=seed)
-                rows.append({"quality": sdmetrics_quality(train, synthetic, metadata), "ours": ours,
+                rows.append({"quality": sdmetrics_quality(train, synthetic, metadata), "ours": scores["ours"],
                              "efficacy": effect["score"], "metric": effect["metric"], "real": real["score"],
                              "dcr": private["dcr_synthetic_mean"] / max(private["dcr_holdout_mean"], 1e-12),
                              "copies": private["exact_copies"], "holdout_copies": private["holdout_exact_copies"],

@@ -16,10 +16,9 @@ import time
 import warnings
 
 import torch
-from tabular import load_table, scoring_kinds, sdv_metadata, split
+from tabular import load_table, our_scores, scoring_kinds, sdv_metadata, split
 
 from ganforge.tabular import TableGAN
-from ganforge.tabular import quality as gq
 
 
 def main() -> None:
@@ -40,9 +39,8 @@ def main() -> None:
         model = TableGAN(seed=seed, **options).fit(train)
         seconds = time.perf_counter() - start
         synthetic = model.sample(len(train), seed=seed)
-        rows.append((gq.quality_report(train, synthetic, kinds)["quality"],
-                     gq.efficacy(synthetic, test, kinds, target, seed)["score"],
-                     gq.privacy(train, test, synthetic, kinds, seed=seed)["exact_copies"], seconds))
+        scores = our_scores(train, test, synthetic, kinds, target, seed)
+        rows.append((scores["ours"], scores["efficacy"]["score"], scores["privacy"]["exact_copies"], seconds))
         print(f"  seed {seed}: quality {rows[-1][0]:.3f} efficacy {rows[-1][1]:.3f} copies {rows[-1][2]:.1%} "
               f"fit {seconds:.1f} s", flush=True)
     mean = [statistics.fmean(r[i] for r in rows) for i in range(4)]
