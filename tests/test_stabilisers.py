@@ -163,17 +163,13 @@ def test_presets_apply_and_flags_override(tmp_path):
 
 
 @pytest.mark.slow
-def test_toy_2d_preset_captures_more_ring_modes_than_plain_minimax(tmp_path):
-    """The issue's short seeded comparison (measured at 1,500 steps: minimax 0 and 2 modes, toy-2d 8 and 8)."""
-    from ganforge.data.toy import ring_modes
-    from ganforge.metrics import mode_statistics
+def test_nonsaturating_defaults_capture_more_ring_modes_than_plain_minimax(ring_runs):
+    """The vector defaults (the toy-2d preset's settings, at 3,000 steps) against the same model with the minimax
+    loss, each over several seeds (see conftest): minimax collapses, the defaults reach most modes."""
+    defaults, minimax = ring_runs["defaults"], ring_runs["minimax"]
 
-    def modes(options: dict, seed: int) -> int:
-        run = ganforge.train("ring", **options, steps=1500, seed=seed, threads=1, diagnose=False,
-                             out=tmp_path / f"{len(list(tmp_path.iterdir()))}", progress=False)
-        samples = ganforge.load(run.run_dir).sample(2500, seed=0)
-        return mode_statistics(samples, ring_modes(), 0.01)["modes"]
+    def mean(runs, key):
+        return sum(r[key] for r in runs) / len(runs)
 
-    minimax = sum(modes({"model": "mlp", "loss": "minimax"}, seed) for seed in (0, 1))
-    preset = sum(modes({"preset": "toy-2d"}, seed) for seed in (0, 1))
-    assert preset >= 14 and preset > minimax + 6
+    assert mean(defaults, "high_quality") > mean(minimax, "high_quality") + 0.25, (defaults, minimax)
+    assert mean(defaults, "modes") > mean(minimax, "modes"), (defaults, minimax)

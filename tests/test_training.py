@@ -8,15 +8,15 @@ import torch
 from safetensors.torch import load_file
 
 import ganforge
-from ganforge.data.toy import ring_modes
 from ganforge.errors import GanforgeError
 from ganforge.training import checkpoint as ckpt
 from ganforge.training.run_folder import RunFolder
 from ganforge.training.trainer import Trainer
 
 TINY_DCGAN = {"data": "digits", "image_size": 16, "g_width": 8, "d_width": 8, "latent_dim": 16, "batch_size": 16}
-# Measured with these defaults, 3,000 steps: 67–87 % high quality and 7–8 modes over seeds 0–4 (seed 0: 87 %, 8).
-RING_STEPS, RING_MIN_QUALITY, RING_MIN_MODES = 3000, 0.6, 6
+# Over 3 seeds (12 measured seeds: mean high quality 0.56, sd 0.2; modes 5–8), so a mean below 0.3 or fewer than
+# 19 of 24 modes is a failure on any CPU, not bad luck (about 1 % chance from the measured spread).
+RING_MIN_MEAN_QUALITY, RING_MIN_TOTAL_MODES = 0.3, 19
 TINY_MLP = {"data": "ring", "g_width": 32, "d_width": 32, "depth": 2, "batch_size": 64}
 
 
@@ -36,19 +36,14 @@ def _losses(run_dir):
 
 
 @pytest.mark.slow
-def test_ring_training_puts_most_samples_on_the_modes(tmp_path):
-    # One thread keeps the run identical across machines. Seeds differ a lot at 3,000 steps (seed 0 collapses onto
-    # one mode at step 700 and the monitor says so; seeds 1 and 2 reach 81 % and 63 %), so this pins a healthy one.
-    result = ganforge.train("ring", model="mlp", steps=RING_STEPS, seed=1, threads=1, out=tmp_path / "ring",
-                            progress=False)
-    samples = ganforge.load(result.run_dir).sample(2500, seed=0).double()
-    modes = ring_modes()
-    nearest = torch.cdist(samples, modes).argmin(1)
-    high_quality = (samples - modes[nearest]).abs().le(3 * 0.01).all(1)  # within 3σ of its mode, per axis
-    covered = len(set(nearest[high_quality].tolist()))
-    assert high_quality.float().mean().item() > RING_MIN_QUALITY
-    assert covered >= RING_MIN_MODES
-    assert RunFolder(result.run_dir).read_diagnoses() == []  # a healthy run raises no false alarm
+def test_ring_training_puts_most_samples_on_the_modes(ring_runs):
+    # Three seeds judged together (see conftest): a broken trainer or loss puts almost nothing within 3σ of a mode.
+    runs = ring_runs["defaults"]
+    mean_quality = sum(r["high_quality"] for r in runs) / len(runs)
+    assert mean_quality > RING_MIN_MEAN_QUALITY, runs
+    assert sum(r["modes"] for r in runs) >= RING_MIN_TOTAL_MODES, runs
+    for run in runs:  # mode crowding can be flagged on the way; nothing worse may be
+        assert not run["findings"] & {"divergence", "discriminator_wins", "generator_stalled"}, run
 
 
 def test_digits_run_writes_grids_and_a_loadable_checkpoint(tmp_path):
