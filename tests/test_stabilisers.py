@@ -173,3 +173,46 @@ def test_nonsaturating_defaults_capture_more_ring_modes_than_plain_minimax(ring_
 
     assert mean(defaults, "high_quality") > mean(minimax, "high_quality") + 0.25, (defaults, minimax)
     assert mean(defaults, "modes") > mean(minimax, "modes"), (defaults, minimax)
+
+
+def test_each_regulariser_changes_the_discriminator_loss_by_what_it_adds(tmp_path):
+    """One step from the same weights and data: the logged d_loss is the plain loss plus what each option adds."""
+
+    def first_d_loss(**options) -> float:
+        run = ganforge.train("ring", g_width=16, d_width=16, depth=1, batch_size=32, steps=1, log_every=1,
+                             precision="fp32", diagnose=False, progress=False,
+                             out=tmp_path / str(len(list(tmp_path.iterdir()))), **options)
+        return run.last_metrics["d_loss"]
+
+    plain = first_d_loss()
+    r1 = first_d_loss(r1=2.0) - plain
+    assert r1 > 0
+    assert first_d_loss(r1=2.0, lazy_every=2) - plain == pytest.approx(2 * r1, rel=1e-4)  # lazy: scaled by k
+    assert first_d_loss(r1=1.0) - plain == pytest.approx(r1 / 2, rel=1e-4)  # linear in γ
+    assert first_d_loss(r2=2.0) - plain > 0
+    assert first_d_loss(gp=1.0) - plain > 0
+    assert first_d_loss(label_smoothing=0.2) != pytest.approx(plain, abs=1e-6)
+    assert first_d_loss(instance_noise=0.5) != pytest.approx(plain, abs=1e-6)
+
+
+def test_packed_wgan_penalty_takes_one_alpha_and_one_norm_per_pack():
+    class SumCritic(torch.nn.Module):  # D(pack) = w · (sum over the pack's samples): ‖∇‖ = ‖w‖·√pack per pack
+        def forward(self, x):
+            return (x.reshape(-1, 2, 3) @ torch.tensor([1.0, 2.0, 2.0])).sum(1)
+
+    real, fake = torch.randn(8, 3), torch.randn(8, 3)
+    # per pack the gradient is w on each of its 2 samples: norm 3·√2; per sample it would be 3
+    expected = (3 * math.sqrt(2) - 1) ** 2
+    assert wgan_gradient_penalty(SumCritic(), real, fake, pack=2).item() == pytest.approx(expected, rel=1e-5)
+    torch.manual_seed(0)
+    seen = []
+
+    class Spy(torch.nn.Module):
+        def forward(self, x):
+            seen.append(x.detach())
+            return x.sum(1)
+
+    wgan_gradient_penalty(Spy(), torch.zeros(6, 1), torch.ones(6, 1), pack=3)
+    alphas = 1 - seen[0].flatten()  # x̂ = α·0 + (1 − α)·1
+    assert torch.equal(alphas[:3], alphas[:1].expand(3)) and torch.equal(alphas[3:], alphas[3:4].expand(3))
+    assert alphas[0] != alphas[3]

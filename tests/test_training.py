@@ -180,3 +180,28 @@ def test_eval_command_on_a_ring_run(tmp_path, capsys):
     assert "precision" in capsys.readouterr().out
     assert main(["eval", str(tmp_path / "r"), "--metrics", "fd,is", "--quiet"]) == 2
     assert "metric is needs class logits" in capsys.readouterr().err
+
+
+def test_best_metric_auto_ranks_mixtures_by_modes_and_refuses_values_that_rank_nothing(tmp_path):
+    result = ganforge.train(**TINY_MLP, steps=20, eval_every=10, eval_n=200, log_every=10, out=tmp_path / "r",
+                            progress=False)
+    assert json.loads((result.run_dir / "checkpoints" / "best.json").read_text())["metric"] == "modes"
+    with pytest.raises(GanforgeError, match="--best-metric density is not a value that ranks checkpoints"):
+        ganforge.train(**TINY_MLP, steps=2, eval_every=1, best_metric="density", out=tmp_path / "d", progress=False)
+
+
+def test_evaluation_never_saves_non_finite_weights(tmp_path, monkeypatch):
+    original = Trainer._evaluate
+
+    def poison_then_evaluate(self, cfg):
+        with torch.no_grad():
+            next(self.generator.parameters()).fill_(float("nan"))
+        return original(self, cfg)
+
+    monkeypatch.setattr(Trainer, "_evaluate", poison_then_evaluate)
+    # evaluation at step 5, checkpoints every 100: keeping a best would have to save a checkpoint of its own
+    with pytest.raises(GanforgeError, match="diverged"):
+        ganforge.train(**TINY_MLP, steps=10, eval_every=5, eval_n=100, checkpoint_every=100, log_every=10,
+                       on_divergence="stop", out=tmp_path / "r", progress=False)
+    assert ckpt.find_checkpoint(tmp_path / "r").name == "step_000000"
+    assert not (tmp_path / "r" / "checkpoints" / "best").exists()

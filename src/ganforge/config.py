@@ -99,8 +99,9 @@ class TrainConfig:
         for name in positive:
             if getattr(self, name) < 1:
                 raise GanforgeError(f"option {_flag(name)} must be at least 1, got {getattr(self, name)}")
-        if self.steps < 0:
-            raise GanforgeError(f"option --steps must be 0 or more, got {self.steps}")
+        if self.steps < 1:
+            raise GanforgeError(f"option --steps must be at least 1 (a run of 0 steps trains nothing), got "
+                                f"{self.steps}")
         for name in ["latent_dim", "g_width", "d_width", "depth", "image_size", "threads", "batch_size",
                      "n_fixed_samples", "epochs"]:
             value = getattr(self, name)

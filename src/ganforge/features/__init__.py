@@ -61,7 +61,8 @@ def extract(extractor: nn.Module | None, draw: Callable[[int, int], Tensor], n: 
             else:
                 feats, logit = extractor(batch.to(device))
                 features.append(feats.double().cpu())
-                logits.append(logit.double().cpu())
+                if logit is not None:  # networks without a classifier (the fid extra's Inception) give none
+                    logits.append(logit.double().cpu())
             bar.update(len(batch))
     return (torch.cat(features), torch.cat(logits) if logits else None,
             torch.cat(samples) if samples else torch.empty(0))

@@ -1,17 +1,21 @@
-"""Quality metrics, each one small module with the shared update/compute interface of `base.Metric`:
+"""Quality metrics, each one small module with the shared update/compute interface of `base.Metric`, registered
+by name in `METRICS` (in this order: the order of `ganforge eval`'s table):
 
 `fd` Fréchet distance · `kid` kernel distance · `is` Inception Score · `pr` precision/recall ·
 `dc` density/coverage · `modes` mode coverage (mixtures: by nearest centre; digits: by classifier).
 """
 
-from ganforge.metrics.base import Metric
+from ganforge.metrics.base import METRICS, Context, Metric, better_direction, register_metric, value_directions
+
+# The registry's order is the order of these imports: the order of `ganforge eval`'s table.
+# isort: off
 from ganforge.metrics.frechet import FrechetDistance, frechet_distance
-from ganforge.metrics.inception_score import InceptionScore
 from ganforge.metrics.kid import KernelDistance
-from ganforge.metrics.modes import ClassifierModes, MixtureModes, mode_statistics
+from ganforge.metrics.inception_score import InceptionScore
 from ganforge.metrics.prdc import DensityCoverage, PrecisionRecall
+from ganforge.metrics.modes import ClassifierModes, MixtureModes, ModeCoverage, mode_statistics
+# isort: on
 
-METRIC_NAMES = ("fd", "kid", "is", "pr", "dc", "modes")
-
-__all__ = ["METRIC_NAMES", "ClassifierModes", "DensityCoverage", "FrechetDistance", "InceptionScore",
-           "KernelDistance", "Metric", "MixtureModes", "PrecisionRecall", "frechet_distance", "mode_statistics"]
+__all__ = ["METRICS", "ClassifierModes", "Context", "DensityCoverage", "FrechetDistance", "InceptionScore",
+           "KernelDistance", "Metric", "MixtureModes", "ModeCoverage", "PrecisionRecall", "better_direction",
+           "frechet_distance", "mode_statistics", "register_metric", "value_directions"]

@@ -8,11 +8,13 @@ positive semi-definite inputs, cannot produce the imaginary parts that `scipy.li
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from torch import Tensor
 
 from ganforge.errors import GanforgeError
-from ganforge.metrics.base import Metric
+from ganforge.metrics.base import Metric, register_metric
 
 
 def _psd_sqrt(matrix: Tensor) -> Tensor:
@@ -46,10 +48,13 @@ def mean_and_covariance(features: Tensor) -> tuple[Tensor, Tensor]:
     return mean, centred.T @ centred / (features.shape[0] - 1)
 
 
+@register_metric
 class FrechetDistance(Metric):
     """Fréchet distance of generated features from real ones (FID with Inception features)."""
 
     name = "fd"
+    description = "Fréchet distance of feature Gaussians (FID with Inception features); lower is better"
+    values: ClassVar[dict[str, str | None]] = {"fd": "min"}
 
     def compute(self) -> dict[str, float]:
         real, fake = self._gathered()

@@ -9,11 +9,13 @@ Density and coverage (Naeem et al. 2020): density counts how many real balls hol
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from torch import Tensor
 
 from ganforge.errors import GanforgeError
-from ganforge.metrics.base import Metric
+from ganforge.metrics.base import Metric, register_metric
 
 CHUNK = 2048  # rows of the distance matrix computed at once, to bound memory
 
@@ -47,11 +49,13 @@ def nearest_fake_within_ball(real: Tensor, fake: Tensor, radii: Tensor) -> Tenso
     return torch.cat(hits)
 
 
+@register_metric
 class PrecisionRecall(Metric):
     """Improved precision and recall; higher is better for both."""
 
     name = "pr"
-    lower_is_better = False
+    description = "k-NN manifolds, k = 3 (Kynkäänniemi et al. 2019): realism and variety"
+    values: ClassVar[dict[str, str | None]] = {"precision": "max", "recall": "max"}
 
     def __init__(self, k: int = 3):
         self.k = k
@@ -65,11 +69,14 @@ class PrecisionRecall(Metric):
         return {"precision": float(precision), "recall": float(recall)}
 
 
+@register_metric
 class DensityCoverage(Metric):
     """Density (≈1 when the sets match) and coverage (share of real neighbourhoods reached)."""
 
     name = "dc"
-    lower_is_better = False
+    description = "k-NN balls, k = 5 (Naeem et al. 2020)"
+    # density is best near 1, not at its largest, so it ranks nothing
+    values: ClassVar[dict[str, str | None]] = {"density": None, "coverage": "max"}
 
     def __init__(self, k: int = 5):
         self.k = k

@@ -17,10 +17,17 @@ def r1_penalty(logits: Tensor, inputs: Tensor) -> Tensor:
     return 0.5 * gradient_norm_squared(logits, inputs).mean()
 
 
-def wgan_gradient_penalty(discriminator: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
-    """E[(‖∇D(x̂)‖ − 1)²] on random interpolates x̂ between real and generated samples (Gulrajani et al. 2017)."""
-    shape = (real.shape[0],) + (1,) * (real.dim() - 1)
-    alpha = torch.rand(shape, device=real.device, dtype=real.dtype)
+def wgan_gradient_penalty(discriminator: nn.Module, real: Tensor, fake: Tensor, pack: int = 1,
+                          generator: torch.Generator | None = None) -> Tensor:
+    """E[(‖∇D(x̂)‖ − 1)²] on random interpolates x̂ between real and generated samples (Gulrajani et al. 2017).
+
+    With a packed discriminator (PacGAN: D judges `pack` samples at once) the critic's input is the pack: one α per
+    pack and one gradient norm per pack, over all of its samples. `generator` draws α (the global RNG if None).
+    """
+    n = real.shape[0]
+    alpha = torch.rand(n // pack, generator=generator).to(real.device, real.dtype)
+    alpha = alpha.repeat_interleave(pack).view((n,) + (1,) * (real.dim() - 1))
     mixed = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
-    norms = gradient_norm_squared(discriminator(mixed), mixed).add(1e-12).sqrt()
+    (grad,) = torch.autograd.grad(discriminator(mixed).float().sum(), mixed, create_graph=True)
+    norms = torch.linalg.vector_norm(grad.float().reshape(n // pack, -1), dim=1)
     return (norms - 1).square().mean()

@@ -23,12 +23,14 @@ from typing import Any
 
 import pandas as pd
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from ganforge.errors import GanforgeError
 from ganforge.regularizers.ema import GeneratorEMA
+from ganforge.regularizers.penalties import wgan_gradient_penalty
 from ganforge.tabular.model import (
     ConditionSampler,
     OutputLayout,
@@ -345,10 +347,7 @@ class TableGAN:
         loss = scores[batch // pac :].mean() - scores[: batch // pac].mean()
         if self.config.gp == 0 or self._critic_updates % self.config.gp_every:
             return loss
-        mix = torch.rand(batch // pac, 1, 1, generator=rng).expand(-1, pac, 1).reshape(batch, 1)
-        between = (mix * real + (1 - mix) * fake).requires_grad_(True)
-        (grad,) = torch.autograd.grad(discriminator(between).sum(), between, create_graph=True)
-        penalty = ((grad.reshape(batch // pac, -1).norm(dim=1) - 1) ** 2).mean()
+        penalty = wgan_gradient_penalty(discriminator, real, fake, pack=pac, generator=rng)
         return loss + self.config.gp * self.config.gp_every * penalty
 
     def _train_step(self, discriminator: nn.Module, opt_d: torch.optim.Optimizer, opt_g: torch.optim.Optimizer,
@@ -517,7 +516,11 @@ class TableGAN:
             model.history = meta.get("history", [])
         except (KeyError, TypeError, ValueError) as error:
             raise GanforgeError(f"{meta_path} is not a valid TableGAN description: {error}") from None
-        tensors = load_file(str(folder / MODEL_FILE))
+        try:
+            tensors = load_file(str(folder / MODEL_FILE))
+        except (SafetensorError, OSError) as error:
+            raise GanforgeError(f"{folder / MODEL_FILE} is not a safetensors file ({error}); nothing was loaded") \
+                from None
         spans = model.transformer.condition_spans()
         frequencies = [tensors.pop(f"sampler.frequency.{j}") for j in range(len(spans))]
         if spans:

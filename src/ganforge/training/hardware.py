@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import platform
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 
@@ -49,6 +50,15 @@ def set_threads(requested: int, device: torch.device, loader_workers: int = 0) -
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
     return threads
+
+
+def cpu_name() -> str:
+    """The CPU model as the kernel reports it (figures are only comparable on the same one)."""
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as handle:
+        for line in handle:
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown CPU"
 
 
 def cpu_has_fast_bf16() -> bool:

@@ -28,6 +28,7 @@ from ganforge.data.export import save_samples
 from ganforge.diagnostics import Event, Finding, HealthMonitor, Observation
 from ganforge.errors import GanforgeError
 from ganforge.losses import get_loss
+from ganforge.metrics.base import better_direction
 from ganforge.models import MODELS, build_models, default_model, resolve_options, sample_latent
 from ganforge.regularizers.augment import diff_augment, parse_policy
 from ganforge.regularizers.ema import GeneratorEMA
@@ -42,7 +43,6 @@ MAX_ROLLBACKS = 3
 DIVERSITY_SAMPLES = 1000  # all fixed points of vector data; images have 64
 MODEL_OPTIONS = ("latent_dim", "g_width", "d_width", "depth", "batch_norm", "activation", "minibatch_std")
 STAT_NAMES = ("d_loss", "g_loss", "d_real", "d_fake")
-LOWER_IS_BETTER = {"fd", "kid", "reverse_kl", "kl_uniform"}
 
 
 @dataclass
@@ -116,6 +116,12 @@ class Trainer:
         self._real_spread: float | None = None
         self.best: dict[str, Any] | None = None
         self._evaluator: Any = None
+        # --best-metric auto: mode coverage where modes are known (ring, grid), else the Fréchet distance
+        self.best_metric = config.best_metric
+        if self.best_metric == "auto":
+            self.best_metric = "modes" if "modes" in dataset.info else "fd"
+        if config.eval_every:
+            better_direction(self.best_metric)  # a value that cannot rank checkpoints is refused before training
 
     def _configure_regularisers(self, config: TrainConfig) -> None:
         """Check the regulariser options against the loss and the data, and fill in implied values."""
@@ -164,7 +170,10 @@ class Trainer:
         return all(bool(torch.isfinite(p).all()) for p in self._parameters())
 
     def save(self) -> Path:
-        """Write a checkpoint of the current step (`fit` checks the weights are finite first)."""
+        """Write a checkpoint of the current step; non-finite weights are refused (callers roll back first)."""
+        if not self.weights_finite():
+            raise GanforgeError(f"refusing to save non-finite weights at step {self.step}; the last good checkpoint "
+                                f"stays in {self.run.checkpoints}")
         tensors = ckpt.module_tensors(self._modules_to_save())
         g_tensors, g_meta = ckpt.optimizer_to_tensors(self.opt_g, "opt_g")
         d_tensors, d_meta = ckpt.optimizer_to_tensors(self.opt_d, "opt_d")
@@ -243,7 +252,7 @@ class Trainer:
         if cfg.r2:
             total = total + cfg.r2 * r1_penalty(fake_logits, fake_in)
         if cfg.gp:
-            total = total + cfg.gp * wgan_gradient_penalty(self.discriminator, real_in, fake_in)
+            total = total + cfg.gp * wgan_gradient_penalty(self.discriminator, real_in, fake_in, pack=cfg.pack)
         return total * cfg.lazy_every
 
     def train_step(self, batches: Iterator[Tensor], measure: bool = False) -> Tensor:
@@ -417,11 +426,15 @@ class Trainer:
         results = evaluate(self._sample_for_eval, self.dataset, n=cfg.eval_n, metrics=parse_metrics(cfg.eval_metrics),
                            features=features, device=self.device, progress=False, extractor=self._evaluator)
         self.run.append_metrics({"step": self.step, "eval": results})
-        key = "fd" if cfg.best_metric == "auto" else cfg.best_metric
+        key = self.best_metric
         if key not in results:
             raise GanforgeError(f"option --best-metric {key} is not among the evaluated values "
                                 f"({', '.join(k for k, v in results.items() if isinstance(v, int | float))})")
-        value, lower = float(results[key]), key in LOWER_IS_BETTER
+        if not self.weights_finite():  # never kept as best, never saved: the next log interval rolls back
+            return results
+        value, lower = float(results[key]), better_direction(key) == "min"
+        if math.isnan(value):
+            return results
         if self.best is None or (value < self.best["value"] if lower else value > self.best["value"]):
             self.best = {"metric": key, "value": value, "step": self.step}
             path = ckpt.find_checkpoint(self.run.path)
