@@ -55,7 +55,7 @@ def test_a_crash_while_saving_leaves_the_last_good_checkpoint(tmp_path, monkeypa
     model, optimizer = _model_and_optimizer()
     good = _save(tmp_path / "checkpoints", 1, model, optimizer)
     calls = {"n": 0}
-    real_save = ckpt.save_file
+    real_save = ckpt.write_safetensors
 
     def crash_on_second_file(*args, **kwargs):
         calls["n"] += 1
@@ -63,7 +63,7 @@ def test_a_crash_while_saving_leaves_the_last_good_checkpoint(tmp_path, monkeypa
             raise OSError("disk full")
         return real_save(*args, **kwargs)
 
-    monkeypatch.setattr(ckpt, "save_file", crash_on_second_file)
+    monkeypatch.setattr(ckpt, "write_safetensors", crash_on_second_file)
     with pytest.raises(OSError, match="disk full"):
         _save(tmp_path / "checkpoints", 2, model, optimizer)
     assert ckpt.find_checkpoint(tmp_path) == good

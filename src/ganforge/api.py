@@ -17,7 +17,7 @@ from ganforge.models import build_models, sample_latent
 from ganforge.presets import preset_options
 from ganforge.training import checkpoint as ckpt
 from ganforge.training.hardware import pick_device
-from ganforge.training.run_folder import RunFolder, default_run_path
+from ganforge.training.run_folder import RunFolder, default_run_path, write_failures_explained
 from ganforge.training.trainer import Trainer, TrainResult
 
 # Options that may change when a run is resumed: they do not alter what is being learnt.
@@ -103,14 +103,20 @@ def train(data: str | None = None, *, resume: str | Path | None = None, progress
         cfg.out = str(run.path)
     else:
         _check_same_data(run, dataset)
-    trainer = Trainer(cfg, dataset, run, progress=progress)
-    if resume is not None:
-        trainer.restore(run.latest_checkpoint())
-        if cfg.steps <= trainer.step:
-            raise GanforgeError(f"run {run.path} is already at step {trainer.step:,}; --steps is the new total, "
-                                f"so give more than {trainer.step} to continue it")
-    run.write_config(trainer.describe())
-    return trainer.fit()
+    with run.lock(new=resume is None), write_failures_explained(run.path):
+        trainer = Trainer(cfg, dataset, run, progress=progress)
+        if resume is not None:
+            found = ckpt.find_checkpoint(run.path)
+            if found is not None:
+                trainer.restore(found)
+            else:  # killed before its first checkpoint: the same seed replays the same run from step 0
+                run.truncate_metrics(0)
+            run.truncate_diagnoses(trainer.step)
+            if cfg.steps <= trainer.step:
+                raise GanforgeError(f"run {run.path} is already at step {trainer.step:,}; --steps is the new total, "
+                                    f"so give more than {trainer.step} to continue it")
+        run.write_config(trainer.describe())
+        return trainer.fit()
 
 
 class TrainedGenerator:

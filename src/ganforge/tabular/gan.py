@@ -24,7 +24,7 @@ from typing import Any
 import pandas as pd
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
@@ -488,7 +488,7 @@ class TableGAN:
         tensors = {k: v.contiguous() for k, v in self.generator.state_dict().items()}
         if self.sampler is not None:
             tensors.update({f"sampler.frequency.{j}": f for j, f in enumerate(self.sampler.frequency)})
-        save_file(tensors, str(temp), metadata={"format": FORMAT})
+        ckpt.write_safetensors(tensors, temp, metadata={"format": FORMAT})
         os.replace(temp, folder / MODEL_FILE)
         config = dataclasses.asdict(self.config)
         ckpt.write_json(folder / META_FILE, {"format": FORMAT, "config": config,

@@ -27,7 +27,7 @@ from ganforge.tabular.schema import TABLE_SUFFIXES, read_table
 from ganforge.training import checkpoint as ckpt
 from ganforge.training.checkpoint import atomic_write_text, find_checkpoint, write_json
 from ganforge.training.hardware import set_threads
-from ganforge.training.run_folder import RunFolder, default_run_path
+from ganforge.training.run_folder import RunFolder, default_run_path, write_failures_explained
 from ganforge.training.trainer import TrainResult
 
 log = logging.getLogger("ganforge")
@@ -144,11 +144,20 @@ def _table_config(values: dict[str, Any]) -> TableGANConfig:
 
 def _fit_run(run: RunFolder, frame: pd.DataFrame, options: TableGANConfig, stored: dict[str, Any], progress: bool,
              resume: bool) -> TrainResult:
-    """Fit (or go on fitting) with checkpoints in the run folder; Ctrl-C keeps the run resumable."""
+    """Fit (or go on fitting) with checkpoints in the run folder, which this process holds locked; Ctrl-C and
+    kill -9 keep the run resumable, and a full disk is a one-line error."""
+    created = not run.path.exists()
+    with run.lock(new=not resume), write_failures_explained(run.path):
+        return _fit_locked(run, frame, options, stored, progress, resume, created)
+
+
+def _fit_locked(run: RunFolder, frame: pd.DataFrame, options: TableGANConfig, stored: dict[str, Any],
+                progress: bool, resume: bool, created: bool) -> TrainResult:
     threads = set_threads(stored["threads"] or AUTO_THREADS, torch.device("cpu"))
     header = {"ganforge": __version__, "kind": "table", "config": stored}
-    created = not run.path.exists()
     previous, found = run.read_config() if resume else None, find_checkpoint(run.path) if resume else None
+    if resume and found is None and previous.get("status") == "fitting":
+        resume = False  # killed before its first checkpoint: the same seed replays the same fit from the start
     if resume:
         if found is None:
             raise GanforgeError(f"run {run.path} has no checkpoint to resume from (table runs made before ganforge "

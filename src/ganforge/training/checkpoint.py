@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from torch import Tensor
 
 from ganforge.errors import GanforgeError
@@ -60,6 +60,20 @@ def atomic_write_text(path: Path, text: str) -> None:
         os.fsync(handle.fileno())
     os.replace(temp, path)
     _fsync_dir(path.parent)
+
+
+def write_safetensors(tensors: dict[str, Tensor], path: Path, metadata: dict[str, str] | None = None) -> None:
+    """Write a safetensors file through Python's file I/O, flushed to disk: a full disk then raises OSError with its
+    errno (safetensors' own writer reports it as a generic SafetensorError)."""
+    try:
+        with path.open("wb") as handle:
+            handle.write(save(tensors, metadata=metadata))
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as error:
+        if error.filename is None:  # a failed write() names no file; the message should
+            raise OSError(error.errno, error.strerror, str(path)) from None
+        raise
 
 
 def plain_json(data: Any) -> Any:
@@ -136,11 +150,10 @@ def save_checkpoint(folder: Path, step: int, tensors: dict[str, Tensor], trainin
     shutil.rmtree(temp, ignore_errors=True)
     temp.mkdir()
     try:
-        save_file(tensors, str(temp / MODELS_FILE), metadata={"format": FORMAT})
-        save_file(training, str(temp / TRAINING_FILE), metadata={"format": FORMAT})
+        write_safetensors(tensors, temp / MODELS_FILE, metadata={"format": FORMAT})
+        write_safetensors(training, temp / TRAINING_FILE, metadata={"format": FORMAT})
         (temp / STATE_FILE).write_text(json.dumps({"format": FORMAT, **state}, indent=2) + "\n", encoding="utf-8")
-        for name in CHECKPOINT_FILES:
-            _fsync_file(temp / name)
+        _fsync_file(temp / STATE_FILE)
         if final.exists():  # an earlier attempt at the same step (e.g. Ctrl-C right after a scheduled save)
             shutil.rmtree(final)
         os.replace(temp, final)
@@ -167,6 +180,13 @@ def keep_as_best(source: Path, info: dict[str, Any]) -> Path:
     shutil.rmtree(old, ignore_errors=True)
     write_json(folder / "best.json", {**info, "from": source.name})
     return best
+
+
+def remove_partial_writes(folder: Path) -> None:
+    """Remove temporary checkpoint folders left by a process that was killed mid-write (call with the run locked)."""
+    if folder.is_dir():
+        for leftover in folder.glob(".partial-*"):
+            shutil.rmtree(leftover, ignore_errors=True)
 
 
 def _step_number(path: Path) -> int:

@@ -2,16 +2,32 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import json
+import os
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from ganforge.errors import GanforgeError
-from ganforge.training.checkpoint import atomic_write_text, find_checkpoint, plain_json, write_json
+from ganforge.training.checkpoint import (
+    atomic_write_text,
+    find_checkpoint,
+    plain_json,
+    remove_partial_writes,
+    write_json,
+)
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
 DIAGNOSES_FILE = "diagnoses.jsonl"
+LOCK_FILE = ".lock"
+# errors that mean "this cannot be written here": a full disk or quota, a read-only or impossible path
+WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG, errno.ENOTDIR, errno.EISDIR, errno.EACCES,
+                errno.EPERM}
 
 
 def default_run_path(name: str) -> Path:
@@ -58,6 +74,45 @@ class RunFolder:
                                 f"an earlier `ganforge train`")
         return run
 
+    @contextlib.contextmanager
+    def lock(self, new: bool = False) -> Iterator[None]:
+        """Hold the run folder for this process; a second process writing the same run is refused by name.
+
+        The lock is the kernel's (`flock` on `.lock`): it ends with the process that holds it, so a run killed with
+        kill -9 never leaves a stale lock. `new`: the folder must not hold a run (checked again under the lock, in
+        case another process created one in between). Temporary folders of a killed checkpoint write are removed,
+        and a folder this call created is removed again if the work fails before `config.json` exists.
+        """
+        created = not self.path.exists()
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            handle = (self.path / LOCK_FILE).open("a+", encoding="utf-8")
+        except OSError as error:
+            raise GanforgeError(f"--out {self.path}: cannot create the run folder there ({describe_os_error(error)})"
+                                ) from None
+        with handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                holder = handle.read().strip() or "unknown"
+                raise GanforgeError(f"run folder {self.path} is in use by another ganforge process (pid {holder}); "
+                                    "wait for it to finish or stop it, or choose another --out") from None
+            if new and self.config_path.exists():
+                raise GanforgeError(f"{self.path} already holds a run; continue it with --resume {self.path} or "
+                                    "choose another --out")
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"{os.getpid()}\n")
+            handle.flush()
+            remove_partial_writes(self.checkpoints)
+            try:
+                yield
+            except BaseException:
+                if created and not self.config_path.exists():  # failed before it was a run: leave nothing behind
+                    shutil.rmtree(self.path, ignore_errors=True)
+                raise
+
     def read_config(self) -> dict[str, Any]:
         """The stored `config.json`."""
         try:
@@ -97,18 +152,27 @@ class RunFolder:
         return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
     def truncate_metrics(self, last_step: int, key: str = "step") -> None:
-        """Drop metric lines logged after `last_step` (work after the checkpoint a resume restarts from; tables
-        count `epoch`s)."""
-        if not self.metrics_path.exists():
+        """Drop metric lines logged after `last_step` (work after the checkpoint a resume restarts from, which it
+        will log again; tables count `epoch`s), and a line cut short by a crash."""
+        self._truncate_lines(self.metrics_path, last_step, key)
+
+    def truncate_diagnoses(self, last_step: int) -> None:
+        """Drop diagnosis events after `last_step`: a resumed run's monitor, restored from that checkpoint, raises
+        them again. (A rollback keeps them: they are what led to it.)"""
+        self._truncate_lines(self.path / DIAGNOSES_FILE, last_step, "step")
+
+    @staticmethod
+    def _truncate_lines(path: Path, last_step: int, key: str) -> None:
+        if not path.exists():
             return
         kept = []
-        for line in self.metrics_path.read_text(encoding="utf-8").splitlines():
+        for line in path.read_text(encoding="utf-8").splitlines():
             try:
                 if json.loads(line).get(key, 0) <= last_step:
                     kept.append(line)
             except ValueError:
                 continue  # a line cut short by a crash
-        atomic_write_text(self.metrics_path, "".join(f"{line}\n" for line in kept))
+        atomic_write_text(path, "".join(f"{line}\n" for line in kept))
 
     def read_metrics(self) -> list[dict[str, Any]]:
         """All records of `metrics.jsonl`."""
@@ -121,3 +185,27 @@ class RunFolder:
             except ValueError:
                 continue
         return records
+
+
+def describe_os_error(error: OSError) -> str:
+    """'No space left on device: /path' from an OSError, for one-line messages."""
+    reason = error.strerror or str(error)
+    return f"{reason}: {error.filename}" if error.filename else reason
+
+
+@contextlib.contextmanager
+def write_failures_explained(run_path: str | Path | None) -> Iterator[None]:
+    """Turn a failed write into the run folder (a full disk, an impossible path) into a one-line error that says the
+    checkpoints already written are untouched; other errors pass through."""
+    try:
+        yield
+    except OSError as error:
+        if error.errno not in WRITE_ERRNOS:
+            raise
+        latest = find_checkpoint(Path(run_path)) if run_path else None
+        if latest is not None:
+            then = (f"the last good checkpoint ({latest}) is untouched: free space, then continue with "
+                    f"ganforge train --resume {run_path}")
+        else:
+            then = "no checkpoint was written yet: free space or choose another --out, and start again"
+        raise GanforgeError(f"could not write ({describe_os_error(error)}); training stopped and {then}") from None

@@ -1,0 +1,158 @@
+"""Faults: kill -9 at seeded moments (during a step, a checkpoint write, a grid write, a metrics line, or at a
+random time) and --resume ends bit-identical to an uninterrupted run, for image, vector and table runs; a full disk
+or an impossible --out is a one-line error that leaves the last good checkpoint; two processes on one run folder."""
+
+import json
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from test_tabular import mixed_table
+
+import ganforge
+from ganforge.cli import main
+from ganforge.errors import GanforgeError
+from ganforge.training import checkpoint as ckpt
+from ganforge.training.run_folder import RunFolder
+
+DRIVER = Path(__file__).with_name("kill_driver.py")
+sys.path.insert(0, str(DRIVER.parent))
+from kill_driver import run_options  # noqa: E402
+
+# (moment, how many calls there are to choose from) per kind; the call is drawn with a seeded RNG
+MOMENTS = {
+    "vector": [("step", 40), ("checkpoint", 16), ("grid", 8), ("metrics", 14), ("none", 0)],
+    "image": [("step", 16), ("checkpoint", 10), ("grid", 6), ("metrics", 8), ("none", 0)],
+    "table": [("step", 12), ("checkpoint", 7), ("metrics", 6), ("none", 0), ("none", 0)],
+}
+CASES = [(kind, moment, i, total) for kind, moments in MOMENTS.items()
+         for i, (moment, total) in enumerate(moments)]
+
+
+@pytest.fixture(scope="module")
+def table_csv(tmp_path_factory) -> str:
+    path = tmp_path_factory.mktemp("table") / "customers.csv"
+    mixed_table(200).to_csv(path, index=False)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def references(tmp_path_factory, table_csv) -> dict[str, Path]:
+    """Uninterrupted runs of each kind, with the options the driver uses."""
+    folder = tmp_path_factory.mktemp("straight")
+    runs = {}
+    for kind in MOMENTS:
+        runs[kind] = ganforge.train(**run_options(kind, str(folder / kind), table_csv)).run_dir
+    return runs
+
+
+def final_tensors(run: Path, kind: str) -> dict[str, torch.Tensor]:
+    if kind == "table":
+        return load_file(str(run / "model" / "table_model.safetensors"))
+    return load_file(str(ckpt.find_checkpoint(run) / ckpt.MODELS_FILE))
+
+
+def finished(run: Path, kind: str) -> bool:
+    """Whether the run was complete when it was killed (after its last write, before the process ended)."""
+    config = json.loads((run / "config.json").read_text()) if (run / "config.json").exists() else {}
+    if kind == "table":
+        return config.get("status") == "done"
+    found = ckpt.find_checkpoint(run)
+    return found is not None and ckpt.read_checkpoint_state(found)["step"] == config["config"]["steps"]
+
+
+def logged(run: Path) -> list[dict]:
+    """Every logged record without wall-clock timings."""
+    records = []
+    for record in RunFolder(run).read_metrics():
+        for key in ("sec_per_step", "samples_per_sec", "seconds"):
+            record.pop(key, None)
+        records.append(record)
+    return records
+
+
+@pytest.mark.parametrize(("kind", "moment", "index", "total"), CASES,
+                         ids=[f"{kind}-{moment}-{index}" for kind, moment, index, _ in CASES])
+def test_kill_9_then_resume_ends_bit_identical(kind, moment, index, total, tmp_path, references, table_csv):
+    rng = random.Random(f"{kind}-{moment}-{index}")
+    call = rng.randint(1, total) if total else 0
+    out = tmp_path / "run"
+    command = [sys.executable, str(DRIVER), kind, str(out), moment, str(call), table_csv]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if moment == "none":  # a random moment once training runs
+        assert process.stdout.readline().strip() == "training", process.stderr.read()
+        time.sleep(rng.uniform(0.0, 1.5))
+        process.send_signal(signal.SIGKILL)
+    _, err = process.communicate(timeout=300)
+    assert process.returncode in (-signal.SIGKILL, 0), err
+    if process.returncode == -signal.SIGKILL and not finished(out, kind):
+        resumed = ganforge.train(resume=out, progress=False)
+        assert not resumed.interrupted
+    reference = references[kind]
+    straight, split = final_tensors(reference, kind), final_tensors(out, kind)
+    assert straight.keys() == split.keys()
+    for name in straight:
+        assert torch.equal(straight[name], split[name]), name
+    assert logged(reference) == logged(out)
+    assert not list((out / "checkpoints").glob(".partial-*"))
+
+
+def test_a_full_disk_is_one_line_and_keeps_the_last_good_checkpoint(tmp_path, capsys, monkeypatch):
+    import errno
+
+    original = ckpt.write_safetensors
+    calls = [0]
+
+    def disk_full_at_the_third_checkpoint(tensors, path, metadata=None):
+        calls[0] += 1
+        if calls[0] == 5:  # 2 files per checkpoint: steps 0 and 4 are written, step 8 is not
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return original(tensors, path, metadata)
+
+    monkeypatch.setattr(ckpt, "write_safetensors", disk_full_at_the_third_checkpoint)
+    run = tmp_path / "r"
+    args = ["train", "--data", "ring", "--g-width", "16", "--d-width", "16", "--depth", "1", "--steps", "12",
+            "--checkpoint-every", "4", "--out", str(run), "--quiet"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "No space left on device" in err
+    assert "step_000004) is untouched" in err and f"--resume {run}" in err
+    assert ckpt.find_checkpoint(run).name == "step_000004"
+    ckpt.load_checkpoint(ckpt.find_checkpoint(run))
+    monkeypatch.setattr(ckpt, "write_safetensors", original)  # space freed
+    assert main(["train", "--resume", str(run), "--quiet"]) == 0
+    assert ckpt.find_checkpoint(run).name == "step_000012"
+
+
+@pytest.mark.parametrize("data", ["ring", "table"])
+def test_an_impossible_out_is_one_line(tmp_path, capsys, data, table_csv):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    source = table_csv if data == "table" else data
+    length = ["--epochs", "1"] if data == "table" else ["--steps", "2"]
+    assert main(["train", "--data", source, *length, "--out", str(blocker / "run"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "cannot create the run folder there (Not a directory" in err
+    assert blocker.read_text() == "not a folder"
+
+
+def test_a_second_process_on_the_same_run_is_refused_and_a_killed_one_leaves_no_lock(tmp_path):
+    run = ganforge.train("ring", g_width=16, d_width=16, depth=1, steps=2, out=tmp_path / "r", progress=False).run_dir
+    with RunFolder(run).lock(), pytest.raises(GanforgeError, match="is in use by another ganforge process"):
+        ganforge.train(resume=run, steps=4, progress=False)
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from ganforge.training.run_folder import "
+                               "RunFolder\nwith RunFolder(sys.argv[1]).lock():\n    print('locked', flush=True); "
+                               "time.sleep(60)", str(run)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "locked"
+    with pytest.raises(GanforgeError, match=f"pid {holder.pid}"):
+        ganforge.train(resume=run, steps=4, progress=False)
+    holder.kill()
+    holder.wait()
+    assert ganforge.train(resume=run, steps=4, progress=False).step == 4  # the kernel released the lock
+    assert json.loads((run / "config.json").read_text())["config"]["steps"] == 4
