@@ -32,8 +32,9 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def set_threads(requested: int, device: torch.device, loader_workers: int = 0) -> int:
-    """Set PyTorch's intra-op threads: as asked, else one per core left after the data-loading workers.
+def set_threads(requested: int, device: torch.device, loader_workers: int = 0, small_model: bool = False) -> int:
+    """Set PyTorch's intra-op threads: as asked, else one per core left after the data-loading workers, or one for
+    a `small_model` (whose matrices are too small to share between threads).
 
     More threads than cores makes them fight for the cores; on a 2-core machine that cost a peer 15×.
     """
@@ -45,6 +46,8 @@ def set_threads(requested: int, device: torch.device, loader_workers: int = 0) -
                         threads, available_cores())
     elif device.type == "cuda":
         threads = min(4, available_cores())  # the GPU does the work; a few threads feed it
+    elif small_model:
+        threads = 1
     else:
         threads = max(1, available_cores() - loader_workers)
     if torch.get_num_threads() != threads:
