@@ -483,3 +483,29 @@ def test_target_head_reads_the_target_back_from_encoded_rows():
         TableGAN(**FAST, target="nope").fit(frame)
     with pytest.raises(GanforgeError, match="target 'income' is continuous"):
         TableGAN(**FAST, target="income").fit(frame)
+
+
+def test_tiny_tables_are_refused_or_warned_and_copies_are_reported(tmp_path, capsys, caplog):
+    mixed_table(1).to_csv(tmp_path / "one.csv", index=False)
+    assert main(["train", "--data", str(tmp_path / "one.csv"), "--out", str(tmp_path / "r1"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "has 1 row; a GAN needs at least 10 rows" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "r1").exists()
+    rng = np.random.default_rng(0)  # two independent numbers: |r| stays far below 0.5, so no pair counts
+    pd.DataFrame({"a": rng.normal(size=150), "b": rng.normal(size=150)}).to_csv(tmp_path / "few.csv", index=False)
+    with caplog.at_level("WARNING", logger="ganforge"):
+        assert main(["train", "--data", str(tmp_path / "few.csv"), "--epochs", "2", "--out", str(tmp_path / "r"),
+                     "--quiet"]) == 0
+    assert "has only 150 rows" in caplog.text
+    capsys.readouterr()
+    assert main(["eval", str(tmp_path / "r")]) == 0
+    out = capsys.readouterr().out
+    assert "pair trends n/a: no associated column pairs" in out and "of synthetic rows equal a training row" in out
+    report = json.loads((tmp_path / "r" / "eval.json").read_text())
+    assert report["pairs_counted"] == 0 and 0 <= report["training_copies"] <= 1
+
+
+def test_exact_copy_share_counts_rows_equal_to_a_training_row():
+    train = pd.DataFrame({"a": [1.0, 2.0, np.nan], "b": ["x", "y", "z"]})
+    synthetic = pd.DataFrame({"a": [1.0, 2.0, np.nan, 1.0], "b": ["x", "x", "z", "y"]})
+    assert gq.exact_copy_share(train, synthetic) == 0.5  # (1, x) and (NaN, z)

@@ -288,8 +288,10 @@ def _eval_table(args: argparse.Namespace) -> int:
 
     report = evaluate_table(args.run, holdout=args.real, target=args.target, n=args.n_given, seed=args.seed)
     print(f"{args.run}: {report['rows_synthetic']} synthetic rows vs {report['rows_real']} training rows")
+    pairs = f"{report['column_pair_trends']:.4f}" if report["pairs_counted"] else "n/a: no associated column pairs"
     print(f"  quality            {report['quality']:.4f}  (column shapes {report['column_shapes']:.4f}, "
-          f"pair trends {report['column_pair_trends']:.4f})")
+          f"pair trends {pairs})")
+    print(f"  training copies    {report['training_copies']:.2%} of synthetic rows equal a training row")
     worst = sorted(report["shapes_by_column"].items(), key=lambda item: item[1])[:3]
     print("  weakest columns    " + ", ".join(f"{name} {score:.3f}" for name, score in worst))
     if "privacy" in report:

@@ -119,8 +119,17 @@ def quality_report(real: pd.DataFrame, synthetic: pd.DataFrame, kinds: dict[str,
     pairs = column_pair_trends(real, synthetic, kinds)
     shape_score = float(np.nanmean(list(shapes.values())))
     pair_score = float(np.nanmean(list(pairs.values()))) if pairs else shape_score
+    # with no associated pair, SDMetrics' overall score is the shapes score; the count says the pair score is void
     return {"quality": (shape_score + pair_score) / 2, "column_shapes": shape_score, "column_pair_trends": pair_score,
-            "shapes_by_column": shapes}
+            "pairs_counted": len(pairs), "shapes_by_column": shapes}
+
+
+def exact_copy_share(train: pd.DataFrame, synthetic: pd.DataFrame) -> float:
+    """The share of synthetic rows equal to some training row (missing values equal each other)."""
+    columns = [name for name in synthetic.columns if name in train.columns]
+    seen = set(pd.util.hash_pandas_object(train[columns].astype(str), index=False))
+    hashes = pd.util.hash_pandas_object(synthetic[columns].astype(str), index=False)
+    return float(hashes.isin(seen).mean()) if len(hashes) else 0.0
 
 
 # ------------------------------------------------------------------------------------------------ efficacy

@@ -31,6 +31,7 @@ from ganforge.training.run_folder import RunFolder, default_run_path, write_fail
 from ganforge.training.trainer import TrainResult
 
 log = logging.getLogger("ganforge")
+MIN_ROWS, FEW_ROWS = 10, 200  # below 10 rows a table is refused; below 200 the user is warned
 # --threads 0 for a table: one thread. Fair, --target, fastest epoch of 6, 2 idle cores: 1 thread 0.38–0.46 s, 2
 # threads 0.40–0.49 s (the matrices are too small to share); with the other core busy, 2 threads were 3–5x slower.
 AUTO_THREADS = 1
@@ -88,6 +89,12 @@ def train_table(config: TrainConfig, progress: bool = True, given: set[str] | No
     """Fit a `TableGAN` to the table at `config.data` and write the run folder (`given`: the options the user set;
     None = take every table option from `config`)."""
     frame = read_table(config.data)
+    if len(frame) < MIN_ROWS:
+        raise GanforgeError(f"table {config.data} has {len(frame)} row{'s' * (len(frame) != 1)}; a GAN needs at "
+                            f"least {MIN_ROWS} rows to learn from (a few hundred for useful samples)")
+    if len(frame) < FEW_ROWS:
+        log.warning("table %s has only %d rows: a GAN learns little from so few, and many sampled rows may copy "
+                    "training rows (ganforge eval reports the share)", config.data, len(frame))
     options = table_options(config, given)
     # batch and training length are stored as numbers, so a resumed run keeps them whatever later defaults are
     if options.batch_size is None:
@@ -266,6 +273,7 @@ def evaluate_table(run_dir: str | Path, holdout: str | None = None, target: str 
     synthetic = model.sample(n or len(train), seed=seed)
     report: dict[str, Any] = {"rows_real": len(train), "rows_synthetic": len(synthetic)}
     report.update(quality.quality_report(train, synthetic, kinds))
+    report["training_copies"] = quality.exact_copy_share(train, synthetic)
     if holdout:
         test = read_table(holdout)
         absent = [name for name in kinds if name not in test.columns]
