@@ -220,3 +220,14 @@ def test_one_registry_serves_evaluate_best_metric_and_the_help(capsys):
         assert "mean_norm" in capsys.readouterr().out
     finally:
         METRICS.pop("mean_norm")
+
+
+def test_raw_features_of_large_images_are_warned_about(caplog):
+    from ganforge.data import load_dataset
+    from ganforge.metrics.evaluate import evaluate
+
+    shapes = load_dataset("shapes", image_size=64)  # 3 × 64 × 64 = 12,288 dimensions
+    with caplog.at_level("WARNING", logger="ganforge"):
+        evaluate(lambda n, seed: shapes.real_samples(n, seed=seed + 1), shapes, n=20, metrics=["kid"],
+                 features="raw", progress=False)
+    assert "12,288-dimensional features" in caplog.text and "--features inception" in caplog.text

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -13,6 +15,9 @@ from ganforge.data import Dataset
 from ganforge.errors import GanforgeError
 from ganforge.features import default_features, extract, get_extractor
 from ganforge.metrics import METRICS, Context, Metric
+
+log = logging.getLogger("ganforge")
+LARGE_RAW_FEATURES = 4096  # above this, covariance-based metrics on raw samples take minutes
 
 
 def parse_metrics(text: str | Sequence[str] | None) -> list[str] | None:
@@ -61,6 +66,11 @@ def evaluate(sample: Callable[[int, int], Tensor], dataset: Dataset, n: int = 10
         extractor = get_extractor(features, inception_weights)
     context = Context(dataset, features, extractor)
     objects = build_metrics(metrics or default_metrics(context), context)
+    width = math.prod(dataset.sample_shape)
+    if features == "raw" and width > LARGE_RAW_FEATURES and any(m.needs == "features" for m in objects):
+        log.warning("--features raw gives %s-dimensional features here: the Fréchet distance needs a %s × %s "
+                    "covariance (minutes and gigabytes); --features inception measures images in 2,048 dimensions",
+                    f"{width:,}", f"{width:,}", f"{width:,}")
     real = dataset.real_samples(n, seed=seed)
     fake = sample(n, seed)
     real_features, _, _ = extract(extractor, lambda s, c: real[s : s + c], len(real), batch_size, device,
