@@ -156,7 +156,7 @@ def tables(tmp_path):
     (tmp_path / "empty.csv").write_text("")
     (tmp_path / "header_only.csv").write_text("a,b\n")
     (tmp_path / "twice.csv").write_text("a,b,a\n1,2,3\n")
-    (tmp_path / "blank_column.csv").write_text("a,b\n1,\n2,\n")
+    (tmp_path / "blank_column.csv").write_text("a,b\n" + "".join(f"{i},\n" for i in range(210)))
     (tmp_path / "binary.csv").write_bytes(b"\x00\xff\xfe" * 100)
     return tmp_path
 
@@ -509,3 +509,20 @@ def test_exact_copy_share_counts_rows_equal_to_a_training_row():
     train = pd.DataFrame({"a": [1.0, 2.0, np.nan], "b": ["x", "y", "z"]})
     synthetic = pd.DataFrame({"a": [1.0, 2.0, np.nan, 1.0], "b": ["x", "x", "z", "y"]})
     assert gq.exact_copy_share(train, synthetic) == 0.5  # (1, x) and (NaN, z)
+
+
+def test_samples_keep_the_decimals_of_the_data_and_dates_read_as_dates(tmp_path):
+    from ganforge.tabular.gan import describe_columns
+    from ganforge.tabular.schema import decimal_places
+
+    assert decimal_places(np.array([1.5, 2.25, 3.0])) == 2 and decimal_places(np.array([1.0, 20.0])) == 0
+    assert decimal_places(np.array([np.pi])) is None  # more than 6 decimals: kept as computed
+    frame = mixed_table(300)
+    frame["price"] = np.round(np.random.default_rng(0).uniform(1, 100, len(frame)), 2)
+    model = TableGAN(**FAST).fit(frame)
+    prices = model.sample(200, seed=0)["price"].dropna().to_numpy()
+    assert np.allclose(prices, np.round(prices, 2), rtol=0, atol=1e-9)  # was ~10 decimals
+    assert model.sample(200, seed=0)["income"].dropna().round(6).ne(
+        model.sample(200, seed=0)["income"].dropna()).any()  # a column of full-precision numbers stays so
+    lines = describe_columns(model)
+    assert any(line.startswith("seen: datetime (range 2021-01-01T") for line in lines), lines

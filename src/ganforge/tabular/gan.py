@@ -540,6 +540,9 @@ def describe_columns(model: TableGAN) -> list[str]:
     for spec in model.transformer.columns:
         if spec.kind in ("categorical", "boolean"):
             detail = f"{len(spec.categories)} categories"
+        elif spec.kind == "datetime":  # stored as seconds since 1970; shown as dates
+            first, last = (pd.Timestamp(value, unit="s").isoformat() for value in (spec.minimum, spec.maximum))
+            detail = f"range {first} to {last}"
         else:
             detail = f"range {spec.minimum:g} to {spec.maximum:g}"
         missing = f", {spec.missing_rate:.1%} missing" if spec.missing_rate else ""

@@ -44,6 +44,7 @@ class ColumnSpec:
     maximum: float | None = None
     date_format: str | None = None  # datetimes read from text are written back as text in this format
     timezone: str | None = None  # zoned datetimes come back in this zone (a name, or an offset such as +01:00)
+    decimals: int | None = None  # continuous columns: the decimals the data has (at most 6), kept in samples
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON."""
@@ -53,6 +54,15 @@ class ColumnSpec:
     def from_json(cls, data: dict[str, Any]) -> ColumnSpec:
         """Rebuild from `to_json` output."""
         return cls(**data)
+
+
+def decimal_places(values: np.ndarray, most: int = 6) -> int | None:
+    """The fewest decimals (0 to `most`) that write every value exactly, or None when more are needed."""
+    values = values[np.isfinite(values)]
+    for places in range(most + 1):
+        if np.allclose(np.round(values, places), values, rtol=1e-12, atol=1e-12):  # float64 round-off only
+            return places
+    return None
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
@@ -154,6 +164,8 @@ def infer_columns(frame: pd.DataFrame, categorical: list[str] | None = None, ign
             spec.minimum, spec.maximum = float(np.nanmin(seconds)), float(np.nanmax(seconds))
         else:
             spec.minimum, spec.maximum = float(present.min()), float(present.max())
+            if spec.kind == "continuous":
+                spec.decimals = decimal_places(present.to_numpy(dtype=float))
         specs.append(spec)
     if not specs:
         raise GanforgeError(f"{source} has no columns left to model")

@@ -263,5 +263,7 @@ def _numbers_back(values: np.ndarray, spec: ColumnSpec) -> pd.Series:
         if spec.missing_rate > 0 or not spec.dtype.startswith(("int", "uint")):
             return rounded.astype("Int64")
         return rounded.astype(spec.dtype)
+    if spec.decimals is not None:  # as many decimals as the data had (prices in cents stay in cents)
+        values = np.round(values, spec.decimals)
     series = pd.Series(values)
     return series.astype(spec.dtype) if spec.dtype.startswith("float") else series
