@@ -2,10 +2,10 @@
 
     python tests/kill_driver.py KIND OUT MOMENT N [TABLE.csv]
 
-KIND: image, vector or table. MOMENT: `step` (the N-th training step, after its work and before anything saves
-it), `checkpoint` (half-way through writing the N-th safetensors file of a checkpoint), `grid` (half-way through
-writing the N-th sample grid), `metrics` (half-way through the N-th metrics line), or `none` (no planned kill: the
-test kills at a random moment after the line "training" appears on stdout).
+KIND: image, vector or table. MOMENT: `step` (as the N-th training step begins: the steps since the last checkpoint
+are lost), `checkpoint` (half-way through writing the N-th safetensors file of a checkpoint), `grid` (half-way
+through writing the N-th sample grid), `metrics` (half-way through the N-th metrics line), or `none` (no planned
+kill: the test kills at a random moment after the line "training" appears on stdout).
 """
 
 from __future__ import annotations

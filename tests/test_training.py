@@ -188,6 +188,14 @@ def test_best_metric_auto_ranks_mixtures_by_modes_and_refuses_values_that_rank_n
     assert json.loads((result.run_dir / "checkpoints" / "best.json").read_text())["metric"] == "modes"
     with pytest.raises(GanforgeError, match="--best-metric density is not a value that ranks checkpoints"):
         ganforge.train(**TINY_MLP, steps=2, eval_every=1, best_metric="density", out=tmp_path / "d", progress=False)
+    only_fd = ganforge.train(**TINY_MLP, steps=10, eval_every=5, eval_n=100, eval_metrics="fd", log_every=5,
+                             out=tmp_path / "f", progress=False)  # auto follows the metrics that run
+    assert json.loads((only_fd.run_dir / "checkpoints" / "best.json").read_text())["metric"] == "fd"
+    with pytest.raises(GanforgeError, match="--best-metric high_quality is not given by the metrics evaluated while "
+                                            "training \\(fd\\)"):
+        ganforge.train(**TINY_MLP, steps=2, eval_every=1, eval_metrics="fd", best_metric="high_quality",
+                       out=tmp_path / "h", progress=False)
+    assert not (tmp_path / "h").exists()  # refused before anything was written
 
 
 def test_evaluation_never_saves_non_finite_weights(tmp_path, monkeypatch):

@@ -177,12 +177,13 @@ class FIDInception(nn.Module):
 
     @staticmethod
     def preprocess(images: Tensor) -> Tensor:
-        """[0, 1] images at any size → 299×299, scaled the TensorFlow graph's way: (255·x − 128) / 128."""
+        """[0, 1] images at any size → the network's input, as the TensorFlow FID code and NVlabs' port make it:
+        8-bit levels (what an image file holds), TensorFlow 1's bilinear resize to 299×299, then (x − 128) / 128."""
         x = images.float()
         if x.shape[1] == 1:
             x = x.expand(-1, 3, -1, -1)
-        x = F.interpolate(x, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False)
-        return (x * 255 - 128) / 128
+        x = (x.clamp(0, 1) * 255).round()
+        return tf1_bilinear_resize(x, INPUT_SIZE) / 128 - 1
 
     def pool_features(self, x: Tensor) -> Tensor:
         """The 2048 pool features of preprocessed 299×299 input."""
@@ -201,6 +202,28 @@ class FIDInception(nn.Module):
         features = self.pool_features(self.preprocess(images))
         logits = features @ self.fc.weight.T if self.has_classifier else None
         return features, logits
+
+
+def _resize_matrix(size_in: int, size_out: int) -> Tensor:
+    """(size_out, size_in) weights of TensorFlow 1's `resize_bilinear` (align_corners=False, no half-pixel
+    centres): output pixel j reads input position j · size_in / size_out, the right neighbour clamped to the edge."""
+    source = torch.arange(size_out, dtype=torch.float64) * (size_in / size_out)
+    left = source.floor().long().clamp(max=size_in - 1)
+    right = (left + 1).clamp(max=size_in - 1)
+    weight = source - left
+    rows = torch.arange(size_out)
+    matrix = torch.zeros(size_out, size_in, dtype=torch.float64)
+    matrix.index_put_((rows, left), 1 - weight, accumulate=True)
+    matrix.index_put_((rows, right), weight, accumulate=True)
+    return matrix
+
+
+def tf1_bilinear_resize(x: Tensor, size: int) -> Tensor:
+    """Resize (N, C, H, W) to size × size the way the published FID pipelines do (TensorFlow 1's bilinear; NVlabs'
+    `nv_bilinear`). PyTorch's `interpolate` samples at half-pixel centres, which shifts FID."""
+    rows = _resize_matrix(x.shape[2], size).to(x.device, x.dtype)
+    columns = _resize_matrix(x.shape[3], size).to(x.device, x.dtype)
+    return rows @ x @ columns.T
 
 
 def _conv_layers(model: FIDInception) -> list[tuple[str, Conv]]:
@@ -258,35 +281,46 @@ def convert_torchscript(path: Path) -> dict[str, Tensor]:
     return {k: v.detach().float().contiguous() for k, v in state.items()}
 
 
+def cache_dirs() -> list[Path]:
+    """ganforge's cache folders: `$XDG_CACHE_HOME/ganforge` when that is set, and `~/.cache/ganforge`."""
+    folders = [Path.home() / ".cache" / "ganforge"]
+    if os.environ.get("XDG_CACHE_HOME"):
+        folders.insert(0, Path(os.environ["XDG_CACHE_HOME"]) / "ganforge")
+    return folders
+
+
 def cache_dir() -> Path:
-    """ganforge's own cache folder (`$XDG_CACHE_HOME/ganforge` or `~/.cache/ganforge`)."""
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "ganforge"
+    """The cache folder ganforge writes to (the first of `cache_dirs`)."""
+    return cache_dirs()[0]
 
 
-def converted_fid_extra() -> Path | None:
-    """The fid extra's network as safetensors in the cache, converting it on first use; None without the extra."""
-    cached = cache_dir() / CONVERTED_NAME
-    if cached.is_file():
+def fid_extra_weights() -> Path | dict[str, Tensor] | None:
+    """The fid extra's network: its cached safetensors, else converted now (and cached when the cache folder can be
+    written; otherwise kept in memory for this process); None without the extra."""
+    cached = next((folder / CONVERTED_NAME for folder in cache_dirs() if (folder / CONVERTED_NAME).is_file()), None)
+    if cached is not None:
         return cached
     source = fid_extra_file()
     if source is None:
         return None
-    return _convert_to_cache(source, cached)
-
-
-def _convert_to_cache(source: Path, cached: Path) -> Path:
     state = convert_torchscript(source)
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=cached.parent, suffix=".tmp")
-    os.close(handle)
+    target = cache_dir() / CONVERTED_NAME
     try:
-        save_file(state, temporary, metadata={"source": FID_EXTRA_FILE, "sha256": FID_EXTRA_SHA256,
-                                              "classifier": "none"})
-        os.replace(temporary, cached)  # atomic: another process never sees half a file
-    finally:
-        Path(temporary).unlink(missing_ok=True)
-    log.info("converted the FID Inception of the fid extra into %s", cached)
-    return cached
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
+        os.close(handle)
+        try:
+            save_file(state, temporary, metadata={"source": FID_EXTRA_FILE, "sha256": FID_EXTRA_SHA256,
+                                                  "classifier": "none"})
+            os.replace(temporary, target)  # atomic: another process never sees half a file
+        finally:
+            Path(temporary).unlink(missing_ok=True)
+    except (OSError, SafetensorError) as error:
+        log.warning("could not cache the converted FID Inception in %s (%s); using it from memory", target.parent,
+                    error)
+        return state
+    log.info("converted the FID Inception of the fid extra into %s", target)
+    return target
 
 
 def candidate_paths() -> list[Path]:
@@ -295,9 +329,8 @@ def candidate_paths() -> list[Path]:
     if os.environ.get(ENV_VAR):
         paths.append(Path(os.environ[ENV_VAR]).expanduser())
     torch_home = Path(os.environ.get("TORCH_HOME", Path.home() / ".cache" / "torch"))
-    for folder in (torch_home / "hub" / "checkpoints", cache_dir()):
+    for folder in (torch_home / "hub" / "checkpoints", *cache_dirs()):
         paths += [folder / WEIGHTS_NAME, folder / WEIGHTS_NAME.replace(".pth", ".safetensors")]
-    paths.append(cache_dir() / CONVERTED_NAME)
     return paths
 
 
@@ -323,12 +356,12 @@ def missing_weights_message() -> str:
             f"--inception-weights PATH (or put it in {folder}); or use --features digits or raw")
 
 
-def find_weights() -> Path:
-    """The first weights file on this machine: the caches, then the fid extra (converted once)."""
-    path = next((p for p in candidate_paths() if p.is_file()), None) or converted_fid_extra()
-    if path is None:
+def find_weights() -> Path | dict[str, Tensor]:
+    """The first weights file on this machine (the caches), else the fid extra's network (converted once)."""
+    found = next((p for p in candidate_paths() if p.is_file()), None) or fid_extra_weights()
+    if found is None:
         raise GanforgeError(missing_weights_message())
-    return path
+    return found
 
 
 def load_inception(weights: str | Path | None = None) -> FIDInception:
@@ -339,17 +372,19 @@ def load_inception(weights: str | Path | None = None) -> FIDInception:
         if not path.is_file():
             raise GanforgeError(f"--inception-weights {path} does not exist; expected the file {WEIGHTS_NAME} "
                                 f"or {FID_EXTRA_FILE}")
+        found: Path | dict[str, Tensor] = path
     else:
-        path = find_weights()
+        found = find_weights()
+    state = read_weights(found) if isinstance(found, Path) else found
+    source = found if isinstance(found, Path) else f"the fid extra's {FID_EXTRA_FILE}"
     model = FIDInception()
-    state = read_weights(path)
     own = model.state_dict()
     optional = {"fc.weight", "fc.bias"}
     missing = [k for k in own if k not in state and not k.endswith("num_batches_tracked") and k not in optional]
     wrong = [k for k in state if k not in own or state[k].shape != own[k].shape]
     if missing or wrong:
         sample = (missing or wrong)[0]
-        raise GanforgeError(f"Inception weights {path} do not fit the FID network ({len(missing)} missing, "
+        raise GanforgeError(f"Inception weights {source} do not fit the FID network ({len(missing)} missing, "
                             f"{len(wrong)} unexpected or misshapen tensors, e.g. {sample!r}); expected {WEIGHTS_NAME}")
     model.load_state_dict(state, strict=False)
     model.has_classifier = "fc.weight" in state

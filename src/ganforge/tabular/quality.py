@@ -125,10 +125,22 @@ def quality_report(real: pd.DataFrame, synthetic: pd.DataFrame, kinds: dict[str,
 
 
 def exact_copy_share(train: pd.DataFrame, synthetic: pd.DataFrame) -> float:
-    """The share of synthetic rows equal to some training row (missing values equal each other)."""
+    """The share of synthetic rows equal to some training row (missing values equal each other; 30, 30.0 and an
+    Int64 30 are one number)."""
     columns = [name for name in synthetic.columns if name in train.columns]
-    seen = set(pd.util.hash_pandas_object(train[columns].astype(str), index=False))
-    hashes = pd.util.hash_pandas_object(synthetic[columns].astype(str), index=False)
+
+    def comparable(frame: pd.DataFrame) -> pd.DataFrame:
+        out = {}
+        for name in columns:
+            column = frame[name]
+            if pd.api.types.is_bool_dtype(column) or pd.api.types.is_numeric_dtype(column):
+                out[name] = pd.to_numeric(column, errors="coerce").astype("float64").astype(str)
+            else:
+                out[name] = column.astype(str)
+        return pd.DataFrame(out)
+
+    seen = set(pd.util.hash_pandas_object(comparable(train), index=False))
+    hashes = pd.util.hash_pandas_object(comparable(synthetic), index=False)
     return float(hashes.isin(seen).mean()) if len(hashes) else 0.0
 
 

@@ -163,9 +163,10 @@ def _fit_locked(run: RunFolder, frame: pd.DataFrame, options: TableGANConfig, st
     threads = set_threads(stored["threads"] or AUTO_THREADS, torch.device("cpu"))
     header = {"ganforge": __version__, "kind": "table", "config": stored}
     previous, found = run.read_config() if resume else None, find_checkpoint(run.path) if resume else None
-    if resume and found is None and previous.get("status") == "fitting":
-        resume = False  # killed before its first checkpoint: the same seed replays the same fit from the start
-    if resume:
+    replay = resume and found is None and previous.get("status") == "fitting"
+    if replay:  # killed before its first checkpoint: the same seed replays the same fit from the start
+        run.metrics_path.unlink(missing_ok=True)
+    elif resume:
         if found is None:
             raise GanforgeError(f"run {run.path} has no checkpoint to resume from (table runs made before ganforge "
                                 "kept checkpoints for tables cannot be resumed; train a new run)")
@@ -183,7 +184,7 @@ def _fit_locked(run: RunFolder, frame: pd.DataFrame, options: TableGANConfig, st
     try:
         model.fit(frame, progress=progress, source=f"table {stored['data']}", on_epoch=run.append_metrics,
                   checkpoints=run.checkpoints, checkpoint_every=stored["checkpoint_every"],
-                  keep_checkpoints=stored["keep_checkpoints"], resume=resume)
+                  keep_checkpoints=stored["keep_checkpoints"], resume=resume and not replay)
     except BaseException as error:
         latest = find_checkpoint(run.path)
         if isinstance(error, KeyboardInterrupt) and latest is not None:

@@ -25,9 +25,11 @@ CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
 DIAGNOSES_FILE = "diagnoses.jsonl"
 LOCK_FILE = ".lock"
-# errors that mean "this cannot be written here": a full disk or quota, a read-only or impossible path
-WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG, errno.ENOTDIR, errno.EISDIR, errno.EACCES,
-                errno.EPERM}
+# a full disk or quota, or a read-only file system: wherever they happen, nothing more can be written
+NO_SPACE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}
+# an impossible or forbidden path: a write failure when it is inside the run folder (elsewhere, e.g. an unreadable
+# image, the error is the data's and passes through)
+PATH_ERRNOS = {errno.ENOTDIR, errno.EISDIR, errno.EACCES, errno.EPERM}
 
 
 def default_run_path(name: str) -> Path:
@@ -88,8 +90,9 @@ class RunFolder:
             self.path.mkdir(parents=True, exist_ok=True)
             handle = (self.path / LOCK_FILE).open("a+", encoding="utf-8")
         except OSError as error:
-            raise GanforgeError(f"--out {self.path}: cannot create the run folder there ({describe_os_error(error)})"
-                                ) from None
+            what = f"--out {self.path}: cannot create the run folder there" if created else \
+                f"run folder {self.path}: cannot write its lock file {LOCK_FILE}"
+            raise GanforgeError(f"{what} ({describe_os_error(error)})") from None
         with handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -200,12 +203,17 @@ def write_failures_explained(run_path: str | Path | None) -> Iterator[None]:
     try:
         yield
     except OSError as error:
-        if error.errno not in WRITE_ERRNOS:
+        inside = run_path is not None and error.filename is not None and \
+            Path(run_path).resolve() in Path(os.fsdecode(error.filename)).resolve().parents
+        if error.errno not in NO_SPACE_ERRNOS and not (inside and error.errno in PATH_ERRNOS):
             raise
-        latest = find_checkpoint(Path(run_path)) if run_path else None
+        run = Path(run_path) if run_path is not None else None
+        latest = find_checkpoint(run) if run is not None else None
         if latest is not None:
             then = (f"the last good checkpoint ({latest}) is untouched: free space, then continue with "
-                    f"ganforge train --resume {run_path}")
+                    f"ganforge train --resume {run}")
+        elif run is not None and (run / CONFIG_FILE).exists():
+            then = f"no checkpoint was written yet: free space, then ganforge train --resume {run} starts it again"
         else:
-            then = "no checkpoint was written yet: free space or choose another --out, and start again"
+            then = "nothing was saved: free space or choose another --out"
         raise GanforgeError(f"could not write ({describe_os_error(error)}); training stopped and {then}") from None

@@ -82,7 +82,7 @@ class Trainer:
         self.model_name, self.model_options = resolve_model(config, dataset.kind)
         # an MLP's matrices are too small to share: 1 thread was as fast as 2 alone, and 2x faster beside a busy core
         self.threads = set_threads(config.threads, self.device, getattr(dataset, "workers", 0),
-                                   small_model=MODELS[self.model_name].small)
+                                   small_model=MODELS[self.model_name].small and dataset.kind != IMAGE)
         self.precision = pick_precision(config.precision, self.device)
         self.autocast = autocast_factory(self.precision, self.device)
         self.loss = get_loss(config.loss)
@@ -119,12 +119,26 @@ class Trainer:
         self._real_spread: float | None = None
         self.best: dict[str, Any] | None = None
         self._evaluator: Any = None
-        # --best-metric auto: mode coverage where modes are known (ring, grid), else the Fréchet distance
-        self.best_metric = config.best_metric
-        if self.best_metric == "auto":
-            self.best_metric = "modes" if "modes" in dataset.info else "fd"
-        if config.eval_every:
-            better_direction(self.best_metric)  # a value that cannot rank checkpoints is refused before training
+        self.best_metric = self._resolve_best_metric(config) if config.eval_every else config.best_metric
+
+    def _resolve_best_metric(self, config: TrainConfig) -> str:
+        """The value that ranks checkpoints, checked before training against the metrics that will run. `auto`:
+        mode coverage where modes are known (ring, grid), else the Fréchet distance, else the first rankable value."""
+        from ganforge.features import default_features
+        from ganforge.metrics import METRICS, Context
+        from ganforge.metrics.evaluate import default_metrics, parse_metrics
+
+        features = config.eval_features or default_features(self.dataset.name, self.dataset.kind)
+        names = parse_metrics(config.eval_metrics) or default_metrics(Context(self.dataset, features))
+        values = [value for name in names for value, better in METRICS[name].values.items() if better]
+        if config.best_metric == "auto":
+            preferred = ["modes"] if "modes" in self.dataset.info else []
+            return next((v for v in [*preferred, "fd"] if v in values), values[0] if values else "fd")
+        better_direction(config.best_metric)  # a value that cannot rank checkpoints is refused by name
+        if config.best_metric not in values:
+            raise GanforgeError(f"option --best-metric {config.best_metric} is not given by the metrics evaluated "
+                                f"while training ({', '.join(names)}); rankable values there: {', '.join(values)}")
+        return config.best_metric
 
     def _configure_regularisers(self, config: TrainConfig) -> None:
         """Check the regulariser options against the loss and the data, and fill in implied values."""
@@ -402,9 +416,9 @@ class Trainer:
         self.rollbacks, self.lr_scale = rollbacks, scale
         self._schedule_learning_rates()
         self._previous_fixed = None
-        self._announce(Event("rollback", Finding(
+        self._announce(Event("rollback", Finding(  # logged at the divergence's step, when it happened
             "divergence", f"diverged at step {diverged_at:,}; rolled back to step {self.step:,} with learning rates "
-                          f"× {scale:g}", "lower --lr-g and --lr-d", self.step)))
+                          f"× {scale:g}", "lower --lr-g and --lr-d", diverged_at)))
         return self.dataset.batches(cfg.batch_size, cfg.seed, self.step * cfg.d_steps, self.device)
 
     def _sample_for_eval(self, n: int, seed: int) -> Tensor:
