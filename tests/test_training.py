@@ -213,3 +213,29 @@ def test_evaluation_never_saves_non_finite_weights(tmp_path, monkeypatch):
                        on_divergence="stop", out=tmp_path / "r", progress=False)
     assert ckpt.find_checkpoint(tmp_path / "r").name == "step_000000"
     assert not (tmp_path / "r" / "checkpoints" / "best").exists()
+
+
+def test_core_share_gives_cores_up_while_others_are_busy_and_takes_them_back(monkeypatch):
+    from ganforge.training import hardware
+    from ganforge.training.hardware import CoreShare
+
+    share = CoreShare(2, interval=1.0, patience=2)
+    # (wall s, machine busy CPU s, own CPU s): each second, another process keeps one core busy, then stops
+    samples = iter([(1, 2, 1), (2, 4, 2), (3, 5, 3), (4, 6, 4), (5, 7, 5)])
+    clock = [0.0]
+    monkeypatch.setattr(hardware.time, "monotonic", lambda: clock[0])
+
+    def sample():
+        sample.latest = next(samples)
+        clock[0] = sample.latest[0]
+        return sample.latest
+
+    share._sample = sample
+    share._last = (0, 0, 0)
+    threads = [2]
+    for wall in (1, 2, 2.5, 3, 4, 5):
+        clock[0] = wall  # the loop's clock: /proc/stat is read only once an interval has passed
+        threads.append(share.threads(threads[-1]))
+    # busy twice in a row → 1 thread; half a second later: too soon to look; idle twice in a row → 2 threads again
+    assert threads == [2, 2, 1, 1, 1, 2, 2]
+    assert CoreShare(2)._sample() is not None  # /proc/stat is readable here

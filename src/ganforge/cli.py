@@ -64,7 +64,8 @@ TRAIN_HELP: dict[str, str] = {
               "keeps it predictable from the other columns (raises efficacy for it)",
     "device": "auto (CUDA if present), cpu or cuda",
     "precision": "auto (bf16 where the hardware is fast at it), fp32 or bf16",
-    "threads": "CPU threads for PyTorch; 0 = one per free core (tables and mlp models: one)",
+    "threads": "CPU threads for PyTorch; 0 = one per free core, fewer while other processes use the cores (tables: "
+               "one); a number fixes it (results are bit-identical only at a fixed thread count)",
     "workers": "image-decoding worker processes; -1 = automatic",
     "cache_gb": "keep decoded images in memory when they fit in this many GiB",
     "out": "run folder to create (default: runs/<data name>)",

@@ -26,22 +26,21 @@ class ModelFamily:
     defaults: dict[str, Any]
     build: Callable[..., tuple[nn.Module, nn.Module]]
     training: dict[str, Any]
-    small: bool = False  # matrices too small to share between threads: one thread by default on CPU
 
 
 MODELS: dict[str, ModelFamily] = {}
 
 
-def register(name: str, description: str, kinds: tuple[str, ...], training: dict[str, Any], small: bool = False,
+def register(name: str, description: str, kinds: tuple[str, ...], training: dict[str, Any],
              **defaults: Any) -> Callable:
     """Decorator: add a builder `fn(sample_shape, **options) -> (G, D)` to the registry.
 
     `defaults` are the builder's options; `training` holds the optimisation defaults (learning rate, batch size)
-    that work for this family when the user sets none; `small` families default to one CPU thread.
+    that work for this family when the user sets none.
     """
 
     def wrap(build: Callable[..., tuple[nn.Module, nn.Module]]) -> Callable:
-        MODELS[name] = ModelFamily(name, description, kinds, defaults, build, training, small)
+        MODELS[name] = ModelFamily(name, description, kinds, defaults, build, training)
         return build
 
     return wrap

@@ -71,7 +71,7 @@ class MLPDiscriminator(nn.Module):
 @register("mlp", "fully connected networks for vectors and small images", ("vector", "image"),
           # measured on `ring`: 3,000 steps put 87 % of samples within 3σ of a mode and cover all 8 modes,
           # where the DCGAN settings (2e-4, batch 64) put none there
-          training={"lr_g": 1e-3, "lr_d": 1e-3, "batch_size": 256}, small=True,
+          training={"lr_g": 1e-3, "lr_d": 1e-3, "batch_size": 256},
           latent_dim=32, g_width=256, d_width=256, depth=3, batch_norm=False, activation=None, minibatch_std=False)
 def build_mlp(sample_shape: tuple[int, ...], latent_dim: int, g_width: int, d_width: int, depth: int,
               batch_norm: bool, activation: str | None, minibatch_std: bool,

@@ -6,6 +6,7 @@ import contextlib
 import logging
 import os
 import platform
+import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 
@@ -32,9 +33,8 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def set_threads(requested: int, device: torch.device, loader_workers: int = 0, small_model: bool = False) -> int:
-    """Set PyTorch's intra-op threads: as asked, else one per core left after the data-loading workers, or one for
-    a `small_model` (whose matrices are too small to share between threads).
+def set_threads(requested: int, device: torch.device, loader_workers: int = 0) -> int:
+    """Set PyTorch's intra-op threads: as asked, else one per core left after the data-loading workers.
 
     More threads than cores makes them fight for the cores; on a 2-core machine that cost a peer 15×.
     """
@@ -46,13 +46,63 @@ def set_threads(requested: int, device: torch.device, loader_workers: int = 0, s
                         threads, available_cores())
     elif device.type == "cuda":
         threads = min(4, available_cores())  # the GPU does the work; a few threads feed it
-    elif small_model:
-        threads = 1
     else:
         threads = max(1, available_cores() - loader_workers)
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
     return threads
+
+
+class CoreShare:
+    """How many threads this process should use while other processes compete for the cores.
+
+    OpenMP threads spin while they wait for each other; beside another busy process that spinning holds the cores it
+    needs, and two runs that each took every core were 30-150x slower per step. Every `interval` seconds this
+    compares the machine's busy time (/proc/stat, without steal) with this process's own CPU time: the rest is other
+    processes (this run's data-loading workers included). When they keep at least `threshold` of a core busy for
+    `patience` checks in a row, the run gives those cores up; when they stop, it takes them back.
+    """
+
+    def __init__(self, cores: int, interval: float = 1.0, threshold: float = 0.75, patience: int = 2):
+        self.cores, self.interval, self.threshold, self.patience = cores, interval, threshold, patience
+        self._ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+        self._last = self._sample()
+        self._proposal, self._votes = 0, 0
+
+    def _sample(self) -> tuple[float, float, float] | None:
+        """(wall seconds, the machine's busy CPU seconds, this process's CPU seconds), or None off Linux."""
+        try:
+            with open("/proc/stat") as handle:
+                fields = [int(value) for value in handle.readline().split()[1:]]
+        except (OSError, ValueError):
+            return None
+        user, nice, system, _idle, _iowait, irq, softirq = (fields + [0] * 7)[:7]
+        busy = (user + nice + system + irq + softirq) / self._ticks
+        return time.monotonic(), busy, time.process_time()
+
+    def others(self) -> float | None:
+        """Cores kept busy by other processes since the last call (None until `interval` has passed)."""
+        if self._last is None or time.monotonic() - self._last[0] < self.interval:
+            return None  # cheap: /proc/stat is read once per interval, not once per step
+        now = self._sample()
+        if now is None:
+            return None
+        (wall0, busy0, own0), (wall1, busy1, own1) = self._last, now
+        self._last = now
+        return max(0.0, (busy1 - busy0) - (own1 - own0)) / (wall1 - wall0)
+
+    def threads(self, current: int) -> int:
+        """The thread count to use from now on (`current` while nothing has changed for long enough)."""
+        others = self.others()
+        if others is None:
+            return current
+        wanted = max(1, self.cores - int(others + 1 - self.threshold))
+        if wanted == current:
+            self._votes = 0
+            return current
+        self._votes = self._votes + 1 if wanted == self._proposal else 1
+        self._proposal = wanted
+        return wanted if self._votes >= self.patience else current
 
 
 def cpu_name() -> str:

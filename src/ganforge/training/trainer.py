@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import sys
 import time
 from collections.abc import Iterator
@@ -35,7 +34,7 @@ from ganforge.regularizers.augment import diff_augment, parse_policy
 from ganforge.regularizers.ema import GeneratorEMA
 from ganforge.regularizers.penalties import r1_penalty, wgan_gradient_penalty
 from ganforge.training import checkpoint as ckpt
-from ganforge.training.hardware import autocast_factory, pick_device, pick_precision, set_threads
+from ganforge.training.hardware import CoreShare, autocast_factory, pick_device, pick_precision, set_threads
 from ganforge.training.interrupt import StopOnInterrupt
 from ganforge.training.run_folder import RunFolder
 
@@ -80,9 +79,10 @@ class Trainer:
         self.config, self.dataset, self.run, self.progress = config, dataset, run, progress
         self.device = pick_device(config.device)
         self.model_name, self.model_options = resolve_model(config, dataset.kind)
-        # an MLP's matrices are too small to share: 1 thread was as fast as 2 alone, and 2x faster beside a busy core
-        self.threads = set_threads(config.threads, self.device, getattr(dataset, "workers", 0),
-                                   small_model=MODELS[self.model_name].small and dataset.kind != IMAGE)
+        self.threads = set_threads(config.threads, self.device, getattr(dataset, "workers", 0))
+        # --threads 0 on a CPU: give cores up to other processes while they are busy (see CoreShare)
+        self.core_share = CoreShare(self.threads) if config.threads == 0 and self.device.type == "cpu" \
+            and self.threads > 1 else None
         self.precision = pick_precision(config.precision, self.device)
         self.autocast = autocast_factory(self.precision, self.device)
         self.loss = get_loss(config.loss)
@@ -180,7 +180,7 @@ class Trainer:
                       "spectral_norm": self.config.spectral_norm, "ema": self.ema is not None},
             "data": {"name": self.dataset.name, "size": len(self.dataset), **self.dataset.codec.to_json()},
             "runtime": {"device": str(self.device), "precision": self.precision, "threads": self.threads,
-                        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "")},
+                        "threads_adapt": self.core_share is not None},
         }
 
     def weights_finite(self) -> bool:
@@ -324,6 +324,16 @@ class Trainer:
             return torch.stack([d_loss.detach(), g_loss.detach(), torch.sigmoid(real_logits.float()).mean(),
                                 torch.sigmoid(fake_logits.float()).mean()])
 
+    def _share_cores(self) -> None:
+        """Follow the cores other processes leave free (each change is logged in metrics.jsonl as `threads`)."""
+        threads = self.core_share.threads(self.threads)
+        if threads != self.threads:
+            log.info("step %s: %s; training with %d thread%s", f"{self.step:,}",
+                     "other processes are using the cores" if threads < self.threads else "cores are free again",
+                     threads, "" if threads == 1 else "s")
+            torch.set_num_threads(threads)
+            self.threads = threads
+
     # ----- the loop -------------------------------------------------------------------------------------------
     def sample_grid(self) -> Path:
         """Save `samples/step_NNNNNN.png` from the fixed noise batch (G in eval mode, so batch-norm is stable)."""
@@ -344,6 +354,7 @@ class Trainer:
         record["sec_per_step"] = seconds / max(1, self.stat_count)
         record["samples_per_sec"] = self.config.batch_size / record["sec_per_step"] if seconds > 0 else None
         record["g_grad_norm"], record["d_grad_norm"] = self.grad_norms
+        record["threads"] = self.threads
         record.update(self._fixed_sample_health())
         self.run.append_metrics(record)
         self.stat_sum.zero_()
@@ -485,6 +496,8 @@ class Trainer:
                 self.stat_sum += self.train_step(batches, measure=logging_now)
                 self.stat_count += 1
                 self.step += 1
+                if self.core_share is not None:
+                    self._share_cores()
                 bar.update(1)
                 finished = self.step == cfg.steps
                 if logging_now:
