@@ -216,7 +216,7 @@ def evaluate(run_dir: str | Path, real: str | None = None, n: int = 10_000, metr
     run = RunFolder.open(run_dir)
     generator = load(run_dir, checkpoint=checkpoint, device=device)
     dataset = real_data_for(run, real)
-    results = run_metrics(lambda count, s: generator.sample(count, seed=s + 1), dataset, n=n,
+    results = run_metrics(lambda count, s: generator.sample(count, seed=s + 1, progress=progress), dataset, n=n,
                           metrics=parse_metrics(metrics), features=features, inception_weights=inception_weights,
                           device=generator.device, seed=seed, progress=progress)
     report = {"step": generator.step, "checkpoint": str(generator.source), "real": dataset.name, **results}

@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 from torch import Tensor
+from tqdm.auto import tqdm
 
 from ganforge.data import Dataset
 from ganforge.errors import GanforgeError
@@ -78,7 +79,8 @@ def evaluate(sample: Callable[[int, int], Tensor], dataset: Dataset, n: int = 10
     fake_features, fake_logits, fake_samples = extract(extractor, lambda s, c: fake[s : s + c], len(fake),
                                                        batch_size, device, "features (generated)", progress)
     results: dict[str, Any] = {}
-    for metric in objects:
+    # the metrics themselves can take longer than the features (k-NN balls, 100 KID subsets): a bar over them too
+    for metric in tqdm(objects, desc="metrics", unit="metric", disable=not progress, leave=False):
         if metric.needs == "features":
             metric.update(real_features, real=True)
             metric.update(fake_features, real=False)
