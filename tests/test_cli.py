@@ -176,7 +176,12 @@ def test_real_fid_on_a_digits_run_from_the_fid_extra(tmp_path, capsys, monkeypat
     assert main(["eval", str(run), "--features", "inception", "--n", "24", "--quiet"]) == 0
     report = json.loads((run / "eval.json").read_text())
     assert report["features"] == "inception" and report["fd"] > 0 and "is" not in report  # no classifier: no IS
-    assert "converted the FID Inception of the fid extra" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "converted the FID Inception of the fid extra" in err
+    assert "left out: metric is needs the Inception classifier" in err and "left out: metric modes on digits" in err
+    assert main(["eval", str(run), "--features", "inception", "--metrics", "modes", "--n", "24", "--quiet"]) == 2
+    assert "counts the classes the digit classifier assigns, so it needs --features digits (not inception)" in \
+        capsys.readouterr().err
     assert main(["eval", str(run), "--features", "inception", "--metrics", "is", "--n", "24", "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "metric is needs the Inception classifier" in err and len(err.strip().splitlines()) == 1

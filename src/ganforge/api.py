@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from ganforge.training.hardware import pick_device
 from ganforge.training.run_folder import RunFolder, default_run_path, write_failures_explained
 from ganforge.training.trainer import Trainer, TrainResult
 
+log = logging.getLogger("ganforge")
 # Options that may change when a run is resumed: they do not alter what is being learnt.
 RESUMABLE = {"steps", "data", "device", "threads", "workers", "cache_gb", "log_every", "sample_every",
              "checkpoint_every", "keep_checkpoints", "out", "eval_every", "eval_n", "eval_metrics", "eval_features",
@@ -109,6 +111,7 @@ def train(data: str | None = None, *, resume: str | Path | None = None, progress
             found = ckpt.find_checkpoint(run.path)
             if found is not None:
                 trainer.restore(found)
+                log.info("resuming %s from its checkpoint at step %s", run.path, f"{trainer.step:,}")
             else:  # killed before its first checkpoint: the same seed replays the same run from step 0
                 run.truncate_metrics(0)
             run.truncate_diagnoses(trainer.step)
@@ -218,7 +221,7 @@ def evaluate(run_dir: str | Path, real: str | None = None, n: int = 10_000, metr
     dataset = real_data_for(run, real)
     results = run_metrics(lambda count, s: generator.sample(count, seed=s + 1, progress=progress), dataset, n=n,
                           metrics=parse_metrics(metrics), features=features, inception_weights=inception_weights,
-                          device=generator.device, seed=seed, progress=progress)
+                          device=generator.device, seed=seed, progress=progress, announce=True)
     report = {"step": generator.step, "checkpoint": str(generator.source), "real": dataset.name, **results}
     ckpt.write_json(run.path / "eval.json", report)
     return report

@@ -33,9 +33,16 @@ def parse_metrics(text: str | Sequence[str] | None) -> list[str] | None:
     return names
 
 
-def default_metrics(context: Context) -> list[str]:
-    """Every registered metric that applies to this data and these features."""
-    return [name for name, cls in METRICS.items() if cls.unavailable(context) is None]
+def default_metrics(context: Context, announce: bool = False) -> list[str]:
+    """Every registered metric that applies to this data and these features (`announce`: log why others don't)."""
+    names = []
+    for name, cls in METRICS.items():
+        reason = cls.unavailable(context)
+        if reason is None:
+            names.append(name)
+        elif announce:
+            log.info("left out: %s", reason)
+    return names
 
 
 def build_metrics(names: list[str], context: Context) -> list[Metric]:
@@ -52,11 +59,12 @@ def build_metrics(names: list[str], context: Context) -> list[Metric]:
 def evaluate(sample: Callable[[int, int], Tensor], dataset: Dataset, n: int = 10_000,
              metrics: list[str] | None = None, features: str | None = None,
              inception_weights: str | None = None, device: torch.device | None = None, seed: int = 0,
-             batch_size: int = 250, progress: bool = True, extractor: torch.nn.Module | None = None) -> dict[str, Any]:
+             batch_size: int = 250, progress: bool = True, extractor: torch.nn.Module | None = None,
+             announce: bool = False) -> dict[str, Any]:
     """Compare `n` generated samples with up to `n` real ones.
 
-    `sample(n, seed)` returns generated samples in the user's form. Returns {metric value name: number} plus
-    'features', 'n_real', 'n_fake' and 'seconds'.
+    `sample(n, seed)` returns generated samples in the user's form; `announce` logs the metrics left out and why.
+    Returns {metric value name: number} plus 'features', 'n_real', 'n_fake' and 'seconds'.
     """
     start = time.perf_counter()
     device = device or torch.device("cpu")
@@ -66,7 +74,7 @@ def evaluate(sample: Callable[[int, int], Tensor], dataset: Dataset, n: int = 10
     if extractor is None:
         extractor = get_extractor(features, inception_weights)
     context = Context(dataset, features, extractor)
-    objects = build_metrics(metrics or default_metrics(context), context)
+    objects = build_metrics(metrics or default_metrics(context, announce=announce), context)
     width = math.prod(dataset.sample_shape)
     if features == "raw" and width > LARGE_RAW_FEATURES and any(m.needs == "features" for m in objects):
         log.warning("--features raw gives %s-dimensional features here: the Fréchet distance needs a %s × %s "

@@ -49,8 +49,11 @@ class ModeCoverage(Metric):
     def unavailable(cls, context: Context) -> str | None:
         if "modes" in context.dataset.info:
             return None
-        if context.features == "digits" and context.dataset.name in DIGIT_DATASETS:
-            return None
+        if context.dataset.name in DIGIT_DATASETS:
+            if context.features == "digits":
+                return None
+            return (f"metric modes on {context.dataset.name} counts the classes the digit classifier assigns, so it "
+                    f"needs --features digits (not {context.features})")
         return (f"metric modes is defined for ring, grid and (with --features digits) digits and stacked-digits, "
                 f"not for {context.dataset.name}")
 
