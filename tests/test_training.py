@@ -196,6 +196,9 @@ def test_best_metric_auto_ranks_mixtures_by_modes_and_refuses_values_that_rank_n
         ganforge.train(**TINY_MLP, steps=2, eval_every=1, eval_metrics="fd", best_metric="high_quality",
                        out=tmp_path / "h", progress=False)
     assert not (tmp_path / "h").exists()  # refused before anything was written
+    with pytest.raises(GanforgeError, match="--best-metric kl_uniform is not given"):  # ring's modes have no KL
+        ganforge.train(**TINY_MLP, steps=2, eval_every=1, best_metric="kl_uniform", out=tmp_path / "k",
+                       progress=False)
 
 
 def test_evaluation_never_saves_non_finite_weights(tmp_path, monkeypatch):

@@ -48,6 +48,11 @@ class Metric:
         return None
 
     @classmethod
+    def values_for(cls, context: Context) -> dict[str, str | None]:
+        """The values this metric gives on this data (a family such as `modes` gives a subset of `values`)."""
+        return cls.values
+
+    @classmethod
     def create(cls, context: Context) -> Metric:
         """An instance for this data (a family such as `modes` picks its variant here)."""
         return cls()

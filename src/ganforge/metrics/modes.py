@@ -58,6 +58,12 @@ class ModeCoverage(Metric):
                 f"not for {context.dataset.name}")
 
     @classmethod
+    def values_for(cls, context: Context) -> dict[str, str | None]:
+        kept = ("modes", "modes_total", "high_quality", "reverse_kl") if "modes" in context.dataset.info else \
+            ("modes", "modes_total", "kl_uniform")
+        return {name: cls.values[name] for name in kept}
+
+    @classmethod
     def create(cls, context: Context) -> Metric:
         info = context.dataset.info
         if "modes" in info:

@@ -129,8 +129,9 @@ class Trainer:
         from ganforge.metrics.evaluate import default_metrics, parse_metrics
 
         features = config.eval_features or default_features(self.dataset.name, self.dataset.kind)
-        names = parse_metrics(config.eval_metrics) or default_metrics(Context(self.dataset, features))
-        values = [value for name in names for value, better in METRICS[name].values.items() if better]
+        context = Context(self.dataset, features)
+        names = parse_metrics(config.eval_metrics) or default_metrics(context)
+        values = [value for name in names for value, better in METRICS[name].values_for(context).items() if better]
         if config.best_metric == "auto":
             preferred = ["modes"] if "modes" in self.dataset.info else []
             return next((v for v in [*preferred, "fd"] if v in values), values[0] if values else "fd")
