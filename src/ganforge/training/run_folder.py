@@ -197,22 +197,21 @@ def describe_os_error(error: OSError) -> str:
 
 
 @contextlib.contextmanager
-def write_failures_explained(run_path: str | Path | None) -> Iterator[None]:
+def write_failures_explained(run: Path) -> Iterator[None]:
     """Turn a failed write into the run folder (a full disk, an impossible path) into a one-line error that says the
     checkpoints already written are untouched; other errors pass through."""
     try:
         yield
     except OSError as error:
-        inside = run_path is not None and error.filename is not None and \
-            Path(run_path).resolve() in Path(os.fsdecode(error.filename)).resolve().parents
+        inside = error.filename is not None and \
+            run.resolve() in Path(os.fsdecode(error.filename)).resolve().parents
         if error.errno not in NO_SPACE_ERRNOS and not (inside and error.errno in PATH_ERRNOS):
             raise
-        run = Path(run_path) if run_path is not None else None
-        latest = find_checkpoint(run) if run is not None else None
+        latest = find_checkpoint(run)
         if latest is not None:
             then = (f"the last good checkpoint ({latest}) is untouched: free space, then continue with "
                     f"ganforge train --resume {run}")
-        elif run is not None and (run / CONFIG_FILE).exists():
+        elif (run / CONFIG_FILE).exists():
             then = f"no checkpoint was written yet: free space, then ganforge train --resume {run} starts it again"
         else:
             then = "nothing was saved: free space or choose another --out"
