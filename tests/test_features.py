@@ -20,7 +20,7 @@ from ganforge.metrics import FrechetDistance
 def test_shipped_digit_classifier_recognises_held_out_digits():
     # The split of scripts/train_digit_classifier.py: these 360 digits were never trained on.
     data = load_dataset("digits", image_size=32)
-    labels = np.array(data.info["labels"])
+    labels = data.labels.numpy()
     _, held_out = train_test_split(np.arange(len(labels)), test_size=0.2, stratify=labels, random_state=0)
     images = data.codec.decode(data.to_model_space(data.samples[torch.from_numpy(held_out)]))
     features, logits = get_extractor("digits")(images)

@@ -4,6 +4,7 @@ import re
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from test_tabular import mixed_table
 
 README = Path(__file__).parents[1] / "README.md"
@@ -22,10 +23,17 @@ def test_readme_snippet_runs(snippet, tmp_path, monkeypatch):
     for long, short in SHORTER.items():
         snippet = snippet.replace(long, short)
     namespace = {"df": mixed_table(200)}  # the table snippet's "your data frame"
+    if "./pets" in snippet:  # the conditional snippet's "your folder of class folders"
+        for name, colour in (("cat", (200, 40, 40)), ("dog", (40, 40, 200))):
+            (tmp_path / "pets" / name).mkdir(parents=True)
+            for i in range(12):
+                Image.new("RGB", (80, 70), tuple(c + i for c in colour)).save(tmp_path / "pets" / name / f"{i}.jpg")
     if "TableGAN(" in snippet:
         snippet = snippet.replace("TableGAN(seed=0)", "TableGAN(seed=0, epochs=2)")
     exec(compile(snippet, str(README), "exec"), namespace)
     if "report" in namespace:
         assert {"fd", "precision", "modes", "high_quality"} <= set(namespace["report"])
+    if "dogs" in namespace:
+        assert namespace["dogs"].shape == (16, 3, 64, 64) and namespace["g"].class_names == ["cat", "dog"]
     if "rows" in namespace:
         assert len(namespace["rows"]) == 1000 and (namespace["rows"]["churned"] == "yes").all()

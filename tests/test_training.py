@@ -72,9 +72,15 @@ def test_digits_run_writes_grids_and_a_loadable_checkpoint(tmp_path):
     dict(TINY_DCGAN, precision="fp32"),
     dict(TINY_DCGAN, precision="bf16"),
     dict(TINY_MLP, precision="fp32", eval_every=7, eval_n=100),  # the split run also evaluates at its end, 7
-], ids=["mlp", "mlp-dsteps-uniform-bn", "dcgan-fp32", "dcgan-bf16", "mlp-evaluating"])
+    # class-conditional, with every piece that keeps state or draws random numbers
+    dict(TINY_DCGAN, precision="fp32", conditional=True, pack=2, augment="color,translation", ema=0.9, r1=1.0,
+         eval_every=7, eval_n=100, eval_metrics="fidelity"),
+    dict(TINY_DCGAN, precision="fp32", conditional=True, cond="acgan", loss="wgan-gp", d_steps=2),
+], ids=["mlp", "mlp-dsteps-uniform-bn", "dcgan-fp32", "dcgan-bf16", "mlp-evaluating", "conditional-cbn-proj",
+        "conditional-acgan-gp"])
 def test_resume_is_bit_identical(tmp_path, setup):
-    common = dict(setup, log_every=1, checkpoint_every=4, sample_every=100, progress=False, seed=5)
+    # one thread: --threads 0 follows the load of the machine, and float results depend on the thread count
+    common = dict(setup, log_every=1, checkpoint_every=4, sample_every=100, progress=False, seed=5, threads=1)
     ganforge.train(**common, steps=12, out=tmp_path / "straight")
     ganforge.train(**common, steps=7, out=tmp_path / "split")
     ganforge.train(resume=tmp_path / "split", steps=12, progress=False)

@@ -1,4 +1,4 @@
-"""The `ganforge` command: train, sample, eval, datasets.
+"""The `ganforge` command: train, sample, eval, interpolate, datasets.
 
 Bad input ends with one line on stderr naming what is wrong and what was expected, and exit status 2;
 `--debug` shows the traceback instead.
@@ -25,6 +25,11 @@ TRAIN_HELP: dict[str, str] = {
             "(see `ganforge datasets`)",
     "image_size": "side of the square images the model makes (dcgan: 16, 32, 64, 128 or 256)",
     "channels": "1 (grayscale) or 3 (RGB); default: from the data",
+    "labels": "auto: class labels from the data (images in 2 or more subfolders: one class per subfolder; an .npz "
+              "file's `y` array; the built-ins' classes), or none: ignore them",
+    "conditional": "train a class-conditional GAN (default: on for labelled folders and arrays, off for built-ins)",
+    "cond": "conditioning method: cbn-proj (conditional batch norm + projection discriminator), acgan "
+            "(auxiliary classifier) or concat (class embedding beside the input)",
     "model": "model family: dcgan (images), mlp (vectors, small images) or auto",
     "latent": "noise distribution: normal or uniform",
     "latent_dim": "size of the noise vector z (default: dcgan 100, mlp 32, tables 128)",
@@ -84,7 +89,7 @@ TRAIN_HELP: dict[str, str] = {
     "diagnose": "watch for mode collapse, vanishing gradients, divergence, oscillation and stalls",
     "on_divergence": "rollback (to the last good checkpoint, learning rates halved) or stop",
 }
-BOOL_OPTIONS = {"batch_norm", "diagnose", "minibatch_std", "spectral_norm"}
+BOOL_OPTIONS = {"batch_norm", "conditional", "diagnose", "minibatch_std", "spectral_norm"}
 PAIR_OPTIONS = {"betas_g", "betas_d"}
 INTERNAL = {"extra"}
 
@@ -144,7 +149,7 @@ def _add_sample(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("sample", help="generate samples from a trained run",
                             description="Generate samples from a run's latest checkpoint.")
     parser.add_argument("run", help="run folder written by `ganforge train`")
-    parser.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
+    parser.add_argument("--n", type=int, help="number of samples (default 64; with --class all: per class, default 8)")
     parser.add_argument("--out", required=True,
                         help="grid.png (grid or scatter plot), a folder name (PNG files), x.npy, or x.csv (vectors, "
                              "tables; tables also .tsv, .parquet)")
@@ -157,6 +162,36 @@ def _add_sample(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--where", metavar="COLUMN=VALUE", action="append",
                         help="tables: every row has this value in this categorical column (e.g. churned=yes); "
                              "one condition")
+    parser.add_argument("--class", dest="label", metavar="CLASS",
+                        help="conditional runs: a class name or index, or all (a grid with one class per row; a "
+                             "folder with one subfolder per class)")
+    _add_truncation(parser)
+
+
+def _add_truncation(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--truncation", type=float, metavar="T",
+                        help="truncation trick: noise beyond ±T is redrawn (0.5–1: more typical, less varied samples)")
+    parser.add_argument("--truncation-mode", choices=["resample", "scale"], default="resample",
+                        help="resample (redraw noise beyond ±T, default) or scale (multiply the noise by T)")
+
+
+def _add_interpolate(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("interpolate", help="walk between two classes or two noise vectors",
+                            description="Write a grid whose rows walk between two classes (conditional runs, the "
+                                        "class embedding is interpolated at fixed noise) or between two noise "
+                                        "vectors (slerp for normal noise).")
+    parser.add_argument("run", help="run folder written by `ganforge train`")
+    parser.add_argument("--out", required=True, help="grid.png, x.npy or a folder name")
+    parser.add_argument("--from", dest="start", metavar="CLASS", help="conditional runs: the class to start from")
+    parser.add_argument("--to", dest="end", metavar="CLASS", help="conditional runs: the class to end at")
+    parser.add_argument("--class", dest="label", metavar="CLASS",
+                        help="conditional runs without --from/--to: walk between noise vectors within this class")
+    parser.add_argument("--frames", type=int, default=10, help="steps along each walk (default 10)")
+    parser.add_argument("--rows", type=int, default=4, help="walks, one per row (default 4)")
+    parser.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+    parser.add_argument("--checkpoint", help="a checkpoint of the run (default: the latest)")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    _add_truncation(parser)
 
 
 def _add_eval(sub: argparse._SubParsersAction) -> None:
@@ -191,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_sample(sub)
     _add_eval(sub)
+    _add_interpolate(sub)
     sub.add_parser("datasets", help="list the built-in datasets")
     return parser
 
@@ -251,24 +287,78 @@ def _sample(args: argparse.Namespace) -> int:
         if args.checkpoint:
             raise GanforgeError("--checkpoint applies to image and vector runs; a table run samples its finished "
                                 "model (train it longer with --resume RUN --epochs N)")
+        if args.label is not None or args.truncation is not None:
+            raise GanforgeError("--class and --truncation apply to image and vector runs; a table run conditions "
+                                "with --where COLUMN=VALUE")
         if args.where and len(args.where) > 1:
             raise GanforgeError(f"--where takes one column=value condition, got {len(args.where)}: "
                                 f"{', '.join(args.where)}")
         model = table_run.load_table_run(args.run)
         where = table_run.parse_where(args.where[0] if args.where else None)
-        rows = model.sample(args.n, where=where, seed=args.seed, progress=not args.quiet)
+        rows = model.sample(64 if args.n is None else args.n, where=where, seed=args.seed, progress=not args.quiet)
         path = table_run.write_table(rows, args.out)
         print(f"wrote {len(rows)} rows × {rows.shape[1]} columns to {path}")
         return 0
     if args.where:
         raise GanforgeError("--where applies to table runs (trained on a .csv, .tsv or .parquet file)")
     generator = load(args.run, checkpoint=args.checkpoint, device=args.device)
-    samples = generator.sample(args.n, seed=args.seed, batch_size=args.batch_size, progress=not args.quiet)
+    if args.label == "all":
+        return _sample_every_class(args, generator)
+    n = 64 if args.n is None else args.n
+    samples = generator.sample(n, seed=args.seed, batch_size=args.batch_size, progress=not args.quiet,
+                               label=args.label, truncation=args.truncation, truncation_mode=args.truncation_mode)
     reference = None
     if generator.kind == "vector" and Path(args.out).suffix.lower() in {".png", ".jpg", ".jpeg"}:
-        reference = _real_vectors(args.run, args.n)
+        reference = _real_vectors(args.run, n)
     path = generator.save(samples, args.out, reference)
-    print(f"wrote {args.n} samples from step {generator.step} to {path}")
+    of_class = f" of class {generator.class_names[generator.class_index(args.label)]}" if args.label else ""
+    print(f"wrote {n} samples{of_class} from step {generator.step} to {path}")
+    return 0
+
+
+def _sample_every_class(args: argparse.Namespace, generator: Any) -> int:
+    """`--class all`: `--n` samples of each class, as a grid with one class per row or one subfolder per class."""
+    import torch
+
+    names = generator.class_names or []
+    if not names:
+        generator.class_index("all")  # raises: the run takes no class
+    per_class = 8 if args.n is None else args.n
+    labels = torch.arange(len(names)).repeat_interleave(per_class)
+    samples = generator.sample(len(labels), seed=args.seed, batch_size=args.batch_size, progress=not args.quiet,
+                               label=labels, truncation=args.truncation, truncation_mode=args.truncation_mode)
+    out = Path(args.out)
+    if out.suffix == "" and generator.kind == "image":
+        if out.is_dir() and any(out.iterdir()):
+            raise GanforgeError(f"output folder {out} is not empty; give a new folder name for the PNG files")
+        for index, name in enumerate(names):  # the layout a labelled image folder has: ready to train on
+            generator.save(samples[index * per_class : (index + 1) * per_class], out / _safe_name(name))
+        print(f"wrote {per_class} samples of each of {len(names)} classes from step {generator.step} to {out}/CLASS/")
+        return 0
+    path = generator.save(samples, out, columns=per_class if generator.kind == "image" else None)
+    print(f"wrote {per_class} samples of each of {len(names)} classes (one per row) from step {generator.step} "
+          f"to {path}")
+    return 0
+
+
+def _safe_name(name: str) -> str:
+    """A class name as a folder name (path separators and leading dots replaced)."""
+    cleaned = "".join("_" if c in '/\\:*?"<>|' else c for c in name).lstrip(".")
+    return cleaned or "_"
+
+
+def _interpolate(args: argparse.Namespace) -> int:
+    from ganforge.api import load
+
+    generator = load(args.run, checkpoint=args.checkpoint, device=args.device)
+    if args.start is not None and args.label is not None:
+        raise GanforgeError("option --class walks within one class; --from/--to walk between two: give one of them")
+    samples = generator.interpolate(args.frames, rows=args.rows, seed=args.seed, start=args.start, end=args.end,
+                                    label=args.label, truncation=args.truncation,
+                                    truncation_mode=args.truncation_mode)
+    path = generator.save(samples, args.out, columns=args.frames if generator.kind == "image" else None)
+    what = f"from class {args.start} to class {args.end}" if args.start is not None else "between noise vectors"
+    print(f"wrote {args.rows} walks {what} in {args.frames} frames from step {generator.step} to {path}")
     return 0
 
 
@@ -331,9 +421,16 @@ def _eval(args: argparse.Namespace) -> int:
     print(f"{args.run} at step {report['step']}: {report['n_fake']} generated vs {report['n_real']} real "
           f"({report['real']}), {report['features']} features, {report['seconds']} s")
     skip = {"step", "checkpoint", "real", "features", "n_real", "n_fake", "seconds"}
+    per_class = {k: v for k, v in report.items() if isinstance(v, dict)}
     for key, value in report.items():
-        if key not in skip:
+        if key not in skip and key not in per_class:
             print(f"  {key:<14} {value:.6g}" if isinstance(value, float) else f"  {key:<14} {value}")
+    if per_class:
+        classes = list(next(iter(per_class.values())))
+        print("  per class      " + "  ".join(f"{key:>18}" for key in per_class))
+        for name in classes:
+            cells = "  ".join(f"{per_class[key].get(name, float('nan')):>18.4g}" for key in per_class)
+            print(f"    {name[:12]:<12} {cells}")
     print(f"written to {args.run}/eval.json")
     return 0
 
@@ -359,7 +456,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler = _TqdmHandler()
     logging.getLogger("ganforge").handlers[:] = [handler]
     logging.getLogger("ganforge").setLevel(logging.INFO)
-    commands = {"train": _train, "sample": _sample, "eval": _eval, "datasets": _datasets}
+    commands = {"train": _train, "sample": _sample, "eval": _eval, "interpolate": _interpolate, "datasets": _datasets}
     try:
         return commands[args.command](args)
     except GanforgeError as error:

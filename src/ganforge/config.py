@@ -20,6 +20,8 @@ DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16")
 DIVERGENCE_ACTIONS = ("rollback", "stop")
 LR_SCHEDULES = ("constant", "linear", "cosine")
+LABEL_SOURCES = ("auto", "none")
+COND_METHODS = ("cbn-proj", "acgan", "concat")  # models.conditional documents each
 
 
 @dataclass
@@ -30,6 +32,9 @@ class TrainConfig:
     data: str = ""
     image_size: int | None = None
     channels: int | None = None
+    labels: str = "auto"  # auto: class subfolders, an .npz `y`, a built-in's classes; none: ignore them
+    conditional: bool | None = None  # None: on for labelled folders and arrays, off for built-ins
+    cond: str = "cbn-proj"
     # model
     model: str = "auto"
     latent: str = "normal"
@@ -114,6 +119,10 @@ class TrainConfig:
         _choice("precision", self.precision, PRECISIONS)
         _choice("on_divergence", self.on_divergence, DIVERGENCE_ACTIONS)
         _choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        _choice("labels", self.labels, LABEL_SOURCES)
+        _choice("cond", self.cond, COND_METHODS)
+        if self.conditional and self.labels == "none":
+            raise GanforgeError("option --conditional needs the data's labels; drop --labels none")
         if self.eval_every < 0:
             raise GanforgeError(f"option --eval-every must be 0 (off) or more, got {self.eval_every}")
         if self.eval_n < 2:

@@ -26,11 +26,14 @@ BUILTIN: dict[str, Builtin] = {
     "ring": Builtin("8 Gaussians on the unit circle, std 0.01 (100,000 points)", VECTOR, lambda s, c: toy.ring()),
     "grid": Builtin("25 Gaussians on a 5×5 grid at {-4,-2,0,2,4}², std 0.05 (100,000 points)", VECTOR,
                     lambda s, c: toy.grid()),
-    "digits": Builtin("scikit-learn's 1,797 handwritten digits, 8×8 grayscale, resized (default 32)", IMAGE,
+    "digits": Builtin("scikit-learn's 1,797 handwritten digits, 8×8 grayscale, resized (default 32); 10 classes",
+                      IMAGE,
                       builtin.digits),
-    "stacked-digits": Builtin("50,000 RGB images, a random digit in each channel: 1,000 modes (default 32)", IMAGE,
+    "stacked-digits": Builtin("50,000 RGB images, a random digit in each channel: 1,000 modes and classes (default "
+                              "32)", IMAGE,
                               builtin.stacked_digits),
-    "shapes": Builtin("10,000 procedural RGB circles, squares and triangles in 6 colours (default 32)", IMAGE,
+    "shapes": Builtin("10,000 procedural RGB circles, squares and triangles in 6 colours (default 32); 18 classes: "
+                      "shape × colour", IMAGE,
                       builtin.shapes),
 }
 
@@ -38,8 +41,15 @@ ARRAY_SUFFIXES = {".npy", ".npz"}
 
 
 def load_dataset(spec: str, image_size: int | None = None, channels: int | None = None, workers: int = -1,
-                 cache_gb: float = 4.0, progress: bool = True) -> Dataset:
-    """Resolve `--data`: a built-in name, an image folder or an array file (`progress`: bars while decoding)."""
+                 cache_gb: float = 4.0, progress: bool = True, labels: bool = True) -> Dataset:
+    """Resolve `--data`: a built-in name, an image folder or an array file (`progress`: bars while decoding;
+    `labels`: read class labels where the data has them, else leave every sample unlabelled)."""
+    dataset = _load(spec, image_size, channels, workers, cache_gb, progress, labels)
+    return dataset if labels else dataset.without_labels()
+
+
+def _load(spec: str, image_size: int | None, channels: int | None, workers: int, cache_gb: float, progress: bool,
+          labels: bool) -> Dataset:
     if not spec:
         raise GanforgeError("no data given: pass --data with a folder of images, an .npy/.npz file or one of "
                             f"the built-in datasets ({', '.join(BUILTIN)})")
@@ -50,10 +60,10 @@ def load_dataset(spec: str, image_size: int | None = None, channels: int | None 
         return entry.build(image_size, channels)
     path = Path(spec).expanduser()
     if path.is_dir():
-        return images.image_folder(path, image_size or 64, channels, workers, cache_gb, progress)
+        return images.image_folder(path, image_size or 64, channels, workers, cache_gb, progress, labels)
     if path.is_file():
         if path.suffix.lower() in ARRAY_SUFFIXES:
-            return arrays.array_file(path, image_size, channels)
+            return arrays.array_file(path, image_size, channels, labels)
         raise GanforgeError(
             f"data file {path} is not a supported kind; expected a folder of images or an .npy/.npz array"
         )

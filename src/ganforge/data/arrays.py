@@ -13,6 +13,7 @@ from ganforge.data.base import IMAGE, Codec, Dataset
 from ganforge.errors import GanforgeError
 
 PREFERRED_KEYS = ("x", "data", "images", "samples", "arr_0")
+LABEL_KEYS = ("y", "labels")
 
 
 def read_array(path: Path) -> np.ndarray:
@@ -28,7 +29,8 @@ def read_array(path: Path) -> np.ndarray:
                 keys = list(archive.keys())
                 if not keys:
                     raise GanforgeError(f"array file {path} holds no arrays")
-                key = keys[0] if len(keys) == 1 else next((k for k in PREFERRED_KEYS if k in keys), None)
+                data_keys = [k for k in keys if k not in LABEL_KEYS]
+                key = data_keys[0] if len(data_keys) == 1 else next((k for k in PREFERRED_KEYS if k in keys), None)
                 if key is None:
                     raise GanforgeError(
                         f"array file {path} holds several arrays ({', '.join(keys)}); name the data 'x'"
@@ -41,6 +43,40 @@ def read_array(path: Path) -> np.ndarray:
         raise GanforgeError(f"array file {path} could not be read: {error}") from None
     except (OSError, EOFError, zipfile.BadZipFile) as error:
         raise GanforgeError(f"array file {path} could not be read: {error}") from None
+
+
+def read_labels(path: Path, n: int) -> tuple[torch.Tensor, list[str]] | None:
+    """The `y` (or `labels`) array of an .npz file as class indices and class names, or None if it has none.
+
+    Integer labels name classes 0…max (a gap is a class with no samples: an error); text labels are sorted."""
+    if path.suffix.lower() != ".npz":
+        return None
+    with np.load(path, allow_pickle=False) as archive:
+        key = next((k for k in LABEL_KEYS if k in archive), None)
+        if key is None:
+            return None
+        try:
+            y = archive[key]
+        except ValueError:
+            raise GanforgeError(f"array file {path}: labels {key!r} hold Python objects; expected integers or "
+                                "text") from None
+    if y.ndim != 1 or len(y) != n:
+        raise GanforgeError(f"array file {path}: labels {key!r} have shape {y.shape}; expected ({n},), one per sample")
+    if y.dtype.kind in "iub":
+        if y.min() < 0:
+            raise GanforgeError(f"array file {path}: labels {key!r} must be 0 or more, found {y.min()}")
+        names = [str(c) for c in range(int(y.max()) + 1)]
+        labels = torch.from_numpy(y.astype(np.int64))
+    elif y.dtype.kind in "US":
+        values = y.astype(str)
+        names = sorted(set(values.tolist()))
+        labels = torch.from_numpy(np.searchsorted(np.array(names), values).astype(np.int64))
+    else:
+        raise GanforgeError(f"array file {path}: labels {key!r} have dtype {y.dtype}; expected integers or text")
+    from ganforge.data.images import check_classes
+
+    check_classes(f"array file {path}", labels, names)
+    return labels, names
 
 
 def _images_nchw(array: np.ndarray, path: Path) -> np.ndarray:
@@ -75,9 +111,18 @@ def _to_unit_range(array: np.ndarray, path: Path) -> torch.Tensor:
     )
 
 
-def array_file(path: Path, size: int | None, channels: int | None) -> Dataset:
-    """An array file as a dataset: 2-D arrays are vectors, 3-D and 4-D arrays are images."""
-    array = read_array(path)
+def array_file(path: Path, size: int | None, channels: int | None, labels: bool = True) -> Dataset:
+    """An array file as a dataset: 2-D arrays are vectors, 3-D and 4-D arrays are images; with `labels`, an .npz
+    file's `y` array labels them."""
+    dataset = _array_dataset(path, read_array(path), size, channels)
+    found = read_labels(path, len(dataset)) if labels else None
+    if found is not None:
+        dataset.labels, dataset.class_names = found
+        dataset.info["labels_from"] = "y"
+    return dataset
+
+
+def _array_dataset(path: Path, array: np.ndarray, size: int | None, channels: int | None) -> Dataset:
     if array.dtype.kind not in "biuf":
         raise GanforgeError(f"array file {path} has dtype {array.dtype}; expected numbers (int or float)")
     if array.ndim < 2 or array.ndim > 4 or array.shape[0] == 0:

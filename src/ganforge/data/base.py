@@ -112,6 +112,10 @@ class Dataset:
     codec: Codec
     samples: Tensor
     info: dict[str, Any] = field(default_factory=dict)
+    #: class index of each sample (N,) int64, or None for unlabelled data
+    labels: Tensor | None = None
+    #: the name of each class index (folder names, `y` values, digits "0"–"9")
+    class_names: list[str] | None = None
 
     @property
     def kind(self) -> str:
@@ -126,24 +130,48 @@ class Dataset:
     def __len__(self) -> int:
         return int(self.samples.shape[0])
 
+    @property
+    def num_classes(self) -> int:
+        """How many classes the labels name (0 for unlabelled data)."""
+        return len(self.class_names) if self.class_names else 0
+
+    def class_frequencies(self) -> Tensor:
+        """The share of each class among the samples (float64, sums to 1); training draws fake labels from it."""
+        if self.labels is None:
+            raise GanforgeError(f"dataset {self.name} has no labels")
+        counts = torch.bincount(self.labels, minlength=self.num_classes).double()
+        return counts / counts.sum()
+
+    def without_labels(self) -> Dataset:
+        """The same samples as an unlabelled dataset (`--labels none`)."""
+        self.labels, self.class_names = None, None
+        return self
+
     def to_model_space(self, raw: Tensor) -> Tensor:
         """Stored form → model space (uint8 images are scaled to [-1, 1] here, per batch, to save memory)."""
         if raw.dtype == torch.uint8:
             return raw.float().div_(127.5).sub_(1.0)
         return raw
 
-    def batches(self, batch_size: int, seed: int, start_step: int, device: torch.device) -> Iterator[Tensor]:
-        """Endless batches in model space on `device`, starting at `start_step` of the run's fixed order."""
+    def batches(self, batch_size: int, seed: int, start_step: int, device: torch.device,
+                with_labels: bool = False) -> Iterator[Any]:
+        """Endless batches in model space on `device`, starting at `start_step` of the run's fixed order;
+        `with_labels`: (samples, class indices) pairs."""
         order = BatchOrder(len(self), batch_size, seed)
         step = start_step
         while True:
-            raw = self.samples.index_select(0, order.indices(step))
-            yield self.to_model_space(raw.to(device, non_blocking=True))
+            index = order.indices(step)
+            batch = self.to_model_space(self.samples.index_select(0, index).to(device, non_blocking=True))
+            yield (batch, self.labels.index_select(0, index).to(device)) if with_labels else batch
             step += 1
 
-    def real_samples(self, n: int, seed: int = 0) -> Tensor:
-        """`n` samples in the user's form (for plots and, later, metrics), drawn without replacement if possible."""
+    def real_index(self, n: int, seed: int = 0) -> Tensor:
+        """The indices `real_samples(n, seed)` draws: `n` distinct samples if there are that many."""
         generator = torch.Generator().manual_seed(seed)
-        count = min(n, len(self))
-        index = torch.randperm(len(self), generator=generator)[:count]
+        return torch.randperm(len(self), generator=generator)[: min(n, len(self))]
+
+    def real_samples(self, n: int, seed: int = 0) -> Tensor:
+        """`n` samples in the user's form (for plots and metrics), drawn without replacement if possible; their
+        labels are `labels[real_index(n, seed)]`."""
+        index = self.real_index(n, seed)
         return self.codec.decode(self.to_model_space(self.samples.index_select(0, index)))

@@ -69,10 +69,11 @@ def atomic_image_save(image: Image.Image, path: Path) -> None:
         raise
 
 
-def save_samples(samples: Tensor, kind: str, out: str | Path, reference: Tensor | None = None) -> Path:
+def save_samples(samples: Tensor, kind: str, out: str | Path, reference: Tensor | None = None,
+                 columns: int | None = None) -> Path:
     """Save samples already in the user's form. The suffix of `out` chooses the format:
-    `.png`/`.jpg` a grid (images) or scatter plot (vectors); `.npy` an array; `.csv` a table (vectors);
-    no suffix a folder of numbered PNG files (images)."""
+    `.png`/`.jpg` a grid (images; `columns` wide, else near-square) or scatter plot (vectors); `.npy` an array;
+    `.csv` a table (vectors); no suffix a folder of numbered PNG files (images)."""
     out = Path(out)
     suffix = out.suffix.lower()
     samples = samples.detach().cpu()
@@ -92,7 +93,7 @@ def save_samples(samples: Tensor, kind: str, out: str | Path, reference: Tensor 
         np.savetxt(out, samples.numpy(), delimiter=",", header=header, comments="", fmt="%.7g")
         return out
     if suffix in IMAGE_OUTPUTS:
-        picture = image_grid(samples) if kind == IMAGE else scatter_plot(samples, reference)
+        picture = image_grid(samples, columns) if kind == IMAGE else scatter_plot(samples, reference)
         atomic_image_save(picture, out)
         return out
     if suffix == "":

@@ -12,6 +12,7 @@ import os
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -142,27 +143,32 @@ class StreamingImageFolder(Dataset):
                           num_workers=self.workers, collate_fn=_collate_list,
                           persistent_workers=False, prefetch_factor=4 if self.workers else None)
 
-    def batches(self, batch_size: int, seed: int, start_step: int, device: torch.device) -> Iterator[Tensor]:
+    def batches(self, batch_size: int, seed: int, start_step: int, device: torch.device,
+                with_labels: bool = False) -> Iterator[Any]:
         order = BatchOrder(len(self), batch_size, seed)
         step = start_step
         chunk = 1000  # steps per DataLoader; the order is a pure function of the step, so chunking is invisible
         while True:
             plan = [order.indices(s).tolist() for s in range(step, step + chunk)]
-            for items in self._loader(plan):
-                good = [t for t in items if t.numel()]
-                # A file that went bad after listing: repeat good samples so the batch keeps its size.
-                while len(good) < len(items) and good:
-                    good.append(good[len(good) % max(1, len(good))])
+            for indices, items in zip(plan, self._loader(plan), strict=False):
+                good = [i for i, t in enumerate(items) if t.numel()]
                 if not good:
                     raise GanforgeError(f"no image in a batch from {self.name} could be decoded")
-                yield self.to_model_space(torch.stack(good).to(device, non_blocking=True))
+                # A file that went bad after listing: repeat good samples (and their labels) to keep the batch size.
+                keep = [good[i % len(good)] for i in range(len(items))]
+                batch = self.to_model_space(torch.stack([items[i] for i in keep]).to(device, non_blocking=True))
+                if with_labels:
+                    yield batch, self.labels[[indices[i] for i in keep]].to(device)
+                else:
+                    yield batch
             step += chunk
 
     def real_samples(self, n: int, seed: int = 0) -> Tensor:
-        generator = torch.Generator().manual_seed(seed)
-        index = torch.randperm(len(self), generator=generator)[: min(n, len(self))].tolist()
-        items = [t for t in next(iter(self._loader([index]))) if t.numel()]
-        return self.codec.decode(self.to_model_space(torch.stack(items)))
+        index = self.real_index(n, seed).tolist()
+        items = next(iter(self._loader([index])))
+        good = [i for i, t in enumerate(items) if t.numel()]
+        keep = [good[i % len(good)] for i in range(len(items))]  # labels stay those of real_index
+        return self.codec.decode(self.to_model_space(torch.stack([items[i] for i in keep])))
 
 
 def default_workers(requested: int) -> int:
@@ -173,14 +179,69 @@ def default_workers(requested: int) -> int:
     return min(8, max(0, cores)) if cores > 1 else 0
 
 
+FEW_IMAGES = 10  # a class with fewer images than this gets a warning
+
+
+def folder_classes(folder: Path, files: list[Path]) -> list[str] | None:
+    """The class folder of each file when the images sit in two or more subfolders of `folder` (pets/cat/…,
+    pets/dog/…), else None. Images loose beside the class folders, and a class folder without images, are errors."""
+    top = [path.relative_to(folder).parts for path in files]
+    classes = sorted({parts[0] for parts in top if len(parts) > 1})
+    if len(classes) < 2:
+        return None
+    loose = [folder / parts[0] for parts in top if len(parts) == 1]
+    if loose:
+        raise GanforgeError(f"image folder {folder} has class subfolders ({', '.join(classes[:5])}"
+                            f"{', …' if len(classes) > 5 else ''}) and {len(loose)} image(s) outside them "
+                            f"({loose[0].name}, …); move them into a class folder, or pass --labels none to train "
+                            "without classes")
+    empty = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")
+                   and p.name not in classes)
+    if empty:
+        raise GanforgeError(f"class folder {folder / empty[0]} has no images (classes are the subfolders of "
+                            f"{folder}); add images, remove the folder, or pass --labels none")
+    return [parts[0] for parts in top]
+
+
+def check_classes(source: str, labels: Tensor, names: list[str]) -> None:
+    """A class without samples is an error; one with very few gets a warning."""
+    counts = torch.bincount(labels, minlength=len(names)).tolist()
+    missing = [name for name, count in zip(names, counts, strict=True) if count == 0]
+    if missing:
+        raise GanforgeError(f"{source}: class {missing[0]!r} has no readable samples"
+                            f"{f' (nor {len(missing) - 1} more)' if len(missing) > 1 else ''}")
+    few = [f"{name} ({count})" for name, count in zip(names, counts, strict=True) if count < FEW_IMAGES]
+    if few:
+        log.warning("%s: %d class%s fewer than %d samples: %s; a conditional GAN learns little from so few",
+                    source, len(few), "es have" if len(few) > 1 else " has", FEW_IMAGES,
+                    ", ".join(few[:5]) + (", …" if len(few) > 5 else ""))
+
+
+def _labelled(dataset: Dataset, folder: Path, kept: list[Path], classes: list[str] | None,
+              files: list[Path]) -> Dataset:
+    """Attach the class of each kept file (files that failed to decode were dropped from `kept`)."""
+    if classes is None:
+        return dataset
+    names = sorted(set(classes))
+    by_file = dict(zip(files, classes, strict=True))
+    labels = torch.tensor([names.index(by_file[path]) for path in kept], dtype=torch.long)
+    check_classes(f"image folder {folder}", labels, names)
+    dataset.labels, dataset.class_names = labels, names
+    dataset.info["labels_from"] = "subfolders"
+    return dataset
+
+
 def image_folder(folder: Path, size: int, channels: int | None, workers: int, cache_gb: float,
-                 progress: bool = True) -> Dataset:
-    """A folder of images as a dataset: cached in memory as uint8 when it fits in `cache_gb`, else streamed."""
+                 progress: bool = True, labels: bool = True) -> Dataset:
+    """A folder of images as a dataset: cached in memory as uint8 when it fits in `cache_gb`, else streamed.
+
+    With `labels`, images in two or more subfolders are labelled by their subfolder (the class names)."""
     files = list_images(folder)
     if not files:
         raise GanforgeError(
             f"image folder {folder} has no image files (expected {', '.join(sorted(IMAGE_SUFFIXES))})"
         )
+    classes = folder_classes(folder, files) if labels else None
     channels = channels or guess_channels(files)
     codec = Codec(IMAGE, (channels, size, size))
     workers = default_workers(workers)
@@ -189,21 +250,24 @@ def image_folder(folder: Path, size: int, channels: int | None, workers: int, ca
         loader = DataLoader(_DecodeFiles(files, size, channels), batch_size=64, num_workers=workers,
                             collate_fn=_collate_list)
         decoded: list[Tensor] = []
+        kept: list[Path] = []
         bad: list[Path] = []
         with tqdm(total=len(files), desc=f"decoding {folder.name}", unit="img", leave=False,
                   disable=not progress) as bar:
             for items in loader:
                 for item in items:
+                    path = files[len(decoded) + len(bad)]
                     if item.numel():
                         decoded.append(item)
+                        kept.append(path)
                     else:
-                        bad.append(files[len(decoded) + len(bad)])
+                        bad.append(path)
                 bar.update(len(items))
         _report_skipped(folder, bad)
         if not decoded:
             raise GanforgeError(f"image folder {folder} has no readable image ({len(bad)} files failed to decode)")
         info["skipped"] = len(bad)
-        return Dataset(folder.name, codec, torch.stack(decoded), info)
+        return _labelled(Dataset(folder.name, codec, torch.stack(decoded), info), folder, kept, classes, files)
     # Too big to cache: drop files whose header cannot be read now; truncation is caught while streaming.
     readable, bad = [], []
     for path in tqdm(files, desc=f"checking {folder.name}", unit="file", leave=False,
@@ -217,4 +281,5 @@ def image_folder(folder: Path, size: int, channels: int | None, workers: int, ca
     if not readable:
         raise GanforgeError(f"image folder {folder} has no readable image")
     info["skipped"] = len(bad)
-    return StreamingImageFolder(folder.name, codec, readable, workers, info)
+    return _labelled(StreamingImageFolder(folder.name, codec, readable, workers, info), folder, readable, classes,
+                     files)

@@ -9,6 +9,9 @@ Each finding has one sentence of evidence and one remedy. The rules, and why:
   only a few of the modes and reach no new ones.
 - `oscillation`: D(G(z)) swings back and forth across most of its range from one interval to the next.
 - `generator_stalled`: the fixed-noise samples stop moving while the generator's gradient is tiny.
+- `class_collapse` (conditional runs): one class's samples are far less spread than its real samples while the
+  other classes are fine (see `diagnostics.classes`).
+- `class_leakage` (conditional runs): most samples asked for one class sit nearest another class's real mean.
 Sustained findings need `patience` steps of evidence after a warm-up, so a healthy run raises none.
 """
 
@@ -38,6 +41,12 @@ class Observation:
     modes_reached: int | None = None  # mixtures: modes that are nearest to a fair share of samples
     modes_total: int | None = None
     movement: float | None = None  # relative change of the fixed-noise samples since the last observation
+    class_diversity_min: float | None = None  # conditional: the least spread class (vs its real samples)
+    class_diversity_median: float | None = None
+    collapsed_class: str | None = None  # the class with class_diversity_min
+    leaking_class: str | None = None  # conditional: the class whose samples most look like another class
+    leak_target: str | None = None
+    leak_share: float | None = None  # share of leaking_class's samples nearest leak_target's real mean
 
 
 @dataclass
@@ -75,6 +84,8 @@ class Thresholds:
     swings_needed: int = 4
     stall_movement: float = 1e-4
     stall_grad: float = 1e-6
+    class_diversity_floor: float = 0.25
+    leak_share: float = 0.75
 
 
 class HealthMonitor:
@@ -162,6 +173,28 @@ class HealthMonitor:
                                             f"{now.g_grad_norm:.1e}",
                        "raise --lr-g or use the non-saturating loss; check the data is scaled as expected")
 
+    def _class_collapse(self, now: Observation) -> Finding | None:
+        low, median = now.class_diversity_min, now.class_diversity_median
+        if low is None or median is None or low >= self.limits.class_diversity_floor * median \
+                or median < 2 * self.limits.class_diversity_floor:  # all classes low: that is mode_collapse
+            return None
+        since = self._since.get("class_collapse", now.step)
+        return Finding("class_collapse", f"samples of class {now.collapsed_class} are {1 / max(low, 1e-9):.1f}× less "
+                                         f"spread than its real samples while the median class is at {median:.2f}× "
+                                         f"for {now.step - since:,} steps",
+                       f"check that class {now.collapsed_class} has enough varied images; add --minibatch-std or "
+                       "--pack 2, or lower --lr-g")
+
+    def _class_leakage(self, now: Observation) -> Finding | None:
+        if now.leak_share is None or now.leak_share < self.limits.leak_share:
+            return None
+        since = self._since.get("class_leakage", now.step)
+        return Finding("class_leakage", f"{now.leak_share:.0%} of the samples asked for class {now.leaking_class} "
+                                        f"look like class {now.leak_target} (nearest to its real mean) for "
+                                        f"{now.step - since:,} steps",
+                       f"check the labels of {now.leaking_class} and {now.leak_target}; train longer, or use the "
+                       "projection discriminator (--cond cbn-proj)")
+
     # ----- bookkeeping ----------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         """Plain-JSON state, stored in checkpoints so a resumed run diagnoses exactly as an unbroken one."""
@@ -182,7 +215,8 @@ class HealthMonitor:
             self._peak_g_grad = max(self._peak_g_grad, now.g_grad_norm)
         rules = {"divergence": self._divergence, "discriminator_wins": self._discriminator_wins,
                  "mode_collapse": self._mode_collapse, "oscillation": self._oscillation,
-                 "generator_stalled": self._generator_stalled}
+                 "generator_stalled": self._generator_stalled, "class_collapse": self._class_collapse,
+                 "class_leakage": self._class_leakage}
         immediate = {"divergence", "oscillation"}
         events: list[Event] = []
         for name, rule in rules.items():

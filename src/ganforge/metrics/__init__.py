@@ -2,7 +2,8 @@
 by name in `METRICS` (in this order: the order of `ganforge eval`'s table):
 
 `fd` Fréchet distance · `kid` kernel distance · `is` Inception Score · `pr` precision/recall ·
-`dc` density/coverage · `modes` mode coverage (mixtures: by nearest centre; digits: by classifier).
+`dc` density/coverage · `modes` mode coverage (mixtures: by nearest centre; digits: by classifier) ·
+`cas`, `fidelity`, `intra-fd` for class-conditional runs.
 """
 
 from ganforge.metrics.base import METRICS, Context, Metric, better_direction, register_metric, value_directions
@@ -14,8 +15,27 @@ from ganforge.metrics.kid import KernelDistance
 from ganforge.metrics.inception_score import InceptionScore
 from ganforge.metrics.prdc import DensityCoverage, PrecisionRecall
 from ganforge.metrics.modes import ClassifierModes, MixtureModes, ModeCoverage, mode_statistics
+from ganforge.metrics.conditional import ClassFidelity, ClassificationAccuracyScore, IntraFrechetDistance
 # isort: on
 
-__all__ = ["METRICS", "ClassifierModes", "Context", "DensityCoverage", "FrechetDistance", "InceptionScore",
-           "KernelDistance", "Metric", "MixtureModes", "ModeCoverage", "PrecisionRecall", "better_direction",
-           "frechet_distance", "mode_statistics", "register_metric", "value_directions"]
+__all__ = [
+           "METRICS",
+           "ClassFidelity",
+           "ClassificationAccuracyScore",
+           "ClassifierModes",
+           "Context",
+           "DensityCoverage",
+           "FrechetDistance",
+           "InceptionScore",
+           "IntraFrechetDistance",
+           "KernelDistance",
+           "Metric",
+           "MixtureModes",
+           "ModeCoverage",
+           "PrecisionRecall",
+           "better_direction",
+           "frechet_distance",
+           "mode_statistics",
+           "register_metric",
+           "value_directions",
+]

@@ -27,6 +27,7 @@ class Context:
     dataset: Dataset
     features: str
     extractor: Any = None
+    conditional: bool = False  # the generator makes the class asked for (the class metrics apply)
 
 
 class Metric:
@@ -34,7 +35,8 @@ class Metric:
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
-    #: "features" (from a feature network), "samples" (raw generated data) or "labels" (a classifier's logits)
+    #: "features" (from a feature network), "samples" (raw generated data), "labels" (a classifier's logits) or
+    #: "labelled" (features with each sample's class; see `metrics.conditional`)
     needs: ClassVar[str] = "features"
     #: every value `compute` returns, with the direction that is better: "min", "max", or None (a spread, a count)
     values: ClassVar[dict[str, str | None]] = {}

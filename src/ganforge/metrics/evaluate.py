@@ -56,24 +56,27 @@ def build_metrics(names: list[str], context: Context) -> list[Metric]:
     return metrics
 
 
-def evaluate(sample: Callable[[int, int], Tensor], dataset: Dataset, n: int = 10_000,
+def evaluate(sample: Callable[..., Tensor], dataset: Dataset, n: int = 10_000,
              metrics: list[str] | None = None, features: str | None = None,
              inception_weights: str | None = None, device: torch.device | None = None, seed: int = 0,
              batch_size: int = 250, progress: bool = True, extractor: torch.nn.Module | None = None,
-             announce: bool = False) -> dict[str, Any]:
+             announce: bool = False, conditional: bool = False) -> dict[str, Any]:
     """Compare `n` generated samples with up to `n` real ones.
 
-    `sample(n, seed)` returns generated samples in the user's form; `announce` logs the metrics left out and why.
-    Returns {metric value name: number} plus 'features', 'n_real', 'n_fake' and 'seconds'.
+    `sample(n, seed)` returns generated samples in the user's form; with `conditional`, `sample(n, seed, labels)`
+    makes samples of the classes `labels` (drawn by the data's class frequencies). `announce` logs the metrics
+    left out and why. Returns {metric value name: number (or per-class numbers)} plus 'features', 'n_real',
+    'n_fake' and 'seconds'.
     """
     start = time.perf_counter()
     device = device or torch.device("cpu")
     features = features or default_features(dataset.name, dataset.kind)
+    conditional = conditional and dataset.labels is not None
     if metrics:  # refuse what cannot apply before loading a feature network
-        build_metrics(metrics, Context(dataset, features))
+        build_metrics(metrics, Context(dataset, features, conditional=conditional))
     if extractor is None:
         extractor = get_extractor(features, inception_weights)
-    context = Context(dataset, features, extractor)
+    context = Context(dataset, features, extractor, conditional)
     objects = build_metrics(metrics or default_metrics(context, announce=announce), context)
     width = math.prod(dataset.sample_shape)
     if features == "raw" and width > LARGE_RAW_FEATURES and any(m.needs == "features" for m in objects):
@@ -81,8 +84,15 @@ def evaluate(sample: Callable[[int, int], Tensor], dataset: Dataset, n: int = 10
                     "covariance (minutes and gigabytes); --features inception measures images in 2,048 dimensions",
                     f"{width:,}", f"{width:,}", f"{width:,}")
     real = dataset.real_samples(n, seed=seed)
-    fake = sample(n, seed)
-    real_features, _, _ = extract(extractor, lambda s, c: real[s : s + c], len(real), batch_size, device,
+    real_labels = fake_labels = None
+    if conditional:
+        real_labels = dataset.labels[dataset.real_index(n, seed)]
+        rng = torch.Generator().manual_seed(seed + 2)
+        fake_labels = torch.multinomial(dataset.class_frequencies(), n, replacement=True, generator=rng)
+        fake = sample(n, seed, fake_labels)
+    else:
+        fake = sample(n, seed)
+    real_features, real_logits, _ = extract(extractor, lambda s, c: real[s : s + c], len(real), batch_size, device,
                                   "features (real)", progress)
     fake_features, fake_logits, fake_samples = extract(extractor, lambda s, c: fake[s : s + c], len(fake),
                                                        batch_size, device, "features (generated)", progress)
@@ -92,6 +102,9 @@ def evaluate(sample: Callable[[int, int], Tensor], dataset: Dataset, n: int = 10
         if metric.needs == "features":
             metric.update(real_features, real=True)
             metric.update(fake_features, real=False)
+        elif metric.needs == "labelled":
+            metric.update_labelled(real_features, real_labels, real_logits, real=True)
+            metric.update_labelled(fake_features, fake_labels, fake_logits, real=False)
         elif metric.needs == "samples":
             metric.update(fake_samples if fake_samples.numel() else fake.double(), real=False)
         else:

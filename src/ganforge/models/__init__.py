@@ -70,14 +70,17 @@ def resolve_options(name: str, kind: str, given: dict[str, Any]) -> dict[str, An
 
 
 def build_models(name: str, sample_shape: tuple[int, ...], options: dict[str, Any], pack: int = 1,
-                 spectral_norm: bool = False) -> tuple[nn.Module, nn.Module]:
+                 spectral_norm: bool = False, classes: int = 0, cond: str = "cbn-proj") -> tuple[nn.Module, nn.Module]:
     """Build (generator, discriminator) for samples of `sample_shape` with resolved `options`.
 
     `pack` > 1 makes the discriminator judge packs of that many samples (PacGAN); `spectral_norm` normalises
-    every weight of the discriminator.
+    every weight of the discriminator. `classes` > 0 builds a class-conditional pair by the method `cond`
+    (see `models.conditional`): G(z, y) and D(x, y) → (logits, class logits or None).
     """
     sample_shape = tuple(sample_shape)
-    if pack == 1:
+    if classes:
+        generator, discriminator = _conditional_pair(name, sample_shape, options, pack, classes, cond)
+    elif pack == 1:
         generator, discriminator = MODELS[name].build(sample_shape, **options)
     else:
         from ganforge.models.layers import Packed
@@ -89,6 +92,26 @@ def build_models(name: str, sample_shape: tuple[int, ...], options: dict[str, An
 
         apply_spectral_norm(discriminator)
     return generator, discriminator
+
+
+def _conditional_pair(name: str, sample_shape: tuple[int, ...], options: dict[str, Any], pack: int, classes: int,
+                      cond: str) -> tuple[nn.Module, nn.Module]:
+    from ganforge.models import conditional as c
+
+    if cond not in c.COND_METHODS:
+        raise GanforgeError(f"option --cond must be one of {', '.join(c.COND_METHODS)}; got {cond!r}")
+    build = MODELS[name].build
+    generator, _ = build(sample_shape, **options)
+    embed = c.generator_embedding_dim(cond, classes, c.has_batch_norm(generator))
+    label_channels = min(classes, c.D_EMBED_MAX) if cond == "concat" else 0
+    d_channels = (sample_shape[0] + label_channels) * pack
+    if embed:  # the embedding enters beside z: the family builds its generator for the wider input
+        generator, inner = build(sample_shape, **{**options, "latent_dim": options["latent_dim"] + embed},
+                                 d_channels=d_channels)
+    else:
+        _, inner = build(sample_shape, **options, d_channels=d_channels)
+    return (c.ConditionalGenerator(generator, classes, cond, embed),
+            c.ConditionalDiscriminator(inner, classes, cond, sample_shape, pack))
 
 
 def sample_latent(kind: str, n: int, dim: int, generator: torch.Generator | None = None) -> Tensor:

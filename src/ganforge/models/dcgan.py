@@ -77,6 +77,14 @@ class DCGANDiscriminator(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return self.layers(x).flatten()
 
+    def features(self, x: Tensor) -> Tensor:
+        """φ(x): the 4×4 feature map the last convolution reads (for conditional discriminators)."""
+        return self.layers[:-1](x)
+
+    def head(self, features: Tensor) -> Tensor:
+        """ψ: the last convolution, one logit per sample."""
+        return self.layers[-1](features).flatten()
+
     def probability(self, x: Tensor) -> Tensor:
         """D(x): the probability that x is real."""
         return torch.sigmoid(self(x))

@@ -63,6 +63,14 @@ class MLPDiscriminator(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return self.layers(x.flatten(1)).flatten()
 
+    def features(self, x: Tensor) -> Tensor:
+        """φ(x): the last hidden layer (for conditional discriminators)."""
+        return self.layers[:-1](x.flatten(1))
+
+    def head(self, features: Tensor) -> Tensor:
+        """ψ: the output layer, one logit per sample."""
+        return self.layers[-1](features).flatten()
+
     def probability(self, x: Tensor) -> Tensor:
         """D(x): the probability that x is real."""
         return torch.sigmoid(self(x))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 
 def gradient_norm_squared(logits: Tensor, inputs: Tensor) -> Tensor:
@@ -17,12 +19,13 @@ def r1_penalty(logits: Tensor, inputs: Tensor) -> Tensor:
     return 0.5 * gradient_norm_squared(logits, inputs).mean()
 
 
-def wgan_gradient_penalty(discriminator: nn.Module, real: Tensor, fake: Tensor, pack: int = 1,
+def wgan_gradient_penalty(discriminator: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor, pack: int = 1,
                           generator: torch.Generator | None = None) -> Tensor:
     """E[(‖∇D(x̂)‖ − 1)²] on random interpolates x̂ between real and generated samples (Gulrajani et al. 2017).
 
     With a packed discriminator (PacGAN: D judges `pack` samples at once) the critic's input is the pack: one α per
     pack and one gradient norm per pack, over all of its samples. `generator` draws α (the global RNG if None).
+    `discriminator` is any function of the samples (a conditional run passes D with the real samples' classes).
     """
     n = real.shape[0]
     alpha = torch.rand(n // pack, generator=generator).to(real.device, real.dtype)

@@ -1,4 +1,4 @@
-"""Spectral normalisation (Miyato et al. 2018) of every convolution and linear layer of a discriminator."""
+"""Spectral normalisation (Miyato et al. 2018) of every convolution, linear layer and embedding of a discriminator."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 def apply_spectral_norm(module: nn.Module) -> nn.Module:
     """Divide each weight by its largest singular value (one power iteration per forward pass)."""
     for child in list(module.modules()):
-        if isinstance(child, nn.Conv2d | nn.Linear | nn.ConvTranspose2d):
+        # embeddings too: the projection discriminator's class embedding is normalised as in Miyato & Koyama 2018
+        if isinstance(child, nn.Conv2d | nn.Linear | nn.ConvTranspose2d | nn.Embedding):
             spectral_norm(child)
     return module

@@ -26,10 +26,12 @@ from ganforge.config import TrainConfig
 from ganforge.data import IMAGE, Dataset
 from ganforge.data.export import save_samples
 from ganforge.diagnostics import Event, Finding, HealthMonitor, Observation
+from ganforge.diagnostics.classes import CLASS_HEALTH, ClassReference
 from ganforge.errors import GanforgeError
 from ganforge.losses import get_loss
 from ganforge.metrics.base import better_direction
 from ganforge.models import MODELS, build_models, default_model, resolve_options, sample_latent
+from ganforge.models.conditional import auxiliary_loss
 from ganforge.regularizers.augment import diff_augment, parse_policy
 from ganforge.regularizers.ema import GeneratorEMA
 from ganforge.regularizers.penalties import r1_penalty, wgan_gradient_penalty
@@ -41,6 +43,8 @@ from ganforge.training.run_folder import RunFolder
 log = logging.getLogger("ganforge")
 MAX_ROLLBACKS = 3
 DIVERSITY_SAMPLES = 1000  # all fixed points of vector data; images have 64
+GRID_COLUMNS = 8  # conditional grids: one class per row, this many samples each
+GRID_CLASSES = 16  # at most this many classes (rows) in a conditional grid, spread over the class list
 MODEL_OPTIONS = ("latent_dim", "g_width", "d_width", "depth", "batch_norm", "activation", "minibatch_std")
 STAT_NAMES = ("d_loss", "g_loss", "d_real", "d_fake")
 
@@ -55,7 +59,7 @@ class TrainResult:
     last_metrics: dict[str, Any] = field(default_factory=dict)
 
 
-def resolve_model(config: TrainConfig, kind: str) -> tuple[str, dict[str, Any]]:
+def resolve_model(config: TrainConfig, kind: str, classes: int = 0) -> tuple[str, dict[str, Any]]:
     """The model family and its full options for this data kind (defaults filled in).
 
     Fills the configuration's unset optimisation options (learning rates, batch size, fixed samples) with the
@@ -68,8 +72,17 @@ def resolve_model(config: TrainConfig, kind: str) -> tuple[str, dict[str, Any]]:
             setattr(config, key, value)
     if config.n_fixed_samples is None:
         config.n_fixed_samples = 64 if kind == IMAGE else 1000
+        if config.conditional and kind == IMAGE:
+            config.n_fixed_samples = GRID_COLUMNS * min(classes, GRID_CLASSES)
     config.model = name
     return name, options
+
+
+def fixed_labels(n: int, classes: int) -> Tensor:
+    """Classes of the fixed samples: rows of `GRID_COLUMNS` samples of one class, the rows spread over the classes
+    (all of them when there are at most `GRID_CLASSES`), repeated to fill `n`."""
+    shown = torch.linspace(0, classes - 1, min(classes, GRID_CLASSES)).round().long()
+    return shown[(torch.arange(n) // GRID_COLUMNS) % len(shown)]
 
 
 class Trainer:
@@ -78,7 +91,8 @@ class Trainer:
     def __init__(self, config: TrainConfig, dataset: Dataset, run: RunFolder, progress: bool = True):
         self.config, self.dataset, self.run, self.progress = config, dataset, run, progress
         self.device = pick_device(config.device)
-        self.model_name, self.model_options = resolve_model(config, dataset.kind)
+        self.classes = dataset.num_classes if config.conditional else 0
+        self.model_name, self.model_options = resolve_model(config, dataset.kind, self.classes)
         self.threads = set_threads(config.threads, self.device, getattr(dataset, "workers", 0))
         # --threads 0 on a CPU: give cores up to other processes while they are busy (see CoreShare)
         self.core_share = CoreShare(self.threads) if config.threads == 0 and self.device.type == "cpu" \
@@ -90,7 +104,8 @@ class Trainer:
 
         torch.manual_seed(config.seed)
         generator, discriminator = build_models(self.model_name, dataset.sample_shape, self.model_options,
-                                                pack=config.pack, spectral_norm=config.spectral_norm)
+                                                pack=config.pack, spectral_norm=config.spectral_norm,
+                                                classes=self.classes, cond=config.cond)
         # channels_last lets oneDNN/cuDNN pick their fastest convolution kernels for image models.
         self.memory_format = torch.channels_last if dataset.kind == IMAGE and self.model_name == "dcgan" \
             else torch.contiguous_format
@@ -104,6 +119,11 @@ class Trainer:
         self.noise_rng = torch.Generator().manual_seed(config.seed + 1)
         fixed_rng = torch.Generator().manual_seed(config.seed + 2)
         self.fixed_noise = sample_latent(config.latent, config.n_fixed_samples, latent_dim, fixed_rng)
+        self.fixed_labels: Tensor | None = None
+        self.label_frequencies: Tensor | None = None
+        if self.classes:
+            self.fixed_labels = fixed_labels(config.n_fixed_samples, self.classes)
+            self.label_frequencies = dataset.class_frequencies().float()
         self.step = 0
         self.stat_sum = torch.zeros(len(STAT_NAMES), dtype=torch.float64, device=self.device)
         self.stat_count = 0
@@ -117,6 +137,7 @@ class Trainer:
                                          probabilistic=self.loss.probabilistic)
         self._previous_fixed: Tensor | None = None
         self._real_spread: float | None = None
+        self._class_reference: ClassReference | None = None
         self.best: dict[str, Any] | None = None
         self._evaluator: Any = None
         self.best_metric = self._resolve_best_metric(config) if config.eval_every else config.best_metric
@@ -129,7 +150,7 @@ class Trainer:
         from ganforge.metrics.evaluate import default_metrics, parse_metrics
 
         features = config.eval_features or default_features(self.dataset.name, self.dataset.kind)
-        context = Context(self.dataset, features)
+        context = Context(self.dataset, features, conditional=bool(self.classes))
         names = parse_metrics(config.eval_metrics) or default_metrics(context)
         values = [value for name in names for value, better in METRICS[name].values_for(context).items() if better]
         if config.best_metric == "auto":
@@ -178,8 +199,12 @@ class Trainer:
             "ganforge": __version__,
             "config": self.config.to_json(),
             "model": {"name": self.model_name, "options": self.model_options, "pack": self.config.pack,
-                      "spectral_norm": self.config.spectral_norm, "ema": self.ema is not None},
-            "data": {"name": self.dataset.name, "size": len(self.dataset), **self.dataset.codec.to_json()},
+                      "spectral_norm": self.config.spectral_norm, "ema": self.ema is not None,
+                      "conditional": {"method": self.config.cond, "classes": self.classes} if self.classes else None},
+            "data": {"name": self.dataset.name, "size": len(self.dataset), **self.dataset.codec.to_json(),
+                     "classes": self.dataset.class_names if self.classes else None,
+                     "class_counts": torch.bincount(self.dataset.labels, minlength=self.classes).tolist()
+                     if self.classes else None},
             "runtime": {"device": str(self.device), "precision": self.precision, "threads": self.threads,
                         "threads_adapt": self.core_share is not None},
         }
@@ -257,12 +282,30 @@ class Trainer:
         z = sample_latent(self.config.latent, n, self.model_options["latent_dim"], self.noise_rng)
         return z.to(self.device, non_blocking=True)
 
+    def _fake_labels(self, n: int) -> Tensor | None:
+        """Classes for generated samples, drawn by their frequency in the data (as stylegan2-ada does)."""
+        if self.label_frequencies is None:
+            return None
+        labels = torch.multinomial(self.label_frequencies, n, replacement=True, generator=self.noise_rng)
+        return labels.to(self.device, non_blocking=True)
+
+    def generate(self, generator: torch.nn.Module, z: Tensor, labels: Tensor | None) -> Tensor:
+        """G(z), or G(z, y) for a conditional run."""
+        return generator(z) if labels is None else generator(z, labels)
+
+    def judge(self, x: Tensor, labels: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        """(D's logits, ACGAN class logits or None): D(x), or D(x, y) for a conditional run."""
+        if labels is None:
+            return self.discriminator(x), None
+        return self.discriminator(x, labels)
+
     @staticmethod
     def _grad_norm(module: torch.nn.Module) -> float:
         norms = [p.grad.detach().float().norm() for p in module.parameters() if p.grad is not None]
         return float(torch.stack(norms).norm()) if norms else 0.0
 
-    def _penalties(self, real_in: Tensor, fake_in: Tensor, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+    def _penalties(self, real_in: Tensor, fake_in: Tensor, real_logits: Tensor, fake_logits: Tensor,
+                   real_labels: Tensor | None = None) -> Tensor:
         """The regularisation phase of a D step: R1, R2 and the WGAN penalty, scaled for lazy application."""
         cfg = self.config
         total = torch.zeros((), device=real_logits.device)
@@ -271,7 +314,9 @@ class Trainer:
         if cfg.r2:
             total = total + cfg.r2 * r1_penalty(fake_logits, fake_in)
         if cfg.gp:
-            total = total + cfg.gp * wgan_gradient_penalty(self.discriminator, real_in, fake_in, pack=cfg.pack)
+            # interpolates are judged as the real samples' class (as StudioGAN does for conditional WGAN-GP)
+            critic = lambda x: self.judge(x, real_labels)[0]  # noqa: E731
+            total = total + cfg.gp * wgan_gradient_penalty(critic, real_in, fake_in, pack=cfg.pack)
         return total * cfg.lazy_every
 
     def train_step(self, batches: Iterator[Tensor], measure: bool = False) -> Tensor:
@@ -281,12 +326,17 @@ class Trainer:
         """
         generator, discriminator, loss, cfg = self.generator, self.discriminator, self.loss, self.config
         regularise = self.step % cfg.lazy_every == 0  # lazy regularisation: every k steps, scaled by k
+        real_labels = fake_labels = None
         for i in range(cfg.d_steps):
-            real = next(batches).contiguous(memory_format=self.memory_format)
+            real = next(batches)
+            if self.classes:
+                real, real_labels = real
+            real = real.contiguous(memory_format=self.memory_format)
             z = self._noise(real.shape[0])
+            fake_labels = self._fake_labels(real.shape[0])
             last = i == cfg.d_steps - 1
             with self.autocast(), torch.set_grad_enabled(last):
-                fake = generator(z)  # kept with its graph on the last pass, for the generator update
+                fake = self.generate(generator, z, fake_labels)  # kept with its graph on the last pass, for G
             real_in = self._discriminator_view(real)
             fake_in = self._discriminator_view(fake.detach())
             if regularise and cfg.r1:
@@ -294,11 +344,13 @@ class Trainer:
             if regularise and cfg.r2:
                 fake_in = fake_in.detach().requires_grad_(True)
             with self.autocast():
-                real_logits = discriminator(real_in)
-                fake_logits = discriminator(fake_in)
+                real_logits, real_classes = self.judge(real_in, real_labels)
+                fake_logits, _ = self.judge(fake_in, fake_labels)
                 d_loss = loss.discriminator_loss(real_logits.float(), fake_logits.float())
+                if real_classes is not None:  # ACGAN: D's classifier learns the real samples' classes
+                    d_loss = d_loss + auxiliary_loss(real_classes, real_labels)
                 if regularise:
-                    d_loss = d_loss + self._penalties(real_in, fake_in, real_logits, fake_logits)
+                    d_loss = d_loss + self._penalties(real_in, fake_in, real_logits, fake_logits, real_labels)
             self.opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
             if measure and last:
@@ -307,11 +359,13 @@ class Trainer:
 
         discriminator.requires_grad_(False)  # no weight gradients for D during G's update
         with self.autocast():
-            fake_logits_g = discriminator(self._discriminator_view(fake)).float()
+            fake_logits_g, fake_classes = self.judge(self._discriminator_view(fake), fake_labels)
             real_logits_g = None
             if loss.generator_needs_real:
-                real_logits_g = discriminator(self._discriminator_view(real)).float()
-            g_loss = loss.generator_loss(fake_logits_g, real_logits_g)
+                real_logits_g = self.judge(self._discriminator_view(real), real_labels)[0].float()
+            g_loss = loss.generator_loss(fake_logits_g.float(), real_logits_g)
+            if fake_classes is not None:  # ACGAN: G makes samples D's classifier files under the class asked for
+                g_loss = g_loss + auxiliary_loss(fake_classes, fake_labels)
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         if measure:
@@ -341,13 +395,19 @@ class Trainer:
         generator = self.sampling_generator
         generator.eval()
         with torch.no_grad(), self.autocast():
-            fake = generator(self.fixed_noise.to(self.device))
+            fake = self.generate(generator, self.fixed_noise.to(self.device), self._fixed_labels_on_device())
         self.generator.train()
         user = self.dataset.codec.decode(fake.float())
         if self.dataset.kind != IMAGE and self.reference is None:
             self.reference = self.dataset.real_samples(2000, seed=0)
         path = self.run.samples / f"step_{self.step:06d}.png"
-        return save_samples(user, self.dataset.kind, path, reference=self.reference)
+        columns = GRID_COLUMNS if self.classes else None  # one class per row
+        return save_samples(user, self.dataset.kind, path, reference=self.reference, columns=columns)
+
+    def _fixed_labels_on_device(self, n: int | None = None) -> Tensor | None:
+        if self.fixed_labels is None:
+            return None
+        return self.fixed_labels[:n].to(self.device)
 
     def _log(self, seconds: float) -> dict[str, Any]:
         means = (self.stat_sum / max(1, self.stat_count)).tolist()
@@ -370,7 +430,8 @@ class Trainer:
             return {}
         self.generator.eval()
         with self.autocast():
-            fake = self.generator(self.fixed_noise[:DIVERSITY_SAMPLES].to(self.device)).float().flatten(1).cpu()
+            fake = self.generate(self.generator, self.fixed_noise[:DIVERSITY_SAMPLES].to(self.device),
+                                 self._fixed_labels_on_device(DIVERSITY_SAMPLES)).float().flatten(1).cpu()
         self.generator.train()
         if not bool(torch.isfinite(fake).all()):
             return {"diversity": math.nan}
@@ -383,6 +444,8 @@ class Trainer:
             change = (fake - self._previous_fixed).norm() / self._previous_fixed.norm().clamp_min(1e-12)
             health["movement"] = float(change)
         self._previous_fixed = fake
+        if self.classes:
+            health.update(self._class_health(fake))
         if "modes" in self.dataset.info:
             modes = torch.tensor(self.dataset.info["modes"], dtype=torch.float64)
             nearest = torch.cdist(self.dataset.codec.decode(fake).double(), modes).argmin(1)
@@ -390,6 +453,13 @@ class Trainer:
             health["modes_reached"] = int((counts >= len(fake) / (4 * len(modes))).sum())
             health["modes_total"] = len(modes)
         return health
+
+    def _class_health(self, fake: Tensor) -> dict[str, Any]:
+        """Per-class spread of the fixed samples (against real samples of the class) and the class their nearest
+        real class mean names: a class that collapses alone, or whose samples look like another class."""
+        if self._class_reference is None:
+            self._class_reference = ClassReference(self.dataset)
+        return self._class_reference.judge(fake, self.fixed_labels[: len(fake)])
 
     def _diagnose(self, record: dict[str, Any]) -> bool:
         """Feed the monitor; write and announce findings. Returns False when the run has diverged (non-finite)."""
@@ -400,7 +470,8 @@ class Trainer:
             step=self.step, d_loss=record["d_loss"], g_loss=record["g_loss"], d_real=record["d_real"],
             d_fake=record["d_fake"], g_grad_norm=record["g_grad_norm"], d_grad_norm=record["d_grad_norm"],
             weights_finite=finite, diversity=record.get("diversity"), modes_reached=record.get("modes_reached"),
-            modes_total=record.get("modes_total"), movement=record.get("movement"))
+            modes_total=record.get("modes_total"), movement=record.get("movement"),
+            **{key: record.get(key) for key in CLASS_HEALTH})
         for event in self.monitor.observe(observation):
             self._announce(event)
         return finite
@@ -431,17 +502,26 @@ class Trainer:
         self._announce(Event("rollback", Finding(  # logged at the divergence's step, when it happened
             "divergence", f"diverged at step {diverged_at:,}; rolled back to step {self.step:,} with learning rates "
                           f"× {scale:g}", "lower --lr-g and --lr-d", diverged_at)))
-        return self.dataset.batches(cfg.batch_size, cfg.seed, self.step * cfg.d_steps, self.device)
+        return self._batches()
 
-    def _sample_for_eval(self, n: int, seed: int) -> Tensor:
-        """`n` samples in the user's form from the current generator; its own noise leaves training RNGs alone."""
+    def _batches(self) -> Iterator[Any]:
+        """The data stream from the current step on: samples, or (samples, labels) in a conditional run."""
+        cfg = self.config
+        return self.dataset.batches(cfg.batch_size, cfg.seed, self.step * cfg.d_steps, self.device,
+                                    with_labels=bool(self.classes))
+
+    def _sample_for_eval(self, n: int, seed: int, labels: Tensor | None = None) -> Tensor:
+        """`n` samples in the user's form from the current generator (of the classes `labels` in a conditional
+        run); its own noise leaves training RNGs alone."""
         rng = torch.Generator().manual_seed(seed + 1)
         z = sample_latent(self.config.latent, n, self.model_options["latent_dim"], rng)
         generator = self.sampling_generator
         generator.eval()
         with torch.no_grad(), self.autocast():
-            parts = [self.dataset.codec.decode(generator(z[i : i + 500].to(self.device)).float()).cpu()
-                     for i in range(0, n, 500)]
+            parts = [self.dataset.codec.decode(self.generate(
+                generator, z[i : i + 500].to(self.device),
+                None if labels is None else labels[i : i + 500].to(self.device)).float()).cpu()
+                for i in range(0, n, 500)]
         self.generator.train()
         return torch.cat(parts)
 
@@ -454,7 +534,8 @@ class Trainer:
         if self._evaluator is None:
             self._evaluator = get_extractor(features, cfg.inception_weights)
         results = evaluate(self._sample_for_eval, self.dataset, n=cfg.eval_n, metrics=parse_metrics(cfg.eval_metrics),
-                           features=features, device=self.device, progress=False, extractor=self._evaluator)
+                           features=features, device=self.device, progress=False, extractor=self._evaluator,
+                           conditional=bool(self.classes))
         self.run.append_metrics({"step": self.step, "eval": results})
         key = self.best_metric
         if key not in results:
@@ -480,7 +561,7 @@ class Trainer:
             return TrainResult(self.run.path, self.step, False, (self.run.read_metrics() or [{}])[-1])
         if ckpt.find_checkpoint(self.run.path) is None:
             self.save()  # step 0: something good to roll back to
-        batches = self.dataset.batches(cfg.batch_size, cfg.seed, self.step * cfg.d_steps, self.device)
+        batches = self._batches()
         self.generator.train()
         self.discriminator.train()
         last: dict[str, Any] = {}
@@ -523,7 +604,11 @@ class Trainer:
                         continue
                     self.save()
                 if cfg.eval_every and (self.step % cfg.eval_every == 0 or finished):
-                    self._evaluate(cfg)
+                    # on forked RNGs: building a feature network draws initial weights from the global RNG, which
+                    # a resumed run (restored to the checkpoint before this evaluation) would not have done
+                    cuda = [self.device] if self.device.type == "cuda" else []
+                    with torch.random.fork_rng(devices=cuda):
+                        self._evaluate(cfg)
                 busy += time.perf_counter() - io_start
                 if stop.requested and not finished:
                     interrupted = True
