@@ -324,3 +324,13 @@ def test_monitor_raises_class_collapse_and_leakage_after_patience():
     for step in range(100, 400, 100):  # every class low alike is mode collapse, not one class's trouble
         assert not any(e.finding.name.startswith("class_") for e in calm.observe(Observation(
             step, 1.0, 1.0, 0.6, 0.4, class_diversity_min=0.2, class_diversity_median=0.3, leak_share=0.5)))
+
+
+def test_resuming_on_relabelled_data_is_refused(pets, tmp_path):
+    common = dict(TINY_DCGAN, threads=1, progress=False)
+    ganforge.train(str(pets), steps=2, out=tmp_path / "run", **common)
+    (pets / "dog").rename(pets / "hound")
+    with pytest.raises(GanforgeError, match="statistics or classes differ"):
+        ganforge.train(resume=tmp_path / "run", steps=4, progress=False)
+    (pets / "hound").rename(pets / "dog")
+    assert ganforge.train(resume=tmp_path / "run", steps=4, progress=False).step == 4
