@@ -83,6 +83,18 @@ def test_an_unreadable_file_drops_its_label_too(pets):
     assert data.labels.tolist() == [0] * 11 + [1] * 12
 
 
+def test_a_streamed_folder_keeps_each_image_with_its_label(pets):
+    data = load_dataset(str(pets), image_size=16, cache_gb=1e-9, workers=0)  # too big to cache: streamed
+    for name in ("3.png", "7.png"):  # files that go bad after listing
+        (pets / "cat" / name).write_bytes(b"truncated")
+    images = data.real_samples(24, seed=0)
+    labels = data.labels[data.real_index(24, seed=0)]
+    red = images[:, 0].mean((1, 2)) > images[:, 2].mean((1, 2))
+    assert red.tolist() == (labels == 0).tolist()  # cats are red, dogs blue, whatever stood in for the bad files
+    batch, batch_labels = next(data.batches(24, seed=1, start_step=0, device=torch.device("cpu"), with_labels=True))
+    assert ((batch[:, 0].mean((1, 2)) > batch[:, 2].mean((1, 2))) == (batch_labels == 0)).all()
+
+
 def test_array_labels_integer_and_text(tmp_path):
     x = np.zeros((6, 3), np.float32)
     np.savez(tmp_path / "ints.npz", x=x, y=np.array([0, 1, 2, 2, 1, 0]))
@@ -93,6 +105,9 @@ def test_array_labels_integer_and_text(tmp_path):
     np.savez(tmp_path / "gap.npz", x=x, y=np.array([0, 0, 2, 2, 0, 2]))
     with pytest.raises(GanforgeError, match="class '1' has no readable samples"):
         load_dataset(str(tmp_path / "gap.npz"))
+    np.savez(tmp_path / "huge.npz", x=x, y=np.array([0, 1, 2, 10**9, 0, 1]))
+    with pytest.raises(GanforgeError, match="go up to 1000000000 for 6 samples"):
+        load_dataset(str(tmp_path / "huge.npz"))
     np.savez(tmp_path / "short.npz", x=x, y=np.array([0, 1]))
     with pytest.raises(GanforgeError, match=r"labels 'y' have shape \(2,\); expected \(6,\)"):
         load_dataset(str(tmp_path / "short.npz"))
@@ -129,14 +144,14 @@ def test_every_method_works_with_every_family_and_packing(method, family, shape,
     assert logits.shape == (8 // pack,)
     assert (class_logits is not None) == (method == "acgan")
     generator.eval()
-    # class weights (used by class interpolation) that are one-hot give exactly the class's samples
-    one_hot = torch.nn.functional.one_hot(labels, 5).float()
-    assert torch.allclose(generator(z, one_hot), generator(z, labels), atol=1e-5)
-    # the class changes the sample (once the class parameters have moved from their neutral start: gain 1, bias
-    # 0), and D's verdict depends on the class it is told
+    # move the class parameters from their neutral start (gain 1, bias 0), where every class looks the same
     for module in generator.modules():
         if isinstance(module, ClassEmbedding):
             module.weight.data.normal_()
+    # class weights (used by class interpolation) that are one-hot give exactly the class's samples
+    one_hot = torch.nn.functional.one_hot(labels, 5).float()
+    assert torch.allclose(generator(z, one_hot), generator(z, labels), atol=1e-5)
+    # the class changes the sample, and D's verdict depends on the class it is told
     assert not torch.allclose(generator(z, labels), generator(z, (labels + 1) % 5))
     if method == "acgan":  # D's verdict is unconditional; its classifier names the class of each sample
         assert class_logits.shape == (8, 5)
@@ -205,11 +220,26 @@ def test_interpolation_between_classes_starts_and_ends_at_them(digit_run, tmp_pa
     assert main(["interpolate", str(digit_run), "--from", "3", "--out", str(tmp_path / "bad.png")]) == 2
 
 
+def test_sampling_options_are_checked(digit_run, tmp_path, capsys):
+    out = str(tmp_path / "x.png")
+    for argv, message in [(["sample", str(digit_run), "--truncation", "0", "--out", out], "--truncation must be"),
+                          (["interpolate", str(digit_run), "--frames", "1", "--out", out], "--frames (at least 2)"),
+                          (["interpolate", str(digit_run), "--class", "3", "--from", "3", "--to", "8", "--out", out],
+                           "give one of them"),
+                          (["sample", str(digit_run), "--class", "²", "--out", out], "unknown class '²'")]:
+        assert main(argv) == 2
+        assert message in capsys.readouterr().err
+
+
 def test_truncation_and_slerp():
     rng = torch.Generator().manual_seed(0)
     z = torch.randn(2000, 16, generator=rng)
     resampled = truncate(z, 0.7, "resample", rng=rng)
     assert resampled.abs().max() <= 0.7 and torch.equal(resampled[z.abs() <= 0.7], z[z.abs() <= 0.7])
+    # redrawn values follow the truncated normal (its variance at t = 0.7 is 0.1423), even for a tiny t
+    redrawn = resampled[z.abs() > 0.7]
+    assert len(redrawn) > 1000 and abs(float(redrawn.var()) - 0.1423) < 0.02
+    assert truncate(z, 1e-4, "resample", rng=rng).abs().max() <= 1e-4
     assert torch.equal(truncate(z, 0.5, "scale"), z * 0.5)
     with pytest.raises(GanforgeError, match="--truncation-mode"):
         truncate(z, 0.5, "clip")
@@ -227,6 +257,8 @@ def test_unconditional_runs_take_no_class_and_interpolate_noise(tmp_path, capsys
     assert generator.interpolate(4, rows=3).shape == (12, 1, 16, 16)
     with pytest.raises(GanforgeError, match="not class-conditional"):
         generator.sample(4, label="3")
+    with pytest.raises(GanforgeError, match="not class-conditional"):
+        generator.interpolate(4, label="3")
     assert generator.sample(3, truncation=0.5).shape == (3, 1, 16, 16)
 
 
@@ -333,4 +365,8 @@ def test_resuming_on_relabelled_data_is_refused(pets, tmp_path):
     with pytest.raises(GanforgeError, match="statistics or classes differ"):
         ganforge.train(resume=tmp_path / "run", steps=4, progress=False)
     (pets / "hound").rename(pets / "dog")
+    (pets / "cat" / "0.png").rename(pets / "dog" / "moved.png")  # same classes, same size: one image moved
+    with pytest.raises(GanforgeError, match="statistics or classes differ"):
+        ganforge.train(resume=tmp_path / "run", steps=4, progress=False)
+    (pets / "dog" / "moved.png").rename(pets / "cat" / "0.png")
     assert ganforge.train(resume=tmp_path / "run", steps=4, progress=False).step == 4

@@ -76,8 +76,10 @@ def test_digits_run_writes_grids_and_a_loadable_checkpoint(tmp_path):
     dict(TINY_DCGAN, precision="fp32", conditional=True, pack=2, augment="color,translation", ema=0.9, r1=1.0,
          eval_every=7, eval_n=100, eval_metrics="fidelity"),
     dict(TINY_DCGAN, precision="fp32", conditional=True, cond="acgan", loss="wgan-gp", d_steps=2),
+    dict(TINY_DCGAN, precision="bf16", conditional=True, cond="concat", r2=1.0, pack=2),
+    dict(TINY_DCGAN, model="mlp", precision="fp32", conditional=True, ema=0.9),  # G without batch norm: embedding
 ], ids=["mlp", "mlp-dsteps-uniform-bn", "dcgan-fp32", "dcgan-bf16", "mlp-evaluating", "conditional-cbn-proj",
-        "conditional-acgan-gp"])
+        "conditional-acgan-gp", "conditional-concat-bf16", "conditional-mlp"])
 def test_resume_is_bit_identical(tmp_path, setup):
     # one thread: --threads 0 follows the load of the machine, and float results depend on the thread count
     common = dict(setup, log_every=1, checkpoint_every=4, sample_every=100, progress=False, seed=5, threads=1)

@@ -33,7 +33,8 @@ RESUMABLE = {"steps", "data", "device", "threads", "workers", "cache_gb", "log_e
 def resume_config(run: RunFolder, overrides: dict[str, Any]) -> TrainConfig:
     """The stored configuration of `run` with the allowed `overrides` applied (others must not change)."""
     # runs from before conditional GANs were unconditional, whatever their data's folders say now
-    stored = build_config({"conditional": False, **run.read_config()["config"]}, source=str(run.config_path))
+    stored = build_config({"conditional": False, "labels": "none", **run.read_config()["config"]},
+                          source=str(run.config_path))
     for key, value in overrides.items():
         key = key.replace("-", "_")
         if key == "out" and value is not None and Path(value).resolve() != run.path.resolve():
@@ -62,8 +63,9 @@ def _check_same_data(run: RunFolder, dataset: Dataset) -> None:
     stored = run.read_config()["data"]
     found = {"size": len(dataset), **dataset.codec.to_json()}
     conditional = run.read_config()["model"].get("conditional")
-    if conditional:
+    if conditional:  # the same class names, and as many images in each (moved images change the counts)
         found["classes"] = dataset.class_names
+        found["class_counts"] = torch.bincount(dataset.labels, minlength=dataset.num_classes).tolist()
     if any(stored.get(key) != value for key, value in found.items()):
         raise GanforgeError(f"data {dataset.name} is not the data run {run.path} was trained on (its size, shape or "
                             f"statistics{' or classes' if conditional else ''} differ: {len(dataset)} × "
@@ -178,7 +180,7 @@ class TrainedGenerator:
         text = str(label)
         if text in self.class_names:
             return self.class_names.index(text)
-        if text.lstrip("-").isdigit() and 0 <= int(text) < len(self.class_names):
+        if text.isdecimal() and int(text) < len(self.class_names):
             return int(text)
         shown = ", ".join(self.class_names[:20]) + (", …" if len(self.class_names) > 20 else "")
         raise GanforgeError(f"unknown class {text!r}; this run's {len(self.class_names)} classes are: {shown}")
@@ -262,6 +264,8 @@ class TrainedGenerator:
         ends = self.latent_noise(2 * rows, rng, truncation, truncation_mode)
         z = torch.cat([path(ends[i], ends[rows + i], t, spherical=self.latent == "normal") for i in range(rows)])
         labels = None
+        if label is not None and not self.conditional:
+            self.class_index(label)  # raises: the run takes no class
         if self.conditional:
             labels = (self.labels_for(rows, label, rng) if label is None
                       else torch.full((rows,), self.class_index(label))).repeat_interleave(frames)
@@ -291,9 +295,11 @@ def truncate(z: Tensor, threshold: float, mode: str, latent: str = "normal",
         return z * threshold
     z = z.clone()
     outside = z.abs() > threshold
-    while bool(outside.any()):
-        z[outside] = torch.randn(int(outside.sum()), generator=rng)
-        outside = z.abs() > threshold
+    # redrawn from the normal distribution truncated to [-t, t] by its inverse CDF: exact, and no rejection loop
+    # that would take forever for a small t
+    low = torch.special.ndtr(torch.tensor(-threshold, dtype=torch.float64))
+    u = torch.rand(int(outside.sum()), generator=rng, dtype=torch.float64)
+    z[outside] = torch.special.ndtri(low + u * (1 - 2 * low)).clamp(-threshold, threshold).to(z.dtype)
     return z
 
 
@@ -348,12 +354,13 @@ def real_data_for(run: RunFolder, real: str | None = None) -> Dataset:
     size = channels = None
     if codec.kind == "image":
         channels, size = codec.shape[0], codec.shape[1]
+    conditional = bool(stored["model"].get("conditional"))
     dataset = load_dataset(real or config["data"], size, channels, config.get("workers", -1),
-                           config.get("cache_gb", 4.0))
+                           config.get("cache_gb", 4.0), labels=conditional)
     if dataset.sample_shape != codec.shape:
         raise GanforgeError(f"--real {real} has samples of shape {list(dataset.sample_shape)}; the run's generator "
                             f"makes {list(codec.shape)}")
-    classes = stored["data"].get("classes") if stored["model"].get("conditional") else None
+    classes = stored["data"].get("classes") if conditional else None
     if classes and dataset.class_names != classes:
         found = ", ".join((dataset.class_names or ["none"])[:10])
         raise GanforgeError(f"--real {real or config['data']} has classes {found}; the run's generator makes "

@@ -329,10 +329,17 @@ def _sample_every_class(args: argparse.Namespace, generator: Any) -> int:
                                label=labels, truncation=args.truncation, truncation_mode=args.truncation_mode)
     out = Path(args.out)
     if out.suffix == "" and generator.kind == "image":
+        from ganforge.data.export import save_image_folder
+
         if out.is_dir() and any(out.iterdir()):
             raise GanforgeError(f"output folder {out} is not empty; give a new folder name for the PNG files")
-        for index, name in enumerate(names):  # the layout a labelled image folder has: ready to train on
-            generator.save(samples[index * per_class : (index + 1) * per_class], out / _safe_name(name))
+        folders = [_safe_name(name) for name in names]
+        clash = next((f for f in folders if folders.count(f) > 1), None)
+        if clash is not None:
+            raise GanforgeError(f"two class names become the same folder name {clash!r} in {out}; write a grid "
+                                "(--out each.png) instead")
+        for index, folder in enumerate(folders):  # the layout a labelled image folder has: ready to train on
+            save_image_folder(samples[index * per_class : (index + 1) * per_class], out / folder)
         print(f"wrote {per_class} samples of each of {len(names)} classes from step {generator.step} to {out}/CLASS/")
         return 0
     path = generator.save(samples, out, columns=per_class if generator.kind == "image" else None)
@@ -349,7 +356,12 @@ def _safe_name(name: str) -> str:
 
 def _interpolate(args: argparse.Namespace) -> int:
     from ganforge.api import load
+    from ganforge.tabular.run import is_table_run
+    from ganforge.training.run_folder import RunFolder
 
+    if is_table_run(RunFolder.open(args.run)):
+        raise GanforgeError("interpolate applies to image and vector runs; a table run samples rows with "
+                            "`ganforge sample RUN --where COLUMN=VALUE`")
     generator = load(args.run, checkpoint=args.checkpoint, device=args.device)
     if args.start is not None and args.label is not None:
         raise GanforgeError("option --class walks within one class; --from/--to walk between two: give one of them")
@@ -425,8 +437,8 @@ def _eval(args: argparse.Namespace) -> int:
     for key, value in report.items():
         if key not in skip and key not in per_class:
             print(f"  {key:<14} {value:.6g}" if isinstance(value, float) else f"  {key:<14} {value}")
-    if per_class:
-        classes = list(next(iter(per_class.values())))
+    classes = list(dict.fromkeys(name for values in per_class.values() for name in values))
+    if classes:
         print("  per class      " + "  ".join(f"{key:>18}" for key in per_class))
         for name in classes:
             cells = "  ".join(f"{per_class[key].get(name, float('nan')):>18.4g}" for key in per_class)

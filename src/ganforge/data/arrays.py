@@ -65,6 +65,9 @@ def read_labels(path: Path, n: int) -> tuple[torch.Tensor, list[str]] | None:
     if y.dtype.kind in "iub":
         if y.min() < 0:
             raise GanforgeError(f"array file {path}: labels {key!r} must be 0 or more, found {y.min()}")
+        if y.max() >= n:  # integer labels name classes 0…max: more classes than samples leaves some empty
+            raise GanforgeError(f"array file {path}: labels {key!r} go up to {y.max()} for {n} samples; integer "
+                                "labels must name classes 0, 1, 2, … with samples in each")
         names = [str(c) for c in range(int(y.max()) + 1)]
         labels = torch.from_numpy(y.astype(np.int64))
     elif y.dtype.kind in "US":

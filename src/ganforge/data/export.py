@@ -69,6 +69,17 @@ def atomic_image_save(image: Image.Image, path: Path) -> None:
         raise
 
 
+def save_image_folder(images: Tensor, out: Path) -> Path:
+    """Images in [0, 1] as numbered PNG files in the new (or empty) folder `out`, whatever its name looks like."""
+    if out.is_dir() and any(out.iterdir()):  # never mix new samples with (or overwrite) files already there
+        raise GanforgeError(f"output folder {out} is not empty; give a new folder name for the PNG files")
+    out.mkdir(parents=True, exist_ok=True)
+    width = max(6, len(str(len(images))))
+    for i, image in enumerate(images):
+        image_grid(image[None], columns=1, padding=0).save(out / f"{i:0{width}d}.png")
+    return out
+
+
 def save_samples(samples: Tensor, kind: str, out: str | Path, reference: Tensor | None = None,
                  columns: int | None = None) -> Path:
     """Save samples already in the user's form. The suffix of `out` chooses the format:
@@ -99,11 +110,5 @@ def save_samples(samples: Tensor, kind: str, out: str | Path, reference: Tensor 
     if suffix == "":
         if kind != IMAGE:
             raise GanforgeError(f"output {out}: vectors can be written to .npy, .csv or a .png scatter plot")
-        if out.is_dir() and any(out.iterdir()):  # never mix new samples with (or overwrite) files already there
-            raise GanforgeError(f"output folder {out} is not empty; give a new folder name for the PNG files")
-        out.mkdir(parents=True, exist_ok=True)
-        width = max(6, len(str(len(samples))))
-        for i, image in enumerate(samples):
-            image_grid(image[None], columns=1, padding=0).save(out / f"{i:0{width}d}.png")
-        return out
+        return save_image_folder(samples, out)
     raise GanforgeError(f"output {out}: unknown format {suffix!r}; use .png, .jpg, .npy, .csv or a folder name")

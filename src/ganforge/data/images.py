@@ -151,11 +151,7 @@ class StreamingImageFolder(Dataset):
         while True:
             plan = [order.indices(s).tolist() for s in range(step, step + chunk)]
             for indices, items in zip(plan, self._loader(plan), strict=False):
-                good = [i for i, t in enumerate(items) if t.numel()]
-                if not good:
-                    raise GanforgeError(f"no image in a batch from {self.name} could be decoded")
-                # A file that went bad after listing: repeat good samples (and their labels) to keep the batch size.
-                keep = [good[i % len(good)] for i in range(len(items))]
+                keep = self._stand_ins(indices, items)
                 batch = self.to_model_space(torch.stack([items[i] for i in keep]).to(device, non_blocking=True))
                 if with_labels:
                     yield batch, self.labels[[indices[i] for i in keep]].to(device)
@@ -166,9 +162,23 @@ class StreamingImageFolder(Dataset):
     def real_samples(self, n: int, seed: int = 0) -> Tensor:
         index = self.real_index(n, seed).tolist()
         items = next(iter(self._loader([index])))
-        good = [i for i, t in enumerate(items) if t.numel()]
-        keep = [good[i % len(good)] for i in range(len(items))]  # labels stay those of real_index
+        keep = self._stand_ins(index, items)
         return self.codec.decode(self.to_model_space(torch.stack([items[i] for i in keep])))
+
+    def _stand_ins(self, indices: list[int], items: list[Tensor]) -> list[int]:
+        """Positions to use for each item: itself, or for a file that went bad after listing, a good item of the same
+        class (any good item for unlabelled data), so batches keep their size and every image its label."""
+        good = [i for i, t in enumerate(items) if t.numel()]
+        if not good:
+            raise GanforgeError(f"no image in a batch from {self.name} could be decoded")
+        if len(good) == len(items):
+            return list(range(len(items)))
+        label = (lambda i: int(self.labels[indices[i]])) if self.labels is not None else (lambda i: 0)
+        keep = []
+        for i, item in enumerate(items):
+            same = [g for g in good if label(g) == label(i)]
+            keep.append(i if item.numel() else (same or good)[i % len(same or good)])
+        return keep
 
 
 def default_workers(requested: int) -> int:

@@ -15,6 +15,8 @@ classifier's 128 for digits, Inception's 2,048 for other images, the samples the
 
 from __future__ import annotations
 
+import math
+import warnings
 from typing import Any, ClassVar
 
 import torch
@@ -40,6 +42,7 @@ def per_class_frechet(real: Tensor, real_labels: Tensor, fake: Tensor, fake_labe
 
 def fit_classifier(features: Tensor, labels: Tensor) -> Any:
     """StandardScaler + LogisticRegression on (features, labels)."""
+    from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -47,7 +50,9 @@ def fit_classifier(features: Tensor, labels: Tensor) -> Any:
     if len(torch.unique(labels)) < 2:
         raise GanforgeError("a classifier needs samples of at least 2 classes")
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
-    return model.fit(features.numpy(), labels.numpy())
+    with warnings.catch_warnings():  # not converging in 1,000 iterations still gives a usable classifier
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return model.fit(features.numpy(), labels.numpy())
 
 
 class LabelledMetric(Metric):
@@ -109,6 +114,8 @@ class ClassificationAccuracyScore(LabelledMetric):
     def compute(self) -> dict[str, float]:
         real, real_labels = self._labelled(True)
         fake, fake_labels = self._labelled(False)
+        if not bool(torch.isfinite(fake).all()):  # a diverged generator: no classifier can be trained on it
+            return {"cas": math.nan, "cas_real": math.nan}
         order = torch.randperm(len(real), generator=torch.Generator().manual_seed(0))
         train, test = order[: len(real) // 2], order[len(real) // 2 :]
         if len(test) < 2:
@@ -140,7 +147,9 @@ class ClassFidelity(LabelledMetric):
         return torch.from_numpy(fit_classifier(real, real_labels).predict(fake.numpy()))
 
     def compute(self) -> dict[str, float | dict[str, float]]:
-        _, asked = self._labelled(False)
+        fake, asked = self._labelled(False)
+        if not bool(torch.isfinite(fake).all()):
+            return {"fidelity": math.nan, "fidelity_per_class": {}}
         correct = (self._predicted() == asked).double()
         names = self._names()
         per_class = {names[c]: float(correct[asked == c].mean()) for c in range(self.classes)
@@ -161,6 +170,8 @@ class IntraFrechetDistance(LabelledMetric):
     def compute(self) -> dict[str, float | dict[str, float]]:
         real, real_labels = self._labelled(True)
         fake, fake_labels = self._labelled(False)
+        if not bool(torch.isfinite(fake).all()):
+            return {"intra_fd": math.nan, "fd_per_class": {}}
         values = per_class_frechet(real, real_labels, fake, fake_labels, self.classes)
         if not values:
             raise GanforgeError("intra-fd needs at least 2 real and 2 generated samples of some class")

@@ -40,7 +40,7 @@ def default_metrics(context: Context, announce: bool = False) -> list[str]:
         reason = cls.unavailable(context)
         if reason is None:
             names.append(name)
-        elif announce:
+        elif announce and (cls.needs != "labelled" or context.conditional):  # class metrics: only when they could
             log.info("left out: %s", reason)
     return names
 
