@@ -104,6 +104,7 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=5000, help="training steps of each GAN on the 898 digits")
     parser.add_argument("--augment-steps", type=int, default=3000, help="training steps on the 100 digits")
     parser.add_argument("--skip-augment", action="store_true")
+    parser.add_argument("--only-augment", action="store_true", help="measure the augmentation use alone")
     parser.add_argument("--select-every", type=int, default=500,
                         help="evaluate intra-FD on the training half this often and keep the best checkpoint (0: the "
                              "last checkpoint)")
@@ -123,7 +124,7 @@ def main() -> int:
              if args.select_every else ", last checkpoint"), flush=True)
     rows: dict[str, list[dict]] = {m: [] for m in methods}
     with tempfile.TemporaryDirectory() as tmp:
-        for method in methods:
+        for method in [] if args.only_augment else methods:
             for seed in seeds:
                 start = time.perf_counter()
                 generator = train_gan(train_x, train_y, Path(tmp) / f"{method}-{seed}", method, seed, args.steps,
@@ -141,7 +142,7 @@ def main() -> int:
         print("\n| method | CAS | class fidelity | intra-FD (digit features) | minutes per seed |")
         print("|---|---:|---:|---:|---:|")
         print(f"| real data (ceiling) | {ceiling:.3f} | — | — | — |")
-        for method, results in rows.items():
+        for method, results in rows.items() if not args.only_augment else ():
             cells = []
             for key in ("cas", "fidelity", "intra_fd", "minutes"):
                 values = [r[key] for r in results]
