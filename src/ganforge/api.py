@@ -60,12 +60,12 @@ def _absolute_data(spec: str | None) -> str | None:
 
 def _check_same_data(run: RunFolder, dataset: Dataset) -> None:
     """A resumed run may read its data from a new place, but it must be the data it was trained on."""
-    stored = run.read_config()["data"]
+    config = run.read_config()
+    stored, conditional = config["data"], config["model"].get("conditional")
     found = {"size": len(dataset), **dataset.codec.to_json()}
-    conditional = run.read_config()["model"].get("conditional")
     if conditional:  # the same class names, and as many images in each (moved images change the counts)
         found["classes"] = dataset.class_names
-        found["class_counts"] = torch.bincount(dataset.labels, minlength=dataset.num_classes).tolist()
+        found["class_counts"] = dataset.class_counts()
     if any(stored.get(key) != value for key, value in found.items()):
         raise GanforgeError(f"data {dataset.name} is not the data run {run.path} was trained on (its size, shape or "
                             f"statistics{' or classes' if conditional else ''} differ: {len(dataset)} × "
@@ -82,11 +82,10 @@ def resolve_conditional(conditional: bool | None, dataset: Dataset) -> bool:
                             "folders: one subfolder per class; .npz files: a `y` array; built-ins: digits, shapes, "
                             "stacked-digits)")
     if conditional:
-        counts = torch.bincount(dataset.labels, minlength=dataset.num_classes)
-        names = dataset.class_names
+        counts, names = dataset.class_counts(), dataset.class_names
         log.info("class-conditional on %d classes%s: %s", len(names),
                  f" (from {dataset.info['labels_from']})" if "labels_from" in dataset.info else "",
-                 ", ".join(f"{n} ({c})" for n, c in zip(names[:8], counts[:8].tolist(), strict=True))
+                 ", ".join(f"{n} ({c})" for n, c in zip(names[:8], counts[:8], strict=True))
                  + (", …" if len(names) > 8 else ""))
     return bool(conditional)
 

@@ -135,11 +135,15 @@ class Dataset:
         """How many classes the labels name (0 for unlabelled data)."""
         return len(self.class_names) if self.class_names else 0
 
-    def class_frequencies(self) -> Tensor:
-        """The share of each class among the samples (float64, sums to 1); training draws fake labels from it."""
+    def class_counts(self) -> list[int]:
+        """How many samples each class has."""
         if self.labels is None:
             raise GanforgeError(f"dataset {self.name} has no labels")
-        counts = torch.bincount(self.labels, minlength=self.num_classes).double()
+        return torch.bincount(self.labels, minlength=self.num_classes).tolist()
+
+    def class_frequencies(self) -> Tensor:
+        """The share of each class among the samples (float64, sums to 1); training draws fake labels from it."""
+        counts = torch.tensor(self.class_counts(), dtype=torch.float64)
         return counts / counts.sum()
 
     def without_labels(self) -> Dataset:

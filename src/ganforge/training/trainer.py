@@ -203,8 +203,7 @@ class Trainer:
                       "conditional": {"method": self.config.cond, "classes": self.classes} if self.classes else None},
             "data": {"name": self.dataset.name, "size": len(self.dataset), **self.dataset.codec.to_json(),
                      "classes": self.dataset.class_names if self.classes else None,
-                     "class_counts": torch.bincount(self.dataset.labels, minlength=self.classes).tolist()
-                     if self.classes else None},
+                     "class_counts": self.dataset.class_counts() if self.classes else None},
             "runtime": {"device": str(self.device), "precision": self.precision, "threads": self.threads,
                         "threads_adapt": self.core_share is not None},
         }
