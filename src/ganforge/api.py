@@ -262,13 +262,8 @@ class TrainedGenerator:
             return self.generate(z, weights)
         ends = self.latent_noise(2 * rows, rng, truncation, truncation_mode)
         z = torch.cat([path(ends[i], ends[rows + i], t, spherical=self.latent == "normal") for i in range(rows)])
-        labels = None
-        if label is not None and not self.conditional:
-            self.class_index(label)  # raises: the run takes no class
-        if self.conditional:
-            labels = (self.labels_for(rows, label, rng) if label is None
-                      else torch.full((rows,), self.class_index(label))).repeat_interleave(frames)
-        return self.generate(z, labels)
+        labels = self.labels_for(rows, label, rng)  # refuses a class for an unconditional run
+        return self.generate(z, None if labels is None else labels.repeat_interleave(frames))
 
     def save(self, samples: Tensor, out: str | Path, reference: Tensor | None = None,
              columns: int | None = None) -> Path:
