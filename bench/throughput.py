@@ -84,13 +84,13 @@ def framework(dataset: Dataset, precision: str, batch: int, warmup: int, steps: 
         config = TrainConfig(data=dataset.name, precision=precision, batch_size=batch, steps=warmup,
                              log_every=50, sample_every=10**9, checkpoint_every=10**9, out=folder).validate()
         trainer = Trainer(config, dataset, RunFolder(Path(folder)), progress=False)
-        trainer.save = lambda: None  # the end-of-run checkpoint is I/O, not step time
-        trainer.sample_grid = lambda: None
+        trainer.loop.save = lambda: None  # the end-of-run checkpoint is I/O, not step time
+        trainer.task.preview = lambda step: None
         trainer.fit()
-        config.steps = warmup + steps
+        trainer.loop.settings.steps = warmup + steps
         start = time.perf_counter()
         trainer.fit()
-        if trainer.device.type == "cuda":
+        if trainer.task.device.type == "cuda":
             torch.cuda.synchronize()
         return batch * steps / (time.perf_counter() - start)
 

@@ -21,7 +21,7 @@ import ganforge
 from ganforge.tabular.gan import TableGAN
 from ganforge.training import checkpoint as ckpt
 from ganforge.training.run_folder import RunFolder
-from ganforge.training.trainer import Trainer
+from ganforge.training.trainer import SampleTask
 
 RUNS = {
     "vector": dict(data="ring", model="mlp", g_width=32, d_width=32, depth=2, batch_size=64, steps=40,
@@ -66,7 +66,7 @@ def kill_on_call(owner: object, name: str, n: int, half_write: bool = False) -> 
 def main() -> None:
     kind, out, moment, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
     table = sys.argv[5] if len(sys.argv) > 5 else None
-    step_owner, step_name = (TableGAN, "_train_step") if kind == "table" else (Trainer, "train_step")
+    step_owner, step_name = (TableGAN, "_train_step") if kind == "table" else (SampleTask, "train_step")
     original_step = getattr(step_owner, step_name)
     announced = []
 

@@ -147,16 +147,16 @@ def test_sampling_into_a_folder_never_mixes_with_old_files(png_folder, tmp_path,
 def test_ctrl_c_saves_and_exits_130(tmp_path, capsys, monkeypatch):
     import signal
 
-    from ganforge.training.trainer import Trainer
+    from ganforge.training.trainer import SampleTask
 
-    original = Trainer.train_step
+    original = SampleTask.train_step
 
-    def press_ctrl_c(self, batches, **kwargs):
-        stats = original(self, batches, **kwargs)
+    def press_ctrl_c(self, step, measure):
+        stats = original(self, step, measure)
         signal.raise_signal(signal.SIGINT)
         return stats
 
-    monkeypatch.setattr(Trainer, "train_step", press_ctrl_c)
+    monkeypatch.setattr(SampleTask, "train_step", press_ctrl_c)
     out = tmp_path / "run"
     assert main(["train", "--data", "ring", "--depth", "1", "--steps", "50", "--out", str(out), "--quiet"]) == 130
     assert "Continue with: ganforge train --resume" in capsys.readouterr().out

@@ -11,7 +11,7 @@ import ganforge
 from ganforge.errors import GanforgeError
 from ganforge.training import checkpoint as ckpt
 from ganforge.training.run_folder import RunFolder
-from ganforge.training.trainer import Trainer
+from ganforge.training.trainer import SampleTask
 
 TINY_DCGAN = {"data": "digits", "image_size": 16, "g_width": 8, "d_width": 8, "latent_dim": 16, "batch_size": 16}
 # Over 3 seeds (12 measured seeds: mean high quality 0.56, sd 0.2; modes 5–8), so a mean below 0.3 or fewer than
@@ -62,7 +62,8 @@ def test_digits_run_writes_grids_and_a_loadable_checkpoint(tmp_path):
     generator = ganforge.load(run)
     images = generator.sample(10, seed=3)
     assert images.shape == (10, 1, 16, 16) and images.min() >= 0 and images.max() <= 1
-    assert torch.equal(images, generator.sample(10, seed=3, batch_size=4))  # independent of batching
+    # independent of batching (batch norm in eval mode); kernels may round differently per batch size at one thread
+    torch.testing.assert_close(images, generator.sample(10, seed=3, batch_size=4), rtol=0, atol=1e-6)
     assert generator.step == 40
 
 
@@ -97,17 +98,17 @@ def test_interrupt_saves_a_checkpoint_and_resume_continues_exactly(tmp_path, mon
     common = dict(TINY_MLP, precision="fp32", log_every=2, checkpoint_every=50, progress=False)
     ganforge.train(**common, steps=10, out=tmp_path / "straight")
 
-    original = Trainer.train_step
+    original = SampleTask.train_step
 
-    def press_ctrl_c_at_step_6(self, batches, **kwargs):
-        stats = original(self, batches, **kwargs)
-        if self.step == 5:  # the step being taken is the 6th
+    def press_ctrl_c_at_step_6(self, step, measure):
+        stats = original(self, step, measure)
+        if step == 5:  # the step being taken is the 6th
             signal.raise_signal(signal.SIGINT)
         return stats
 
-    monkeypatch.setattr(Trainer, "train_step", press_ctrl_c_at_step_6)
+    monkeypatch.setattr(SampleTask, "train_step", press_ctrl_c_at_step_6)
     interrupted = ganforge.train(**common, steps=10, out=tmp_path / "split")
-    monkeypatch.setattr(Trainer, "train_step", original)
+    monkeypatch.setattr(SampleTask, "train_step", original)
     assert interrupted.interrupted and interrupted.step == 6
     assert ckpt.find_checkpoint(tmp_path / "split").name == "step_000006"
     resumed = ganforge.train(resume=tmp_path / "split", progress=False)
@@ -118,18 +119,18 @@ def test_interrupt_saves_a_checkpoint_and_resume_continues_exactly(tmp_path, mon
 
 
 def _poison_generator_once_at_step(monkeypatch, step):
-    original = Trainer.train_step
+    original = SampleTask.train_step
     done = []
 
-    def poison(self, batches, **kwargs):
-        stats = original(self, batches, **kwargs)
-        if self.step == step and not done:
+    def poison(self, at, measure):
+        stats = original(self, at, measure)
+        if at == step and not done:
             done.append(True)
             with torch.no_grad():
                 next(self.generator.parameters()).fill_(float("nan"))
         return stats
 
-    monkeypatch.setattr(Trainer, "train_step", poison)
+    monkeypatch.setattr(SampleTask, "train_step", poison)
 
 
 def test_divergence_rolls_back_to_the_last_good_checkpoint(tmp_path, monkeypatch):
@@ -142,7 +143,7 @@ def test_divergence_rolls_back_to_the_last_good_checkpoint(tmp_path, monkeypatch
     rollback = next(e for e in events if e["event"] == "rollback")
     assert "rolled back to step 2" in rollback["evidence"] and "× 0.5" in rollback["evidence"]
     state = json.loads((ckpt.find_checkpoint(tmp_path / "r") / ckpt.STATE_FILE).read_text())
-    assert state["lr_scale"] == 0.5 and state["optimizers"]["generator"]["param_groups"][0]["lr"] == pytest.approx(5e-4)
+    assert state["lr_scale"] == 0.5 and state["optimizers"]["opt_g"]["param_groups"][0]["lr"] == pytest.approx(5e-4)
 
 
 def test_divergence_can_stop_instead_and_never_saves_nan_weights(tmp_path, monkeypatch):
@@ -210,14 +211,14 @@ def test_best_metric_auto_ranks_mixtures_by_modes_and_refuses_values_that_rank_n
 
 
 def test_evaluation_never_saves_non_finite_weights(tmp_path, monkeypatch):
-    original = Trainer._evaluate
+    original = SampleTask.evaluate
 
-    def poison_then_evaluate(self, cfg):
+    def poison_then_evaluate(self, step):
         with torch.no_grad():
             next(self.generator.parameters()).fill_(float("nan"))
-        return original(self, cfg)
+        return original(self, step)
 
-    monkeypatch.setattr(Trainer, "_evaluate", poison_then_evaluate)
+    monkeypatch.setattr(SampleTask, "evaluate", poison_then_evaluate)
     # evaluation at step 5, checkpoints every 100: keeping a best would have to save a checkpoint of its own
     with pytest.raises(GanforgeError, match="diverged"):
         ganforge.train(**TINY_MLP, steps=10, eval_every=5, eval_n=100, checkpoint_every=100, log_every=10,

@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from ganforge.config import TrainConfig, build_config
+from ganforge.config import RESUMABLE, TrainConfig, build_config
 from ganforge.data import BUILTIN, Codec, Dataset, load_dataset
 from ganforge.data.export import save_samples
 from ganforge.errors import GanforgeError
@@ -23,13 +23,6 @@ from ganforge.training.run_folder import RunFolder, default_run_path, write_fail
 from ganforge.training.trainer import Trainer, TrainResult
 
 log = logging.getLogger("ganforge")
-# Options that may change when a run is resumed: they do not alter what is being learnt.
-RESUMABLE = {"steps", "data", "device", "threads", "workers", "cache_gb", "log_every", "sample_every",
-             "checkpoint_every", "keep_checkpoints", "out", "eval_every", "eval_n", "eval_metrics", "eval_features",
-             "inception_weights", "best_metric", "diagnose", "on_divergence"}
-# (lr_schedule is not resumable: with --steps as the horizon, a new total would change the schedule's shape)
-
-
 def resume_config(run: RunFolder, overrides: dict[str, Any]) -> TrainConfig:
     """The stored configuration of `run` with the allowed `overrides` applied (others must not change)."""
     # runs from before conditional GANs were unconditional, whatever their data's folders say now

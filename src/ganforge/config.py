@@ -22,6 +22,11 @@ DIVERGENCE_ACTIONS = ("rollback", "stop")
 LR_SCHEDULES = ("constant", "linear", "cosine")
 LABEL_SOURCES = ("auto", "none")
 COND_METHODS = ("cbn-proj", "acgan", "concat")  # models.conditional documents each
+# Options that may change when an image or vector run is resumed: they do not alter what is being learnt.
+# (lr_schedule is not among them: with --steps as the horizon, a new total would change the schedule's shape)
+RESUMABLE = frozenset({"steps", "data", "device", "threads", "workers", "cache_gb", "log_every", "sample_every",
+                       "checkpoint_every", "keep_checkpoints", "out", "eval_every", "eval_n", "eval_metrics",
+                       "eval_features", "inception_weights", "best_metric", "diagnose", "on_divergence"})
 
 
 @dataclass
