@@ -1,10 +1,21 @@
-"""Generator and discriminator shapes for every supported size and channel count."""
+"""Generator and discriminator shapes for every supported size and channel count; families' option declarations."""
+
+from dataclasses import fields
 
 import pytest
 import torch
 
 from ganforge.errors import GanforgeError
-from ganforge.models import MODELS, build_models, resolve_options, sample_latent
+from ganforge.models import (
+    MODELS,
+    ModelOption,
+    build_models,
+    option_type,
+    register,
+    resolve_options,
+    sample_latent,
+    unregister,
+)
 
 
 @pytest.mark.parametrize("size", [16, 32, 64, 128, 256])
@@ -64,3 +75,52 @@ def test_latent_distributions():
     uniform = sample_latent("uniform", 20000, 4, torch.Generator().manual_seed(0))
     assert abs(normal.std().item() - 1) < 0.02
     assert uniform.min() >= -1 and uniform.max() <= 1 and abs(uniform.std().item() - (1 / 3) ** 0.5) < 0.01
+
+
+def test_withdrawing_a_family_withdraws_its_options():
+    from ganforge.config import TrainConfig, build_config
+
+    made_before = TrainConfig()
+    options = (ModelOption("latent_dim", int, 2, "noise size"), ModelOption("blocks", bool, True, "use blocks"))
+    register("solo", "a test family", ("vector",), training={}, options=options)(lambda shape, **o: None)
+    try:
+        assert made_before.blocks is None and made_before == TrainConfig()  # not set, as if made now
+        assert build_config({"blocks": "no"}).blocks is False
+    finally:
+        unregister("solo")
+    assert "blocks" not in {spec.name for spec in fields(TrainConfig)} and not hasattr(TrainConfig(), "blocks")
+    with pytest.raises(GanforgeError, match="unknown option in options: blocks"):
+        build_config({"blocks": True})
+
+
+@pytest.mark.parametrize(("option", "error", "message"), [
+    (ModelOption("g_width", str, "wide", "generator width"), TypeError,
+     "declares option 'g_width' as str, but model dcgan declares it as int"),
+    (ModelOption("steps", int, 3, "steps"), ValueError, "steps has the name of a general option"),
+    (None, ValueError, "model clash must declare the option latent_dim"),
+])
+def test_a_family_that_contradicts_the_others_is_refused(option, error, message):
+    before = dict(MODELS)
+    options = (ModelOption("latent_dim", int, 2, "noise size"), option) if option else ()
+    with pytest.raises(error, match=message):
+        register("clash", "a test family", ("vector",), training={}, options=options)(lambda shape, **o: None)
+    assert before == MODELS and option_type("g_width") is int
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("width", int, True, "x"), "declared int but has the value True"),
+    (("width", bool, 1, "x"), "declared bool but has the value 1"),
+    (("act", str, "tanh", "x", ("relu",)), "defaults to 'tanh', not one of its choices"),
+    (("two words", int, 1, "x"), "is not a Python identifier"),
+    (("width", list, [], "x"), "expected one of int, float, bool, str"),
+])
+def test_declarations_are_checked(args, message):
+    with pytest.raises((TypeError, ValueError), match=message):
+        ModelOption(*args)
+
+
+def test_defaults_and_choices_come_from_the_declarations():
+    assert MODELS["mlp"].defaults == {"latent_dim": 32, "g_width": 256, "d_width": 256, "depth": 3,
+                                      "batch_norm": False, "activation": None, "minibatch_std": False}
+    with pytest.raises(GanforgeError, match="option --activation must be one of relu, leaky_relu; got 'tanh'"):
+        resolve_options("mlp", "vector", {"activation": "tanh"})

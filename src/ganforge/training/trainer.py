@@ -30,7 +30,7 @@ from ganforge.diagnostics.classes import CLASS_HEALTH, ClassReference
 from ganforge.errors import GanforgeError
 from ganforge.losses import get_loss
 from ganforge.metrics.base import better_direction
-from ganforge.models import MODELS, build_models, default_model, resolve_options, sample_latent
+from ganforge.models import MODELS, build_models, default_model, option_names, resolve_options, sample_latent
 from ganforge.models.conditional import auxiliary_loss
 from ganforge.regularizers.augment import diff_augment, parse_policy
 from ganforge.regularizers.ema import GeneratorEMA
@@ -45,7 +45,6 @@ MAX_ROLLBACKS = 3
 DIVERSITY_SAMPLES = 1000  # all fixed points of vector data; images have 64
 GRID_COLUMNS = 8  # conditional grids: one class per row, this many samples each
 GRID_CLASSES = 16  # at most this many classes (rows) in a conditional grid, spread over the class list
-MODEL_OPTIONS = ("latent_dim", "g_width", "d_width", "depth", "batch_norm", "activation", "minibatch_std")
 STAT_NAMES = ("d_loss", "g_loss", "d_real", "d_fake")
 
 
@@ -66,7 +65,7 @@ def resolve_model(config: TrainConfig, kind: str, classes: int = 0) -> tuple[str
     family's defaults, so `config.json` records the values actually used.
     """
     name = default_model(kind) if config.model == "auto" else config.model
-    options = resolve_options(name, kind, {k: getattr(config, k) for k in MODEL_OPTIONS})
+    options = resolve_options(name, kind, {k: getattr(config, k) for k in option_names()})
     for key, value in MODELS[name].training.items():
         if getattr(config, key) is None:
             setattr(config, key, value)
