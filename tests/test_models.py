@@ -1,5 +1,6 @@
 """Generator and discriminator shapes for every supported size and channel count; families' option declarations."""
 
+import json
 from dataclasses import fields
 
 import pytest
@@ -10,6 +11,7 @@ from ganforge.models import (
     MODELS,
     ModelOption,
     build_models,
+    option_help,
     option_type,
     register,
     resolve_options,
@@ -124,3 +126,61 @@ def test_defaults_and_choices_come_from_the_declarations():
                                       "batch_norm": False, "activation": None, "minibatch_std": False}
     with pytest.raises(GanforgeError, match="option --activation must be one of relu, leaky_relu; got 'tanh'"):
         resolve_options("mlp", "vector", {"activation": "tanh"})
+
+
+def test_the_help_comes_from_the_declarations():
+    assert option_help("g_width") == ("generator width: dcgan: base channels (default 64); mlp: hidden units "
+                                      "(default 256)")
+    assert option_help("latent_dim") == "size of the noise vector z (default: dcgan 100, mlp 32)"
+    assert option_help("minibatch_std") == "minibatch standard-deviation feature in the discriminator (default off)"
+    assert option_help("depth") == "mlp: hidden layers of each network (default 3)"
+    assert option_help("depth", defaults=False) == "hidden layers of each network"
+
+
+@pytest.fixture
+def blocks_family():
+    """A throwaway family, registered as a plugin would be, with one option no other family has (`blocks`); the
+    builder records the options it is given. Withdrawn afterwards, so other tests see the usual registry."""
+    from ganforge.models.mlp import build_mlp
+
+    calls = []
+
+    @register("blocky", "a test family", ("vector",), training={"lr_g": 1e-3, "lr_d": 1e-3, "batch_size": 32},
+              options=(ModelOption("latent_dim", int, 8, "size of the noise vector z"),
+                       ModelOption("blocks", int, 1, "hidden layers of each network")))
+    def build(sample_shape, latent_dim, blocks, d_channels=None):
+        calls.append({"latent_dim": latent_dim, "blocks": blocks})
+        return build_mlp(sample_shape, latent_dim, 16, 16, blocks, False, None, False, d_channels)
+
+    yield calls
+    unregister("blocky")
+
+
+def test_a_new_family_is_one_declaration(blocks_family, tmp_path, capsys):
+    """With no edit beyond registering the family, its option is a config field, a flag with help, reaches the
+    builder, and is refused by name for a family that does not declare it."""
+    import ganforge
+    from ganforge.cli import main
+    from ganforge.config import TrainConfig, build_config
+
+    assert build_config({"blocks": "3"}).blocks == 3 and TrainConfig(blocks=2).to_json()["blocks"] == 2
+    with pytest.raises(GanforgeError, match="--blocks must be positive, got 0"):
+        build_config({"blocks": 0}).validate()
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "--blocks BLOCKS blocky: hidden layers of each network (default 1)" in help_text
+
+    out = tmp_path / "blocky"
+    assert main(["train", "--data", "ring", "--model", "blocky", "--blocks", "3", "--steps", "2", "--out", str(out),
+                 "--threads", "1", "--quiet"]) == 0
+    assert blocks_family[-1] == {"latent_dim": 8, "blocks": 3}
+    assert json.loads((out / "config.json").read_text())["config"]["blocks"] == 3
+    ganforge.load(out).sample(4, seed=0)  # the run's generator is rebuilt by the same family
+    ganforge.train(data="ring", model="blocky", steps=2, out=tmp_path / "default", progress=False, threads=1)
+    assert blocks_family[-1]["blocks"] == 1  # unset: the family's default
+
+    with pytest.raises(GanforgeError, match="option --blocks does not apply to model dcgan; it takes --latent-dim"):
+        resolve_options("dcgan", "image", {"blocks": 3})
+    with pytest.raises(GanforgeError, match="option --blocks does not apply to model mlp"):
+        ganforge.train(data="ring", model="mlp", blocks=3, steps=2, out=tmp_path / "mlp", progress=False, threads=1)

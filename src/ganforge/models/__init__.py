@@ -152,6 +152,39 @@ def option_type(name: str) -> type:
     return next(iter(declarations()[name].values())).type
 
 
+def _shown(value: Any) -> str:
+    """A default as the help and the README show it: booleans as on/off."""
+    return ("on" if value else "off") if isinstance(value, bool) else str(value)
+
+
+def option_help(name: str, defaults: bool = True) -> str:
+    """The help of one model option, from its declarations in every family that has it.
+
+    One meaning is said once ("size of the noise vector z (default: dcgan 100, mlp 32)"); a shared "topic: detail"
+    keeps the topic once ("generator width: dcgan: base channels (default 64); mlp: hidden units (default 256)");
+    otherwise each family says its own. Without `defaults` (the README table, whose columns carry the families and
+    their defaults) a single family's help is given alone.
+    """
+    declared = declarations()[name]
+
+    def default(option: ModelOption) -> str:
+        return f" (default {_shown(option.default)})" if defaults and option.default is not None else ""
+
+    helps = {option.help for option in declared.values()}
+    if len(helps) == 1 and (len(declared) > 1 or not defaults):
+        text = helps.pop()
+        values = {o.default for o in declared.values()}
+        if defaults and len(values) == 1 and None not in values and len(declared) == len(MODELS):
+            return f"{text} (default {_shown(values.pop())})"  # every family, one default: no need to name them
+        given = [f"{family} {_shown(o.default)}" for family, o in declared.items() if o.default is not None]
+        return f"{text} (default: {', '.join(given)})" if defaults and given else text
+    topics = {option.help.partition(": ")[0] for option in declared.values()}
+    if len(declared) > 1 and len(topics) == 1 and all(": " in option.help for option in declared.values()):
+        return f"{topics.pop()}: " + "; ".join(f"{family}: {o.help.partition(': ')[2]}{default(o)}"
+                                              for family, o in declared.items())
+    return "; ".join(f"{family}: {o.help}{default(o)}" for family, o in declared.items())
+
+
 def default_model(kind: str) -> str:
     """The family used when `--model auto`: dcgan for images, mlp for vectors."""
     return "dcgan" if kind == "image" else "mlp"
