@@ -185,6 +185,25 @@ def option_help(name: str, defaults: bool = True) -> str:
     return "; ".join(f"{family}: {o.help}{default(o)}" for family, o in declared.items())
 
 
+README_MARKERS = ("<!-- models:start -->", "<!-- models:end -->")  # around options_table() in README.md
+
+
+def options_table() -> str:
+    """The README's tables of model families and their options (markdown), rendered from the registry; written
+    between `README_MARKERS` by `python -m ganforge.models --readme`."""
+    families = list(MODELS.values())
+    lines = ["| family | data | what it is |", "|---|---|---|"]
+    lines += [f"| `{f.name}` | {', '.join(f.kinds)} | {f.description} |" for f in families]
+    lines += ["", "| option | " + " | ".join(f.name for f in families) + " | what it sets |",
+              "|---|" + "---|" * len(families) + "---|"]
+    for name, declared in declarations().items():
+        flag = "--" + name.replace("_", "-")
+        cells = [_shown(declared[f.name].default) if f.name in declared and declared[f.name].default is not None
+                 else "unset" if f.name in declared else "—" for f in families]
+        lines.append(f"| `{flag}` | " + " | ".join(cells) + f" | {option_help(name, defaults=False)} |")
+    return "\n".join(lines) + "\n"
+
+
 def default_model(kind: str) -> str:
     """The family used when `--model auto`: dcgan for images, mlp for vectors."""
     return "dcgan" if kind == "image" else "mlp"
