@@ -185,3 +185,17 @@ def test_real_fid_on_a_digits_run_from_the_fid_extra(tmp_path, capsys, monkeypat
     assert main(["eval", str(run), "--features", "inception", "--metrics", "is", "--n", "24", "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "metric is needs the Inception classifier" in err and len(err.strip().splitlines()) == 1
+
+
+def test_model_flags_and_their_help_come_from_the_families(capsys):
+    from ganforge.cli import build_parser
+
+    args = build_parser().parse_args(["train", "--no-batch-norm", "--minibatch-std", "--g-width", "32"])
+    assert (args.batch_norm, args.minibatch_std, args.g_width) == (False, True, "32")
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert ("--g-width G_WIDTH generator width: dcgan: base channels (default 64); mlp: hidden units (default 256)"
+            in text)
+    assert "--latent-dim LATENT_DIM size of the noise vector z (default: dcgan 100, mlp 32); tables: 128" in text
+    assert text.index("--latent LATENT") < text.index("--latent-dim") < text.index("--spectral-norm")

@@ -19,9 +19,8 @@ from ganforge.diagnostics.classes import ClassReference
 from ganforge.errors import GanforgeError
 from ganforge.metrics import METRICS, Context
 from ganforge.models import build_models, resolve_options
-from ganforge.models.conditional import COND_METHODS, ClassEmbedding
+from ganforge.models.conditional import COND_METHODS, ClassEmbedding, fixed_labels
 from ganforge.training.run_folder import RunFolder
-from ganforge.training.trainer import fixed_labels
 
 TINY_DCGAN = {"image_size": 16, "g_width": 8, "d_width": 8, "latent_dim": 16, "batch_size": 16}
 CENTRES = np.array([[-2.0, -2.0], [-2.0, 2.0], [2.0, -2.0], [2.0, 2.0]])

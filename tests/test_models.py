@@ -1,10 +1,23 @@
-"""Generator and discriminator shapes for every supported size and channel count."""
+"""Generator and discriminator shapes for every supported size and channel count; families' option declarations."""
+
+import json
+from dataclasses import fields
 
 import pytest
 import torch
 
 from ganforge.errors import GanforgeError
-from ganforge.models import MODELS, build_models, resolve_options, sample_latent
+from ganforge.models import (
+    MODELS,
+    ModelOption,
+    build_models,
+    option_help,
+    option_type,
+    register,
+    resolve_options,
+    sample_latent,
+    unregister,
+)
 
 
 @pytest.mark.parametrize("size", [16, 32, 64, 128, 256])
@@ -64,3 +77,110 @@ def test_latent_distributions():
     uniform = sample_latent("uniform", 20000, 4, torch.Generator().manual_seed(0))
     assert abs(normal.std().item() - 1) < 0.02
     assert uniform.min() >= -1 and uniform.max() <= 1 and abs(uniform.std().item() - (1 / 3) ** 0.5) < 0.01
+
+
+def test_withdrawing_a_family_withdraws_its_options():
+    from ganforge.config import TrainConfig, build_config
+
+    made_before = TrainConfig()
+    options = (ModelOption("latent_dim", int, 2, "noise size"), ModelOption("blocks", bool, True, "use blocks"))
+    register("solo", "a test family", ("vector",), training={}, options=options)(lambda shape, **o: None)
+    try:
+        assert made_before.blocks is None and made_before == TrainConfig()  # not set, as if made now
+        assert build_config({"blocks": "no"}).blocks is False
+    finally:
+        unregister("solo")
+    assert "blocks" not in {spec.name for spec in fields(TrainConfig)} and not hasattr(TrainConfig(), "blocks")
+    with pytest.raises(GanforgeError, match="unknown option in options: blocks"):
+        build_config({"blocks": True})
+
+
+@pytest.mark.parametrize(("option", "error", "message"), [
+    (ModelOption("g_width", str, "wide", "generator width"), TypeError,
+     "declares option 'g_width' as str, but model dcgan declares it as int"),
+    (ModelOption("steps", int, 3, "steps"), ValueError, "steps has the name of a general option"),
+    (None, ValueError, "model clash must declare the option latent_dim"),
+])
+def test_a_family_that_contradicts_the_others_is_refused(option, error, message):
+    before = dict(MODELS)
+    options = (ModelOption("latent_dim", int, 2, "noise size"), option) if option else ()
+    with pytest.raises(error, match=message):
+        register("clash", "a test family", ("vector",), training={}, options=options)(lambda shape, **o: None)
+    assert before == MODELS and option_type("g_width") is int
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("width", int, True, "x"), "declared int but has the value True"),
+    (("width", bool, 1, "x"), "declared bool but has the value 1"),
+    (("act", str, "tanh", "x", ("relu",)), "defaults to 'tanh', not one of its choices"),
+    (("two words", int, 1, "x"), "is not a Python identifier"),
+    (("width", list, [], "x"), "expected one of int, float, bool, str"),
+])
+def test_declarations_are_checked(args, message):
+    with pytest.raises((TypeError, ValueError), match=message):
+        ModelOption(*args)
+
+
+def test_defaults_and_choices_come_from_the_declarations():
+    assert MODELS["mlp"].defaults == {"latent_dim": 32, "g_width": 256, "d_width": 256, "depth": 3,
+                                      "batch_norm": False, "activation": None, "minibatch_std": False}
+    with pytest.raises(GanforgeError, match="option --activation must be one of relu, leaky_relu; got 'tanh'"):
+        resolve_options("mlp", "vector", {"activation": "tanh"})
+
+
+def test_the_help_comes_from_the_declarations():
+    assert option_help("g_width") == ("generator width: dcgan: base channels (default 64); mlp: hidden units "
+                                      "(default 256)")
+    assert option_help("latent_dim") == "size of the noise vector z (default: dcgan 100, mlp 32)"
+    assert option_help("minibatch_std") == "minibatch standard-deviation feature in the discriminator (default off)"
+    assert option_help("depth") == "mlp: hidden layers of each network (default 3)"
+    assert option_help("depth", defaults=False) == "hidden layers of each network"
+
+
+@pytest.fixture
+def blocks_family():
+    """A throwaway family, registered as a plugin would be, with one option no other family has (`blocks`); the
+    builder records the options it is given. Withdrawn afterwards, so other tests see the usual registry."""
+    from ganforge.models.mlp import build_mlp
+
+    calls = []
+
+    @register("blocky", "a test family", ("vector",), training={"lr_g": 1e-3, "lr_d": 1e-3, "batch_size": 32},
+              options=(ModelOption("latent_dim", int, 8, "size of the noise vector z"),
+                       ModelOption("blocks", int, 1, "hidden layers of each network")))
+    def build(sample_shape, latent_dim, blocks, d_channels=None):
+        calls.append({"latent_dim": latent_dim, "blocks": blocks})
+        return build_mlp(sample_shape, latent_dim, 16, 16, blocks, False, None, False, d_channels)
+
+    yield calls
+    unregister("blocky")
+
+
+def test_a_new_family_is_one_declaration(blocks_family, tmp_path, capsys):
+    """With no edit beyond registering the family, its option is a config field, a flag with help, reaches the
+    builder, and is refused by name for a family that does not declare it."""
+    import ganforge
+    from ganforge.cli import main
+    from ganforge.config import TrainConfig, build_config
+
+    assert build_config({"blocks": "3"}).blocks == 3 and TrainConfig(blocks=2).to_json()["blocks"] == 2
+    with pytest.raises(GanforgeError, match="--blocks must be positive, got 0"):
+        build_config({"blocks": 0}).validate()
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "--blocks BLOCKS blocky: hidden layers of each network (default 1)" in help_text
+
+    out = tmp_path / "blocky"
+    assert main(["train", "--data", "ring", "--model", "blocky", "--blocks", "3", "--steps", "2", "--out", str(out),
+                 "--threads", "1", "--quiet"]) == 0
+    assert blocks_family[-1] == {"latent_dim": 8, "blocks": 3}
+    assert json.loads((out / "config.json").read_text())["config"]["blocks"] == 3
+    ganforge.load(out).sample(4, seed=0)  # the run's generator is rebuilt by the same family
+    ganforge.train(data="ring", model="blocky", steps=2, out=tmp_path / "default", progress=False, threads=1)
+    assert blocks_family[-1]["blocks"] == 1  # unset: the family's default
+
+    with pytest.raises(GanforgeError, match="option --blocks does not apply to model dcgan; it takes --latent-dim"):
+        resolve_options("dcgan", "image", {"blocks": 3})
+    with pytest.raises(GanforgeError, match="option --blocks does not apply to model mlp"):
+        ganforge.train(data="ring", model="mlp", blocks=3, steps=2, out=tmp_path / "mlp", progress=False, threads=1)

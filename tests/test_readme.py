@@ -37,3 +37,16 @@ def test_readme_snippet_runs(snippet, tmp_path, monkeypatch):
         assert namespace["dogs"].shape == (16, 3, 64, 64) and namespace["g"].class_names == ["cat", "dog"]
     if "rows" in namespace:
         assert len(namespace["rows"]) == 1000 and (namespace["rows"]["churned"] == "yes").all()
+
+
+def test_the_readme_model_tables_are_the_declarations():
+    """The block between the markers is what `python -m ganforge.models --readme` writes (run it after changing a
+    family's options)."""
+    from ganforge.models import README_MARKERS, options_table
+    from ganforge.models.__main__ import with_table
+
+    text = README.read_text()
+    start, end = README_MARKERS
+    assert text.split(start)[1].split(end)[0].strip() == options_table().strip(), \
+        "README's model tables are stale: run `python -m ganforge.models --readme`"
+    assert with_table(text) == text

@@ -10,13 +10,13 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
-from dataclasses import MISSING, fields
+from dataclasses import MISSING, Field, fields
 from pathlib import Path
 from typing import Any, NoReturn
 
 from tqdm.auto import tqdm
 
-from ganforge import __version__
+from ganforge import __version__, models
 from ganforge.config import TrainConfig, build_config, load_toml
 from ganforge.errors import GanforgeError
 
@@ -32,12 +32,6 @@ TRAIN_HELP: dict[str, str] = {
             "(auxiliary classifier) or concat (class embedding beside the input)",
     "model": "model family: dcgan (images), mlp (vectors, small images) or auto",
     "latent": "noise distribution: normal or uniform",
-    "latent_dim": "size of the noise vector z (default: dcgan 100, mlp 32, tables 128)",
-    "g_width": "generator width: base channels (dcgan) or hidden units (mlp)",
-    "d_width": "discriminator width: base channels (dcgan) or hidden units (mlp)",
-    "depth": "hidden layers of each mlp network",
-    "batch_norm": "batch normalisation in the mlp generator",
-    "activation": "mlp activation for both networks: relu or leaky_relu",
     "loss": "adversarial loss: nonsaturating (default), minimax, hinge, lsgan, wgan-gp, relativistic",
     "d_steps": "discriminator updates per generator update",
     "batch_size": "samples per batch (tables: rows/20, between 250 and 500, unless given)",
@@ -48,7 +42,6 @@ TRAIN_HELP: dict[str, str] = {
     "betas_g": "generator Adam betas, two numbers",
     "betas_d": "discriminator Adam betas, two numbers",
     "seed": "seed for weights, noise and data order",
-    "minibatch_std": "minibatch standard-deviation feature in the discriminator",
     "spectral_norm": "spectral normalisation of every discriminator layer",
     "pack": "PacGAN: the discriminator judges packs of this many samples (tables: 5 unless given)",
     "r1": "R1 penalty weight γ on real samples (0 = off)",
@@ -89,7 +82,10 @@ TRAIN_HELP: dict[str, str] = {
     "diagnose": "watch for mode collapse, vanishing gradients, divergence, oscillation and stalls",
     "on_divergence": "rollback (to the last good checkpoint, learning rates halved) or stop",
 }
-BOOL_OPTIONS = {"batch_norm", "conditional", "diagnose", "minibatch_std", "spectral_norm"}
+# The model families' options take their help from their declarations (ganforge.models.option_help); tables are no
+# model family, so what a model option means for them is said here.
+TABLE_NOTES = {"latent_dim": "tables: 128 unless given"}
+BOOL_OPTIONS = {"conditional", "diagnose", "spectral_norm"}  # and the model options declared bool
 PAIR_OPTIONS = {"betas_g", "betas_d"}
 INTERNAL = {"extra"}
 
@@ -121,22 +117,32 @@ def _metric_names() -> dict[str, str]:
             "rankable": ", ".join(k for k, v in value_directions().items() if v is not None)}
 
 
+def _train_fields() -> list[Field]:
+    """TrainConfig's fields in the order of `ganforge train --help`: the model options after --latent, beside the
+    other model flags (TrainConfig appends them after the general ones)."""
+    model_options = set(models.option_names())
+    general = [spec for spec in fields(TrainConfig) if spec.name not in model_options | INTERNAL]
+    at = next(i for i, spec in enumerate(general) if spec.name == "latent") + 1
+    return general[:at] + [spec for spec in fields(TrainConfig) if spec.name in model_options] + general[at:]
+
+
 def _add_train(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("train", help="train a GAN and write a run folder",
                             description="Train a GAN. Flags override values from --config.")
     parser.add_argument("--config", metavar="FILE", help="TOML file of options (flags override it)")
     parser.add_argument("--resume", metavar="RUN", help="continue the run in this folder exactly where it stopped")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    for spec in fields(TrainConfig):
-        if spec.name in INTERNAL:
-            continue
+    for spec in _train_fields():
         flag = "--" + spec.name.replace("_", "-")
-        help_text = TRAIN_HELP[spec.name].format(**_metric_names())
+        if spec.name in TRAIN_HELP:
+            help_text = TRAIN_HELP[spec.name].format(**_metric_names())
+        else:  # a model option: read now, so that a family registered after import is described too
+            help_text = "; ".join(filter(None, [models.option_help(spec.name), TABLE_NOTES.get(spec.name)]))
         if spec.default not in (None, "", 0) and spec.default is not MISSING and "default" not in help_text:
             shown = " ".join(map(str, spec.default)) if isinstance(spec.default, tuple) else spec.default
             help_text += f" (default: {shown})"
         kwargs: dict[str, Any] = {"default": argparse.SUPPRESS, "help": help_text}
-        if spec.name in BOOL_OPTIONS:
+        if spec.name in BOOL_OPTIONS or (spec.name in models.option_names() and models.option_type(spec.name) is bool):
             kwargs["action"] = argparse.BooleanOptionalAction
         elif spec.name in PAIR_OPTIONS:
             kwargs.update(nargs=2, metavar=("B1", "B2"))

@@ -1,6 +1,8 @@
 """The full configuration of a training run: defaults, TOML files, overrides and validation.
 
 Everything a run needs to be rebuilt lives here, so `config.json` in a run folder is just `asdict(config)`.
+The model families' options are not written here: each family declares them (`ganforge.models.ModelOption`), and
+`TrainConfig` gets one field per declared option.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
+from ganforge import models
 from ganforge.errors import GanforgeError
 
 LATENT_KINDS = ("normal", "uniform")
@@ -30,8 +33,8 @@ RESUMABLE = frozenset({"steps", "data", "device", "threads", "workers", "cache_g
 
 
 @dataclass
-class TrainConfig:
-    """Every option of `ganforge train`; field names match the CLI flags (`image_size` is `--image-size`)."""
+class _GeneralOptions:
+    """The options of `ganforge train` that do not belong to a model family; `TrainConfig` adds those that do."""
 
     # data
     data: str = ""
@@ -43,13 +46,7 @@ class TrainConfig:
     # model
     model: str = "auto"
     latent: str = "normal"
-    latent_dim: int | None = None
-    g_width: int | None = None
-    d_width: int | None = None
-    depth: int | None = None
-    batch_norm: bool | None = None
-    activation: str | None = None
-    minibatch_std: bool | None = None
+    # the families' options (latent_dim, g_width, ...) are added by _sync_model_fields
     spectral_norm: bool = False
     pack: int = 1
     # objective and optimisation
@@ -112,8 +109,8 @@ class TrainConfig:
         if self.steps < 1:
             raise GanforgeError(f"option --steps must be at least 1 (a run of 0 steps trains nothing), got "
                                 f"{self.steps}")
-        for name in ["latent_dim", "g_width", "d_width", "depth", "image_size", "threads", "batch_size",
-                     "n_fixed_samples", "epochs"]:
+        counts = [name for name in models.option_names() if models.option_type(name) is int]
+        for name in [*counts, "image_size", "threads", "batch_size", "n_fixed_samples", "epochs"]:
             value = getattr(self, name)
             if value is not None and value < (0 if name == "threads" else 1):
                 raise GanforgeError(f"option {_flag(name)} must be positive, got {value}")
@@ -155,6 +152,48 @@ class TrainConfig:
     def to_json(self) -> dict[str, Any]:
         """A plain-JSON view of the configuration (tuples become lists)."""
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+
+@dataclass
+class TrainConfig(_GeneralOptions):
+    """Every option of `ganforge train`; field names match the CLI flags (`image_size` is `--image-size`).
+
+    Besides the general options, one field `name: type | None = None` per option that a registered model family
+    declares (None: the family's default). The registry tells this module of every `register` and `unregister`,
+    and `_sync_model_fields` then regenerates this class's dataclass methods in place, so that a family registered
+    after import (a plugin, a test) gets its fields in the one `TrainConfig` every module imported; configurations
+    made before read a new option as None, i.e. not set.
+    """
+
+
+_GENERATED = ("__init__", "__repr__", "__eq__", "__match_args__", "__dataclass_fields__", "__annotations__")
+_model_fields: tuple[str, ...] = ()
+
+
+def _sync_model_fields() -> None:
+    """Make TrainConfig's model fields those of the registry: one per declared option, none for withdrawn ones."""
+    global _model_fields
+    names = models.option_names()
+    clash = sorted(set(names) & {spec.name for spec in fields(_GeneralOptions)})
+    if clash:  # raised inside `register`, which then undoes the registration
+        raise ValueError(f"model option {', '.join(clash)} has the name of a general option of `ganforge train`; "
+                         "a model option needs a name of its own")
+    # the dataclass machinery writes the methods for the new field list on a scratch class; they move onto
+    # TrainConfig so that the class stays the object every module holds
+    scratch = dataclasses.make_dataclass(
+        "TrainConfig", [(name, models.option_type(name) | None, field(default=None)) for name in names],
+        bases=(_GeneralOptions,), namespace={"__module__": __name__})
+    for attribute in _GENERATED:
+        setattr(TrainConfig, attribute, vars(scratch)[attribute])
+    for name in set(_model_fields) - set(names):
+        delattr(TrainConfig, name)
+    for name in names:
+        setattr(TrainConfig, name, None)  # the default, which instances made before the field existed read too
+    _model_fields = names
+
+
+models.on_change(_sync_model_fields)
+_sync_model_fields()
 
 
 def _flag(name: str) -> str:

@@ -1,12 +1,15 @@
 """Model families, chosen by name and sized from the data's shape.
 
-A family is one module that registers itself with `@register`; it builds a (generator, discriminator) pair.
+A family is one module that registers itself with `@register`; it builds a (generator, discriminator) pair and
+declares its options (`ModelOption`: name, type, default, help) there, once. `TrainConfig`'s fields, the help of
+`ganforge train` and the README's table of families are read from these declarations, so a new family is its file
+plus one line in the import at the end of this module.
 The discriminator returns one logit per sample; losses work on logits and `probability` exposes D(x).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,35 +18,190 @@ from torch import Tensor, nn
 
 from ganforge.errors import GanforgeError
 
+OPTION_TYPES = (int, float, bool, str)  # what a flag, a TOML key and config.json can all carry
+
+
+@dataclass(frozen=True)
+class ModelOption:
+    """One option of a model family: `--name` on the command line, `name` in TOML, `ganforge.train(name=...)`.
+
+    `default` is this family's value when the user sets none (None: the builder decides, and `help` should say
+    how). `help` says what it does in this family; families that share an option but differ in detail write it as
+    "topic: detail" with the same topic ("generator width: base channels"), and the help shows the topic once.
+    Whole-number options must be at least 1 (they are counts and sizes); `choices`, if given, are the accepted values.
+    """
+
+    name: str
+    type: type
+    default: Any
+    help: str
+    choices: tuple[Any, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.name.isidentifier():
+            raise ValueError(f"model option name {self.name!r} is not a Python identifier (it becomes a config field)")
+        if self.type not in OPTION_TYPES:
+            raise TypeError(f"model option {self.name!r} has type {self.type!r}; expected one of "
+                            f"{', '.join(t.__name__ for t in OPTION_TYPES)}")
+        for value in (self.default, *self.choices):
+            if value is not None and not _is_a(value, self.type):
+                raise TypeError(f"model option {self.name!r} is declared {self.type.__name__} but has the value "
+                                f"{value!r}")
+        if self.choices and self.default is not None and self.default not in self.choices:
+            raise ValueError(f"model option {self.name!r} defaults to {self.default!r}, not one of its choices")
+
+
+def _is_a(value: Any, kind: type) -> bool:
+    """isinstance, except that True is not a whole number here (nor 3 a truth value)."""
+    if kind is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    return isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
+
 
 @dataclass(frozen=True)
 class ModelFamily:
-    """How to build one architecture: its defaults, the data kinds it accepts, and a builder."""
+    """How to build one architecture: its options, the data kinds it accepts, and a builder."""
 
     name: str
     description: str
     kinds: tuple[str, ...]
-    defaults: dict[str, Any]
+    options: tuple[ModelOption, ...]
     build: Callable[..., tuple[nn.Module, nn.Module]]
     training: dict[str, Any]
 
+    @property
+    def defaults(self) -> dict[str, Any]:
+        """The builder's options with this family's defaults, by name."""
+        return {option.name: option.default for option in self.options}
+
 
 MODELS: dict[str, ModelFamily] = {}
+_LISTENERS: list[Callable[[], None]] = []
 
 
 def register(name: str, description: str, kinds: tuple[str, ...], training: dict[str, Any],
-             **defaults: Any) -> Callable:
+             options: Sequence[ModelOption] = ()) -> Callable:
     """Decorator: add a builder `fn(sample_shape, **options) -> (G, D)` to the registry.
 
-    `defaults` are the builder's options; `training` holds the optimisation defaults (learning rate, batch size)
-    that work for this family when the user sets none.
+    `options` are the builder's options, declared once here; an option that another family also declares must have
+    the same type there, and every family declares `latent_dim` (the trainer draws noise of that size). `training`
+    holds the optimisation defaults (learning rate, batch size) that work for this family when the user sets none.
     """
+    options = tuple(options)
+    names = [option.name for option in options]
+    if len(set(names)) < len(names):
+        raise ValueError(f"model {name} declares an option twice: {', '.join(names)}")
+    if "latent_dim" not in names:
+        raise ValueError(f"model {name} must declare the option latent_dim (the size of the noise its generator takes)")
+    for option in options:
+        for other in MODELS.values():
+            theirs = next((o for o in other.options if o.name == option.name), None)
+            if other.name != name and theirs is not None and theirs.type is not option.type:
+                raise TypeError(f"model {name} declares option {option.name!r} as {option.type.__name__}, but model "
+                                f"{other.name} declares it as {theirs.type.__name__}; one option has one type")
 
     def wrap(build: Callable[..., tuple[nn.Module, nn.Module]]) -> Callable:
-        MODELS[name] = ModelFamily(name, description, kinds, defaults, build, training)
+        previous = MODELS.get(name)
+        MODELS[name] = ModelFamily(name, description, kinds, options, build, training)
+        try:
+            _notify()
+        except Exception:  # a listener refused the family (an option named like a general one): leave no trace
+            if previous is None:
+                del MODELS[name]
+            else:
+                MODELS[name] = previous
+            raise
         return build
 
     return wrap
+
+
+def unregister(name: str) -> None:
+    """Remove a family (tests, plugins withdrawing one); options no other family declares leave TrainConfig."""
+    if MODELS.pop(name, None) is not None:
+        _notify()
+
+
+def on_change(listener: Callable[[], None]) -> None:
+    """Call `listener()` after every `register` and `unregister`; `ganforge.config` keeps TrainConfig's fields in
+    step with the registry this way. A listener that raises during `register` undoes the registration."""
+    _LISTENERS.append(listener)
+
+
+def _notify() -> None:
+    for listener in _LISTENERS:
+        listener()
+
+
+def declarations() -> dict[str, dict[str, ModelOption]]:
+    """Every registered option by name, each with its declaration by family (in registration order)."""
+    found: dict[str, dict[str, ModelOption]] = {}
+    for family in MODELS.values():
+        for option in family.options:
+            found.setdefault(option.name, {})[family.name] = option
+    return found
+
+
+def option_names() -> tuple[str, ...]:
+    """The names of all registered model options: the model fields of TrainConfig."""
+    return tuple(declarations())
+
+
+def option_type(name: str) -> type:
+    """The type of a registered model option (the same in every family that declares it)."""
+    return next(iter(declarations()[name].values())).type
+
+
+def _shown(value: Any) -> str:
+    """A default as the help and the README show it: booleans as on/off."""
+    return ("on" if value else "off") if isinstance(value, bool) else str(value)
+
+
+def option_help(name: str, defaults: bool = True) -> str:
+    """The help of one model option, from its declarations in every family that has it.
+
+    One meaning is said once ("size of the noise vector z (default: dcgan 100, mlp 32)"); a shared "topic: detail"
+    keeps the topic once ("generator width: dcgan: base channels (default 64); mlp: hidden units (default 256)");
+    otherwise each family says its own. Without `defaults` (the README table, whose columns carry the families and
+    their defaults) a single family's help is given alone.
+    """
+    declared = declarations()[name]
+
+    def default(option: ModelOption) -> str:
+        return f" (default {_shown(option.default)})" if defaults and option.default is not None else ""
+
+    helps = {option.help for option in declared.values()}
+    if len(helps) == 1 and (len(declared) > 1 or not defaults):
+        text = helps.pop()
+        values = {o.default for o in declared.values()}
+        if defaults and len(values) == 1 and None not in values and len(declared) == len(MODELS):
+            return f"{text} (default {_shown(values.pop())})"  # every family, one default: no need to name them
+        given = [f"{family} {_shown(o.default)}" for family, o in declared.items() if o.default is not None]
+        return f"{text} (default: {', '.join(given)})" if defaults and given else text
+    topics = {option.help.partition(": ")[0] for option in declared.values()}
+    if len(declared) > 1 and len(topics) == 1 and all(": " in option.help for option in declared.values()):
+        return f"{topics.pop()}: " + "; ".join(f"{family}: {o.help.partition(': ')[2]}{default(o)}"
+                                              for family, o in declared.items())
+    return "; ".join(f"{family}: {o.help}{default(o)}" for family, o in declared.items())
+
+
+README_MARKERS = ("<!-- models:start -->", "<!-- models:end -->")  # around options_table() in README.md
+
+
+def options_table() -> str:
+    """The README's tables of model families and their options (markdown), rendered from the registry; written
+    between `README_MARKERS` by `python -m ganforge.models --readme`."""
+    families = list(MODELS.values())
+    lines = ["| family | data | what it is |", "|---|---|---|"]
+    lines += [f"| `{f.name}` | {', '.join(f.kinds)} | {f.description} |" for f in families]
+    lines += ["", "| option | " + " | ".join(f.name for f in families) + " | what it sets |",
+              "|---|" + "---|" * len(families) + "---|"]
+    for name, declared in declarations().items():
+        flag = "--" + name.replace("_", "-")
+        cells = [_shown(declared[f.name].default) if f.name in declared and declared[f.name].default is not None
+                 else "unset" if f.name in declared else "—" for f in families]
+        lines.append(f"| `{flag}` | " + " | ".join(cells) + f" | {option_help(name, defaults=False)} |")
+    return "\n".join(lines) + "\n"
 
 
 def default_model(kind: str) -> str:
@@ -66,6 +224,10 @@ def resolve_options(name: str, kind: str, given: dict[str, Any]) -> dict[str, An
                             f"{', '.join('--' + k.replace('_', '-') for k in family.defaults)}")
     options = dict(family.defaults)
     options.update({k: v for k, v in given.items() if v is not None})
+    for option in family.options:
+        if option.choices and options[option.name] is not None and options[option.name] not in option.choices:
+            raise GanforgeError(f"option --{option.name.replace('_', '-')} must be one of "
+                                f"{', '.join(map(str, option.choices))}; got {options[option.name]!r}")
     return options
 
 
@@ -112,6 +274,27 @@ def _conditional_pair(name: str, sample_shape: tuple[int, ...], options: dict[st
         _, inner = build(sample_shape, **options, d_channels=d_channels)
     return (c.ConditionalGenerator(generator, classes, cond, embed),
             c.ConditionalDiscriminator(inner, classes, cond, sample_shape, pack))
+
+
+def resolve_model(config: Any, kind: str, classes: int = 0) -> tuple[str, dict[str, Any]]:
+    """The model family of a `TrainConfig` and its full options for this data kind (defaults filled in).
+
+    Fills the configuration's unset optimisation options (learning rates, batch size, fixed samples) with the
+    family's defaults, so `config.json` records the values actually used.
+    """
+    from ganforge.models.conditional import GRID_CLASSES, GRID_COLUMNS
+
+    name = default_model(kind) if config.model == "auto" else config.model
+    options = resolve_options(name, kind, {k: getattr(config, k) for k in option_names()})
+    for key, value in MODELS[name].training.items():
+        if getattr(config, key) is None:
+            setattr(config, key, value)
+    if config.n_fixed_samples is None:
+        config.n_fixed_samples = 64 if kind == "image" else 1000
+        if config.conditional and kind == "image":
+            config.n_fixed_samples = GRID_COLUMNS * min(classes, GRID_CLASSES)
+    config.model = name
+    return name, options
 
 
 def sample_latent(kind: str, n: int, dim: int, generator: torch.Generator | None = None) -> Tensor:

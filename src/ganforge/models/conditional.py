@@ -28,6 +28,8 @@ log = logging.getLogger("ganforge")
 COND_METHODS = ("cbn-proj", "acgan", "concat")
 G_EMBED_MAX = 64  # class embedding beside z: one dimension per class, up to this
 D_EMBED_MAX = 16  # extra input channels of a `concat` discriminator
+GRID_COLUMNS = 8  # conditional grids: one class per row, this many samples each
+GRID_CLASSES = 16  # at most this many classes (rows) in a conditional grid, spread over the class list
 
 
 class ClassEmbedding(nn.Embedding):
@@ -160,3 +162,10 @@ def auxiliary_loss(class_logits: Tensor | None, labels: Tensor) -> Tensor:
     if class_logits is None:
         return torch.zeros((), device=labels.device)
     return F.cross_entropy(class_logits.float(), labels)
+
+
+def fixed_labels(n: int, classes: int) -> Tensor:
+    """Classes of the fixed samples: rows of `GRID_COLUMNS` samples of one class, the rows spread over the classes
+    (all of them when there are at most `GRID_CLASSES`), repeated to fill `n`."""
+    shown = torch.linspace(0, classes - 1, min(classes, GRID_CLASSES)).round().long()
+    return shown[(torch.arange(n) // GRID_COLUMNS) % len(shown)]

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from ganforge.errors import GanforgeError
-from ganforge.models import register
+from ganforge.models import ModelOption, register
 from ganforge.models.layers import MinibatchStd
 
 SUPPORTED_SIZES = (16, 32, 64, 128, 256)
@@ -92,7 +92,11 @@ class DCGANDiscriminator(nn.Module):
 
 @register("dcgan", "convolutional DCGAN for images of 16 to 256 pixels", ("image",),
           training={"lr_g": 2e-4, "lr_d": 2e-4, "batch_size": 64},  # the DCGAN paper's settings
-          latent_dim=100, g_width=64, d_width=64, minibatch_std=False)
+          options=(ModelOption("latent_dim", int, 100, "size of the noise vector z"),
+                   ModelOption("g_width", int, 64, "generator width: base channels"),
+                   ModelOption("d_width", int, 64, "discriminator width: base channels"),
+                   ModelOption("minibatch_std", bool, False,
+                               "minibatch standard-deviation feature in the discriminator")))
 def build_dcgan(sample_shape: tuple[int, ...], latent_dim: int, g_width: int, d_width: int,
                 minibatch_std: bool, d_channels: int | None = None) -> tuple[nn.Module, nn.Module]:
     """A DCGAN pair for (C, size, size) images; size must be a power of two from 16 to 256."""

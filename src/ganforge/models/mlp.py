@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from ganforge.errors import GanforgeError
-from ganforge.models import register
+from ganforge.models import ModelOption, register
 from ganforge.models.layers import MinibatchStd
 
 ACTIVATIONS = {"relu": lambda: nn.ReLU(True), "leaky_relu": lambda: nn.LeakyReLU(0.2, True)}
@@ -80,7 +80,15 @@ class MLPDiscriminator(nn.Module):
           # measured on `ring`: 3,000 steps put 87 % of samples within 3σ of a mode and cover all 8 modes,
           # where the DCGAN settings (2e-4, batch 64) put none there
           training={"lr_g": 1e-3, "lr_d": 1e-3, "batch_size": 256},
-          latent_dim=32, g_width=256, d_width=256, depth=3, batch_norm=False, activation=None, minibatch_std=False)
+          options=(ModelOption("latent_dim", int, 32, "size of the noise vector z"),
+                   ModelOption("g_width", int, 256, "generator width: hidden units"),
+                   ModelOption("d_width", int, 256, "discriminator width: hidden units"),
+                   ModelOption("depth", int, 3, "hidden layers of each network"),
+                   ModelOption("batch_norm", bool, False, "batch normalisation in the generator"),
+                   ModelOption("activation", str, None, "activation for both networks: relu or leaky_relu (unset: "
+                               "relu in G, leaky_relu in D)", choices=tuple(ACTIVATIONS)),
+                   ModelOption("minibatch_std", bool, False,
+                               "minibatch standard-deviation feature in the discriminator")))
 def build_mlp(sample_shape: tuple[int, ...], latent_dim: int, g_width: int, d_width: int, depth: int,
               batch_norm: bool, activation: str | None, minibatch_std: bool,
               d_channels: int | None = None) -> tuple[nn.Module, nn.Module]:

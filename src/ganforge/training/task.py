@@ -104,3 +104,9 @@ class Task:
     def evaluate(self, step: int) -> dict[str, Any]:
         """Metrics of the current generator (only called when the run evaluates while training)."""
         return {}
+
+
+def grad_norm(module: nn.Module) -> float:
+    """The norm of all of a module's gradients together (0 when it has none)."""
+    norms = [p.grad.detach().float().norm() for p in module.parameters() if p.grad is not None]
+    return float(torch.stack(norms).norm()) if norms else 0.0

@@ -22,8 +22,8 @@ from ganforge.data.export import save_samples
 from ganforge.diagnostics.classes import ClassReference
 from ganforge.errors import GanforgeError
 from ganforge.losses import get_loss
-from ganforge.models import MODELS, build_models, default_model, resolve_options, sample_latent
-from ganforge.models.conditional import auxiliary_loss
+from ganforge.models import build_models, resolve_model, sample_latent
+from ganforge.models.conditional import GRID_COLUMNS, auxiliary_loss, fixed_labels
 from ganforge.regularizers.augment import diff_augment, parse_policy
 from ganforge.regularizers.ema import GeneratorEMA
 from ganforge.regularizers.penalties import r1_penalty, wgan_gradient_penalty
@@ -31,39 +31,10 @@ from ganforge.training.evaluation import TrainingEvaluation
 from ganforge.training.hardware import CoreShare, autocast_factory, pick_device, pick_precision, set_threads
 from ganforge.training.loop import LoopOutput, LoopSettings, TrainingLoop, TrainResult
 from ganforge.training.run_folder import RunFolder
-from ganforge.training.task import Task
+from ganforge.training.task import Task, grad_norm
 
 __all__ = ["SampleTask", "TrainResult", "Trainer"]
 DIVERSITY_SAMPLES = 1000  # all fixed points of vector data; images have 64
-GRID_COLUMNS = 8  # conditional grids: one class per row, this many samples each
-GRID_CLASSES = 16  # at most this many classes (rows) in a conditional grid, spread over the class list
-MODEL_OPTIONS = ("latent_dim", "g_width", "d_width", "depth", "batch_norm", "activation", "minibatch_std")
-
-
-def resolve_model(config: TrainConfig, kind: str, classes: int = 0) -> tuple[str, dict[str, Any]]:
-    """The model family and its full options for this data kind (defaults filled in).
-
-    Fills the configuration's unset optimisation options (learning rates, batch size, fixed samples) with the
-    family's defaults, so `config.json` records the values actually used.
-    """
-    name = default_model(kind) if config.model == "auto" else config.model
-    options = resolve_options(name, kind, {k: getattr(config, k) for k in MODEL_OPTIONS})
-    for key, value in MODELS[name].training.items():
-        if getattr(config, key) is None:
-            setattr(config, key, value)
-    if config.n_fixed_samples is None:
-        config.n_fixed_samples = 64 if kind == IMAGE else 1000
-        if config.conditional and kind == IMAGE:
-            config.n_fixed_samples = GRID_COLUMNS * min(classes, GRID_CLASSES)
-    config.model = name
-    return name, options
-
-
-def fixed_labels(n: int, classes: int) -> Tensor:
-    """Classes of the fixed samples: rows of `GRID_COLUMNS` samples of one class, the rows spread over the classes
-    (all of them when there are at most `GRID_CLASSES`), repeated to fill `n`."""
-    shown = torch.linspace(0, classes - 1, min(classes, GRID_CLASSES)).round().long()
-    return shown[(torch.arange(n) // GRID_COLUMNS) % len(shown)]
 
 
 class SampleTask(Task):
@@ -261,7 +232,7 @@ class SampleTask(Task):
             self.opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
             if measure and last:
-                d_norm = _grad_norm(discriminator)
+                d_norm = grad_norm(discriminator)
             self.opt_d.step()
 
         discriminator.requires_grad_(False)  # no weight gradients for D during G's update
@@ -276,7 +247,7 @@ class SampleTask(Task):
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         if measure:
-            self.grad_norms = (_grad_norm(generator), d_norm)
+            self.grad_norms = (grad_norm(generator), d_norm)
         self.opt_g.step()
         discriminator.requires_grad_(True)
         if self.ema is not None:
@@ -349,11 +320,6 @@ class SampleTask(Task):
 
     def evaluate(self, step: int) -> dict[str, Any]:
         return self.evaluation.run(self.sample, self.device)
-
-
-def _grad_norm(module: torch.nn.Module) -> float:
-    norms = [p.grad.detach().float().norm() for p in module.parameters() if p.grad is not None]
-    return float(torch.stack(norms).norm()) if norms else 0.0
 
 
 class Trainer:
