@@ -24,7 +24,7 @@ from ganforge.data import IMAGE, Codec, Dataset
 from ganforge.models import build_models, resolve_options
 from ganforge.training.hardware import autocast_factory, pick_device, pick_precision, set_threads
 from ganforge.training.run_folder import RunFolder
-from ganforge.training.trainer import Trainer
+from ganforge.training.runs import Trainer
 
 
 def random_images(size: int, n: int = 2048) -> Dataset:

@@ -18,7 +18,7 @@ from pathlib import Path
 from PIL import Image
 
 import ganforge
-from ganforge.tabular.gan import TableGAN
+from ganforge.tabular.task import TableTask
 from ganforge.training import checkpoint as ckpt
 from ganforge.training.run_folder import RunFolder
 from ganforge.training.trainer import SampleTask
@@ -66,7 +66,7 @@ def kill_on_call(owner: object, name: str, n: int, half_write: bool = False) -> 
 def main() -> None:
     kind, out, moment, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
     table = sys.argv[5] if len(sys.argv) > 5 else None
-    step_owner, step_name = (TableGAN, "_train_step") if kind == "table" else (SampleTask, "train_step")
+    step_owner, step_name = (TableTask, "train_step") if kind == "table" else (SampleTask, "train_step")
     original_step = getattr(step_owner, step_name)
     announced = []
 

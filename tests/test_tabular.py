@@ -15,6 +15,7 @@ from ganforge.errors import GanforgeError
 from ganforge.tabular import TableGAN, TableTransformer, infer_columns, read_table
 from ganforge.tabular import quality as gq
 from ganforge.tabular.schema import MAX_MODELLED_CATEGORIES
+from ganforge.tabular.task import TableTask
 
 FAST = {"epochs": 2, "batch_size": 100, "generator_dims": (32,), "discriminator_dims": (32,), "latent_dim": 8}
 
@@ -294,7 +295,7 @@ def test_table_runs_take_their_own_defaults_and_the_options_given(tables, capsys
 def test_default_training_length_grows_with_the_table_and_is_stored(tables, capsys, monkeypatch):
     """About 0.85·√rows passes, capped, with a floor of steps on small tables; a run stores the number it resolved,
     so a resume keeps its total; a --pack that does not divide the default batch rounds the batch down."""
-    from ganforge.tabular import gan
+    from ganforge.tabular import options as gan
 
     config = gan.TableGANConfig()
     assert (config.lr_g, config.lr_d) == (4e-4, 4e-4)
@@ -317,7 +318,7 @@ def test_default_training_length_grows_with_the_table_and_is_stored(tables, caps
 def test_weights_an_optimizer_changed_are_cast_again_under_bf16():
     """Autocast keeps one bf16 cast per weight for its whole block; after an optimizer step inside the block the
     table GAN drops those casts, or the generator would be judged by the critic from before its update."""
-    from ganforge.tabular.gan import _forget_autocast_weights
+    from ganforge.tabular.task import _forget_autocast_weights
 
     layer, rows = torch.nn.Linear(4, 4), torch.randn(2, 4)
     with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -377,25 +378,25 @@ def test_grouped_softmax_matches_one_softmax_per_group():
     assert torch.allclose(mine, theirs, atol=1e-6)
 
 
-def test_an_interrupted_fit_resumes_exactly(tmp_path):
+def test_an_interrupted_fit_resumes_exactly(tmp_path, monkeypatch):
     """Ctrl-C in the middle of an epoch saves a checkpoint; resuming from it gives the very model an uninterrupted
     fit gives, and the same loss history."""
     frame = mixed_table(300)
     options = {**FAST, "epochs": 4, "batch_size": 50}
     straight = TableGAN(**options).fit(frame, checkpoints=tmp_path / "straight", checkpoint_every=1)
 
-    stopped = TableGAN(**options)
-    real_step, calls = stopped._train_step, []
+    real_step, calls = TableTask.train_step, []
 
-    def step_with_ctrl_c(*args):
+    def step_with_ctrl_c(self, *args):
         calls.append(1)
         if len(calls) == 15:  # mid epoch 3 (6 steps an epoch): Ctrl-C arrives while the step runs
             os.kill(os.getpid(), signal.SIGINT)
-        return real_step(*args)
+        return real_step(self, *args)
 
-    stopped._train_step = step_with_ctrl_c
+    monkeypatch.setattr(TableTask, "train_step", step_with_ctrl_c)
     with pytest.raises(KeyboardInterrupt):
-        stopped.fit(frame, checkpoints=tmp_path / "stopped", checkpoint_every=1)
+        TableGAN(**options).fit(frame, checkpoints=tmp_path / "stopped", checkpoint_every=1)
+    monkeypatch.undo()
     assert (tmp_path / "stopped" / "step_000015").is_dir()  # the step it was in was finished, then saved
     resumed = TableGAN(**options).fit(frame, checkpoints=tmp_path / "stopped", resume=True)
     assert [r["d_loss"] for r in resumed.history] == [r["d_loss"] for r in straight.history]
@@ -415,7 +416,7 @@ def test_an_interrupted_fit_resumes_exactly(tmp_path):
 
 def test_a_table_run_stopped_by_ctrl_c_resumes_from_the_command_line(tables, capsys, monkeypatch):
     run, table = tables / "runs" / "stopped", str(tables / "customers.csv")
-    real_step, calls = TableGAN._train_step, []
+    real_step, calls = TableTask.train_step, []
 
     def step_with_ctrl_c(self, *args):
         calls.append(1)
@@ -423,7 +424,7 @@ def test_a_table_run_stopped_by_ctrl_c_resumes_from_the_command_line(tables, cap
             os.kill(os.getpid(), signal.SIGINT)
         return real_step(self, *args)
 
-    monkeypatch.setattr(TableGAN, "_train_step", step_with_ctrl_c)
+    monkeypatch.setattr(TableTask, "train_step", step_with_ctrl_c)
     assert main(["train", "--data", table, "--epochs", "3", "--batch-size", "100", "--checkpoint-every", "1",
                  "--out", str(run), "--quiet"]) == 130
     assert f"interrupted after epoch 1; checkpoint saved. Continue with: ganforge train --resume {run}" in \

@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from ganforge.config import RESUMABLE, TrainConfig, build_config
+from ganforge.config import build_config
 from ganforge.data import BUILTIN, Codec, Dataset, load_dataset
 from ganforge.data.export import save_samples
 from ganforge.errors import GanforgeError
@@ -19,127 +19,44 @@ from ganforge.models import build_models, sample_latent
 from ganforge.presets import preset_options
 from ganforge.training import checkpoint as ckpt
 from ganforge.training.hardware import pick_device
-from ganforge.training.run_folder import RunFolder, default_run_path, write_failures_explained
-from ganforge.training.trainer import Trainer, TrainResult
+from ganforge.training.run_folder import RunFolder
+from ganforge.training.trainer import TrainResult
 
 log = logging.getLogger("ganforge")
-def resume_config(run: RunFolder, overrides: dict[str, Any]) -> TrainConfig:
-    """The stored configuration of `run` with the allowed `overrides` applied (others must not change)."""
-    # runs from before conditional GANs were unconditional, whatever their data's folders say now
-    stored = build_config({"conditional": False, "labels": "none", **run.read_config()["config"]},
-                          source=str(run.config_path))
-    for key, value in overrides.items():
-        key = key.replace("-", "_")
-        if key == "out" and value is not None and Path(value).resolve() != run.path.resolve():
-            raise GanforgeError(f"--out {value} differs from the run being resumed ({run.path}); a resumed run "
-                                "continues in its own folder (drop --out, or start a new run without --resume)")
-        if key in RESUMABLE:
-            continue
-        if getattr(build_config({key: value}, base=stored), key) != getattr(stored, key):
-            raise GanforgeError(
-                f"option --{key.replace('_', '-')} cannot change when resuming {run.path} "
-                f"(it was {getattr(stored, key)!r}); start a new run with --out instead"
-            )
-    changes = {k: v for k, v in overrides.items() if k.replace("-", "_") != "out"}
-    return build_config(changes, base=stored, source="options").validate()
-
-
-def _absolute_data(spec: str | None) -> str | None:
-    """A data path made absolute, so that the run can be resumed and evaluated from any directory."""
-    if spec and spec not in BUILTIN and Path(spec).expanduser().exists():
-        return str(Path(spec).expanduser().resolve())
-    return spec
-
-
-def _check_same_data(run: RunFolder, dataset: Dataset) -> None:
-    """A resumed run may read its data from a new place, but it must be the data it was trained on."""
-    config = run.read_config()
-    stored, conditional = config["data"], config["model"].get("conditional")
-    found = {"size": len(dataset), **dataset.codec.to_json()}
-    if conditional:  # the same class names, and as many images in each (moved images change the counts)
-        found["classes"] = dataset.class_names
-        found["class_counts"] = dataset.class_counts()
-    if any(stored.get(key) != value for key, value in found.items()):
-        raise GanforgeError(f"data {dataset.name} is not the data run {run.path} was trained on (its size, shape or "
-                            f"statistics{' or classes' if conditional else ''} differ: {len(dataset)} × "
-                            f"{list(dataset.codec.shape)} vs {stored.get('size')} × {stored.get('shape')}); start a "
-                            "new run to train on other data")
-
-
-def resolve_conditional(conditional: bool | None, dataset: Dataset) -> bool:
-    """Whether the run is class-conditional: as asked, or (auto) when a folder or array file brought labels."""
-    if conditional is None:
-        conditional = dataset.labels is not None and "labels_from" in dataset.info
-    if conditional and dataset.labels is None:
-        raise GanforgeError(f"option --conditional needs labelled data, and {dataset.name} has no labels (image "
-                            "folders: one subfolder per class; .npz files: a `y` array; built-ins: digits, shapes, "
-                            "stacked-digits)")
-    if conditional:
-        counts, names = dataset.class_counts(), dataset.class_names
-        log.info("class-conditional on %d classes%s: %s", len(names),
-                 f" (from {dataset.info['labels_from']})" if "labels_from" in dataset.info else "",
-                 ", ".join(f"{n} ({c})" for n, c in zip(names[:8], counts[:8], strict=True))
-                 + (", …" if len(names) > 8 else ""))
-    return bool(conditional)
-
-
 def train(data: str | None = None, *, resume: str | Path | None = None, progress: bool = True,
           config: dict[str, Any] | None = None, **options: Any) -> TrainResult:
     """Train a GAN and return where its run folder is.
 
-    `data` is a built-in name (`ganforge datasets`), a folder of images or an `.npy`/`.npz` file; `options` are the
-    `ganforge train` flags with underscores (`steps=2000`, `model="mlp"`, `out="runs/r"`), applied over `config`
-    (values from a TOML file), applied over the `preset` named in either. `resume` continues an earlier run
-    exactly where it stopped, to the new `steps`.
+    `data` is a built-in name (`ganforge datasets`), a folder of images, an `.npy`/`.npz` file or a table (`.csv`,
+    `.tsv`, `.parquet`); `options` are the `ganforge train` flags with underscores (`steps=2000`, `model="mlp"`,
+    `out="runs/r"`), applied over `config` (values from a TOML file), applied over the `preset` named in either.
+    `resume` continues an earlier run exactly where it stopped, to the new `steps` (tables: `epochs`). The kind of
+    run (`ganforge.kinds`) is chosen by the data and recorded in the run folder.
     """
+    from ganforge.kinds import kind_for_data, kind_of
+
     if resume is not None:
         run = RunFolder.open(resume)
-        if run.read_config().get("kind") == "table":
-            from ganforge.tabular.run import resume_table
-
-            return resume_table(run, {**options, **({"data": data} if data is not None else {})}, progress=progress)
         if data is not None:
             options = {**options, "data": data}
-        if "data" in options:
-            options["data"] = _absolute_data(options["data"])
-        cfg = resume_config(run, options)
-    else:
-        values = {**(config or {}), **options}
-        if data is not None:
-            values["data"] = data
-        given = set(values)  # what the user chose; tables take their own defaults for the rest
-        preset = values.get("preset")
-        if preset:
-            values = {**preset_options(preset), **values}
-        cfg = build_config(values, source="options").validate()
-        cfg.data = _absolute_data(cfg.data)
-        from ganforge.tabular.run import is_table_path, train_table
+        return kind_of(run).resume(run, options, progress)
+    values = {**(config or {}), **options}
+    if data is not None:
+        values["data"] = data
+    given = set(values)  # what the user chose; tables take their own defaults for the rest
+    preset = values.get("preset")
+    if preset:
+        values = {**preset_options(preset), **values}
+    cfg = build_config(values, source="options").validate()
+    cfg.data = absolute_data(cfg.data)
+    return kind_for_data(cfg.data).train(cfg, given, progress)
 
-        if is_table_path(cfg.data):
-            return train_table(cfg, progress=progress, given=given)
-    dataset = load_dataset(cfg.data, cfg.image_size, cfg.channels, cfg.workers, cfg.cache_gb, progress=progress,
-                           labels=cfg.labels != "none")
-    cfg.conditional = resolve_conditional(cfg.conditional, dataset)
-    if resume is None:
-        run = RunFolder.new(cfg.out or default_run_path(dataset.name))
-        cfg.out = str(run.path)
-    else:
-        _check_same_data(run, dataset)
-    with run.lock(new=resume is None), write_failures_explained(run.path):
-        trainer = Trainer(cfg, dataset, run, progress=progress)
-        if resume is not None:
-            found = ckpt.find_checkpoint(run.path)
-            if found is not None:
-                trainer.restore(found)
-                log.info("resuming %s from its checkpoint at step %s", run.path, f"{trainer.step:,}")
-            else:  # killed before its first checkpoint: the same seed replays the same run from step 0
-                run.truncate_metrics(0)
-            run.truncate_diagnoses(trainer.step)
-            if cfg.steps <= trainer.step:
-                raise GanforgeError(f"run {run.path} is already at step {trainer.step:,}; --steps is the new total, "
-                                    f"so give more than {trainer.step} to continue it")
-        run.write_config(trainer.describe())
-        return trainer.fit()
+
+def absolute_data(spec: str | None) -> str | None:
+    """A data path made absolute, so that the run can be resumed and evaluated from any directory."""
+    if spec and spec not in BUILTIN and Path(spec).expanduser().exists():
+        return str(Path(spec).expanduser().resolve())
+    return spec
 
 
 class TrainedGenerator:

@@ -11,7 +11,6 @@ import logging
 import sys
 from collections.abc import Sequence
 from dataclasses import MISSING, Field, fields
-from pathlib import Path
 from typing import Any, NoReturn
 
 from tqdm.auto import tqdm
@@ -251,206 +250,25 @@ def _train(args: argparse.Namespace) -> int:
         if base is not None:
             build_config(base, source=args.config)  # unknown keys and bad values, named with the file
         result = train(config=base, progress=not args.quiet, **given)
-    from ganforge.tabular.run import is_table_run
+    from ganforge.kinds import kind_of
     from ganforge.training.run_folder import RunFolder
 
-    if result.interrupted:
-        if is_table_run(RunFolder(result.run_dir)):
-            print(f"interrupted after epoch {result.step}; checkpoint saved. "
-                  f"Continue with: ganforge train --resume {result.run_dir}")
-        else:
-            print(f"interrupted at step {result.step}; checkpoint saved. "
-                  f"Continue with: ganforge train --resume {result.run_dir} --steps N")
-        return 130  # the shell's convention for a run stopped by Ctrl-C
-    if is_table_run(RunFolder(result.run_dir)):
-        print(f"fitted {result.step} epoch{'' if result.step == 1 else 's'}. Run folder: {result.run_dir}")
-        print(f"  preview:   {result.run_dir / 'samples' / 'preview.csv'}")
-        print(f"  metrics:   {result.run_dir / 'metrics.jsonl'}")
-        print(f"  more rows: ganforge sample {result.run_dir} --n 1000 --out synthetic.csv")
-        print(f"  measure:   ganforge eval {result.run_dir}")
-        return 0
-    print(f"trained to step {result.step}. Run folder: {result.run_dir}")
-    print(f"  samples:      {result.run_dir / 'samples'}")
-    print(f"  metrics:      {result.run_dir / 'metrics.jsonl'}")
-    print(f"  checkpoints:  {result.run_dir / 'checkpoints'}")
-    print(f"  more samples: ganforge sample {result.run_dir} --n 64 --out grid.png")
-    print(f"  measure it:   ganforge eval {result.run_dir}")
-    return 0
+    print("\n".join(kind_of(RunFolder(result.run_dir)).report(result)))
+    return 130 if result.interrupted else 0  # 130: the shell's convention for a run stopped by Ctrl-C
 
 
-def _sample(args: argparse.Namespace) -> int:
-    from ganforge.api import load
-    from ganforge.tabular import run as table_run
-    from ganforge.training.run_folder import RunFolder
+def _on_run(command: str) -> Any:
+    """The handler of `command` for the kind of the run named on the command line."""
 
-    if args.batch_size < 1:
-        raise GanforgeError(f"option --batch-size must be at least 1, got {args.batch_size}")
-    run = RunFolder.open(args.run)
-    if table_run.is_table_run(run):
-        training_table = run.read_config()["config"]["data"]
-        if Path(args.out).resolve() == Path(training_table).resolve():  # checked before the work, not after
-            raise GanforgeError(f"--out {args.out} is the table this run was trained on; choose another file name")
-        if args.checkpoint:
-            raise GanforgeError("--checkpoint applies to image and vector runs; a table run samples its finished "
-                                "model (train it longer with --resume RUN --epochs N)")
-        if args.label is not None or args.truncation is not None:
-            raise GanforgeError("--class and --truncation apply to image and vector runs; a table run conditions "
-                                "with --where COLUMN=VALUE")
-        if args.where and len(args.where) > 1:
-            raise GanforgeError(f"--where takes one column=value condition, got {len(args.where)}: "
-                                f"{', '.join(args.where)}")
-        model = table_run.load_table_run(args.run)
-        where = table_run.parse_where(args.where[0] if args.where else None)
-        rows = model.sample(64 if args.n is None else args.n, where=where, seed=args.seed, progress=not args.quiet)
-        path = table_run.write_table(rows, args.out)
-        print(f"wrote {len(rows)} rows × {rows.shape[1]} columns to {path}")
-        return 0
-    if args.where:
-        raise GanforgeError("--where applies to table runs (trained on a .csv, .tsv or .parquet file)")
-    generator = load(args.run, checkpoint=args.checkpoint, device=args.device)
-    if args.label == "all":
-        return _sample_every_class(args, generator)
-    n = 64 if args.n is None else args.n
-    samples = generator.sample(n, seed=args.seed, batch_size=args.batch_size, progress=not args.quiet,
-                               label=args.label, truncation=args.truncation, truncation_mode=args.truncation_mode)
-    reference = None
-    if generator.kind == "vector" and Path(args.out).suffix.lower() in {".png", ".jpg", ".jpeg"}:
-        reference = _real_vectors(args.run, n)
-    path = generator.save(samples, args.out, reference)
-    of_class = f" of class {generator.class_names[generator.class_index(args.label)]}" if args.label else ""
-    print(f"wrote {n} samples{of_class} from step {generator.step} to {path}")
-    return 0
+    def handle(args: argparse.Namespace) -> int:
+        from ganforge.kinds import kind_of
+        from ganforge.training.run_folder import RunFolder
 
+        if getattr(args, "batch_size", 1) < 1:
+            raise GanforgeError(f"option --batch-size must be at least 1, got {args.batch_size}")
+        return getattr(kind_of(RunFolder.open(args.run)), command)(args)
 
-def _sample_every_class(args: argparse.Namespace, generator: Any) -> int:
-    """`--class all`: `--n` samples of each class, as a grid with one class per row or one subfolder per class."""
-    import torch
-
-    names = generator.class_names or []
-    if not names:
-        generator.class_index("all")  # raises: the run takes no class
-    per_class = 8 if args.n is None else args.n
-    labels = torch.arange(len(names)).repeat_interleave(per_class)
-    samples = generator.sample(len(labels), seed=args.seed, batch_size=args.batch_size, progress=not args.quiet,
-                               label=labels, truncation=args.truncation, truncation_mode=args.truncation_mode)
-    out = Path(args.out)
-    if out.suffix == "" and generator.kind == "image":
-        from ganforge.data.export import save_image_folder
-
-        if out.is_dir() and any(out.iterdir()):
-            raise GanforgeError(f"output folder {out} is not empty; give a new folder name for the PNG files")
-        folders = [_safe_name(name) for name in names]
-        clash = next((f for f in folders if folders.count(f) > 1), None)
-        if clash is not None:
-            raise GanforgeError(f"two class names become the same folder name {clash!r} in {out}; write a grid "
-                                "(--out each.png) instead")
-        for index, folder in enumerate(folders):  # the layout a labelled image folder has: ready to train on
-            save_image_folder(samples[index * per_class : (index + 1) * per_class], out / folder)
-        print(f"wrote {per_class} samples of each of {len(names)} classes from step {generator.step} to {out}/CLASS/")
-        return 0
-    path = generator.save(samples, out, columns=per_class if generator.kind == "image" else None)
-    print(f"wrote {per_class} samples of each of {len(names)} classes (one per row) from step {generator.step} "
-          f"to {path}")
-    return 0
-
-
-def _safe_name(name: str) -> str:
-    """A class name as a folder name (path separators and leading dots replaced)."""
-    cleaned = "".join("_" if c in '/\\:*?"<>|' else c for c in name).lstrip(".")
-    return cleaned or "_"
-
-
-def _interpolate(args: argparse.Namespace) -> int:
-    from ganforge.api import load
-    from ganforge.tabular.run import is_table_run
-    from ganforge.training.run_folder import RunFolder
-
-    if is_table_run(RunFolder.open(args.run)):
-        raise GanforgeError("interpolate applies to image and vector runs; a table run samples rows with "
-                            "`ganforge sample RUN --where COLUMN=VALUE`")
-    generator = load(args.run, checkpoint=args.checkpoint, device=args.device)
-    if args.start is not None and args.label is not None:
-        raise GanforgeError("option --class walks within one class; --from/--to walk between two: give one of them")
-    samples = generator.interpolate(args.frames, rows=args.rows, seed=args.seed, start=args.start, end=args.end,
-                                    label=args.label, truncation=args.truncation,
-                                    truncation_mode=args.truncation_mode)
-    path = generator.save(samples, args.out, columns=args.frames if generator.kind == "image" else None)
-    what = f"from class {args.start} to class {args.end}" if args.start is not None else "between noise vectors"
-    print(f"wrote {args.rows} walks {what} in {args.frames} frames from step {generator.step} to {path}")
-    return 0
-
-
-def _real_vectors(run_dir: str, n: int) -> Any:
-    """Up to `n` training vectors in the user's units, drawn behind a scatter plot; None if the data is gone."""
-    from ganforge.api import real_data_for
-    from ganforge.training.run_folder import RunFolder
-
-    try:
-        dataset = real_data_for(RunFolder.open(run_dir))
-    except GanforgeError:
-        return None
-    return dataset.real_samples(max(n, 1000))
-
-
-def _eval_table(args: argparse.Namespace) -> int:
-    from ganforge.tabular.run import evaluate_table
-
-    report = evaluate_table(args.run, holdout=args.real, target=args.target, n=args.n_given, seed=args.seed)
-    print(f"{args.run}: {report['rows_synthetic']} synthetic rows vs {report['rows_real']} training rows")
-    pairs = f"{report['column_pair_trends']:.4f}" if report["pairs_counted"] else "n/a: no associated column pairs"
-    print(f"  quality            {report['quality']:.4f}  (column shapes {report['column_shapes']:.4f}, "
-          f"pair trends {pairs})")
-    print(f"  training copies    {report['training_copies']:.2%} of synthetic rows equal a training row")
-    worst = sorted(report["shapes_by_column"].items(), key=lambda item: item[1])[:3]
-    print("  weakest columns    " + ", ".join(f"{name} {score:.3f}" for name, score in worst))
-    if "privacy" in report:
-        p = report["privacy"]
-        print(f"  privacy            mean distance to closest training row {p['dcr_synthetic_mean']:.4f} "
-              f"(real holdout rows: {p['dcr_holdout_mean']:.4f}); exact copies {p['exact_copies']:.2%} "
-              f"(real holdout rows: {p['holdout_exact_copies']:.2%})")
-    if "efficacy" in report:
-        e = report["efficacy"]
-        print(f"  efficacy ({e['real']['metric']} on holdout, target {e['real']['target']}): trained on synthetic "
-              f"{e['synthetic']['score']:.4f}, on real {e['real']['score']:.4f}")
-    print(f"written to {args.run}/eval.json")
-    return 0
-
-
-def _eval(args: argparse.Namespace) -> int:
-    from ganforge.api import evaluate
-    from ganforge.tabular.run import is_table_run
-    from ganforge.training.run_folder import RunFolder
-
-    if is_table_run(RunFolder.open(args.run)):
-        image_only = [flag for flag, value in (("--checkpoint", args.checkpoint), ("--metrics", args.metrics),
-                                               ("--features", args.features),
-                                               ("--inception-weights", args.inception_weights)) if value]
-        if image_only:
-            raise GanforgeError(f"{', '.join(image_only)} appl{'y' if len(image_only) > 1 else 'ies'} to image and "
-                                "vector runs; a table run is measured by quality, efficacy (--target) and privacy")
-        return _eval_table(args)
-    if args.target:
-        raise GanforgeError("--target applies to table runs")
-    args.n = args.n_given or 10_000
-
-    report = evaluate(args.run, real=args.real, n=args.n, metrics=args.metrics, features=args.features,
-                      inception_weights=args.inception_weights, checkpoint=args.checkpoint, device=args.device,
-                      seed=args.seed, progress=not args.quiet)
-    print(f"{args.run} at step {report['step']}: {report['n_fake']} generated vs {report['n_real']} real "
-          f"({report['real']}), {report['features']} features, {report['seconds']} s")
-    skip = {"step", "checkpoint", "real", "features", "n_real", "n_fake", "seconds"}
-    per_class = {k: v for k, v in report.items() if isinstance(v, dict)}
-    for key, value in report.items():
-        if key not in skip and key not in per_class:
-            print(f"  {key:<14} {value:.6g}" if isinstance(value, float) else f"  {key:<14} {value}")
-    classes = list(dict.fromkeys(name for values in per_class.values() for name in values))
-    if classes:
-        print("  per class      " + "  ".join(f"{key:>18}" for key in per_class))
-        for name in classes:
-            cells = "  ".join(f"{per_class[key].get(name, float('nan')):>18.4g}" for key in per_class)
-            print(f"    {name[:12]:<12} {cells}")
-    print(f"written to {args.run}/eval.json")
-    return 0
+    return handle
 
 
 def _datasets(args: argparse.Namespace) -> int:
@@ -474,7 +292,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler = _TqdmHandler()
     logging.getLogger("ganforge").handlers[:] = [handler]
     logging.getLogger("ganforge").setLevel(logging.INFO)
-    commands = {"train": _train, "sample": _sample, "eval": _eval, "interpolate": _interpolate, "datasets": _datasets}
+    commands = {"train": _train, "sample": _on_run("sample"), "eval": _on_run("evaluate"),
+                "interpolate": _on_run("interpolate"), "datasets": _datasets}
     try:
         return commands[args.command](args)
     except GanforgeError as error:

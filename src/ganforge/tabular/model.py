@@ -122,22 +122,22 @@ class _Dropout(nn.Module):
         return x * (torch.rand_like(x) >= self.p) * (1.0 / (1.0 - self.p))
 
 
-class TableDiscriminator(nn.Module):
-    """Scores packs of `pac` rows (each with its conditional vector): one logit per pack."""
+class TableCritic(nn.Module):
+    """Scores packs of rows, each with its conditional vector, concatenated (wrap it in `models.layers.Packed`):
+    LeakyReLU + dropout layers → one logit per pack."""
 
-    def __init__(self, row_width: int, hidden: tuple[int, ...], pac: int, dropout: float = 0.5):
+    def __init__(self, pack_width: int, hidden: tuple[int, ...], dropout: float = 0.5):
         super().__init__()
-        self.pac = pac
         layers: list[nn.Module] = []
-        inner = row_width * pac
+        inner = pack_width
         for size in hidden:
             layers += [nn.Linear(inner, size), nn.LeakyReLU(0.2), _Dropout(dropout)]
             inner = size
         layers.append(nn.Linear(inner, 1))
         self.net = nn.Sequential(*layers)
 
-    def forward(self, rows: Tensor) -> Tensor:
-        return self.net(rows.reshape(rows.shape[0] // self.pac, -1)).squeeze(1)
+    def forward(self, packs: Tensor) -> Tensor:
+        return self.net(packs).squeeze(1)
 
 
 class ConditionSampler:

@@ -22,13 +22,14 @@ import torch
 from ganforge import __version__
 from ganforge.config import TrainConfig, build_config
 from ganforge.errors import GanforgeError
+from ganforge.kinds import refuse_changes
 from ganforge.tabular.gan import TableGAN, TableGANConfig, describe_columns
-from ganforge.tabular.schema import TABLE_SUFFIXES, read_table
+from ganforge.tabular.schema import read_table
 from ganforge.training import checkpoint as ckpt
 from ganforge.training.checkpoint import atomic_write_text, find_checkpoint, write_json
 from ganforge.training.hardware import set_threads
+from ganforge.training.loop import LoopOutput, TrainResult
 from ganforge.training.run_folder import RunFolder, default_run_path, write_failures_explained
-from ganforge.training.trainer import TrainResult
 
 log = logging.getLogger("ganforge")
 MIN_ROWS, FEW_ROWS = 10, 200  # below 10 rows a table is refused; below 200 the user is warned
@@ -47,16 +48,6 @@ TABLE_OPTIONS = {"batch_size": "batch_size", "latent_dim": "latent_dim", "lr_g":
 # Options that mean the same for every kind of run; the rest are for images and vectors.
 RUN_OPTIONS = {"data", "out", "threads", "categorical", "ignore", "device", "config", "checkpoint_every",
                "keep_checkpoints"}
-
-
-def is_table_path(spec: str) -> bool:
-    """Whether `--data` names a table file."""
-    return Path(spec).suffix.lower() in TABLE_SUFFIXES
-
-
-def is_table_run(run: RunFolder) -> bool:
-    """Whether a run folder holds a tabular model."""
-    return run.read_config().get("kind") == "table"
 
 
 def table_options(config: TrainConfig, given: set[str] | None = None) -> TableGANConfig:
@@ -118,22 +109,18 @@ def resume_table(run: RunFolder, overrides: dict[str, Any], progress: bool = Tru
     """Continue a table run from its newest checkpoint: `epochs` is the new total; `threads` and `data` (the same
     table, moved) may change, nothing else."""
     stored = run.read_config()["config"]
-    changes = {key.replace("-", "_"): value for key, value in overrides.items()}
-    out = changes.pop("out", None)
-    if out is not None and Path(out).resolve() != run.path.resolve():
-        raise GanforgeError(f"--out {out} differs from the run being resumed ({run.path}); a resumed run continues in "
-                            "its own folder (drop --out, or start a new run without --resume)")
+    changes = {key.replace("-", "_"): value for key, value in overrides.items() if key != "out"}
     asked = build_config(changes, source="options")
-    for key in changes:
-        if key in ("epochs", "threads", "data", "checkpoint_every", "keep_checkpoints"):
-            continue
-        if key == "device" and asked.device in ("auto", "cpu"):
-            continue
-        name = TABLE_OPTIONS.get(key, key)
-        value = _split_names(getattr(asked, key)) if key in ("categorical", "ignore") else getattr(asked, key)
-        if name not in stored or ckpt.plain_json(value) != ckpt.plain_json(stored[name]):
-            raise GanforgeError(f"option --{key.replace('_', '-')} cannot change when resuming {run.path}; only "
-                                "--epochs (the new total), --threads, --data and the checkpoint options can")
+
+    def asked_value(key: str, value: Any) -> Any:
+        return ckpt.plain_json(_split_names(getattr(asked, key)) if key in ("categorical", "ignore")
+                               else getattr(asked, key))
+
+    resumable = {"epochs", "threads", "data", "checkpoint_every", "keep_checkpoints"}
+    if asked.device in ("auto", "cpu"):
+        resumable.add("device")
+    refuse_changes(run, overrides, resumable, lambda key: ckpt.plain_json(stored.get(TABLE_OPTIONS.get(key, key))),
+                   asked_value, "only --epochs (the new total), --threads, --data and the checkpoint options can")
     for key in ("checkpoint_every", "keep_checkpoints", "threads", "epochs"):
         if key in changes:
             stored[key] = getattr(asked, key)
@@ -164,38 +151,38 @@ def _fit_locked(run: RunFolder, frame: pd.DataFrame, options: TableGANConfig, st
     header = {"ganforge": __version__, "kind": "table", "config": stored}
     previous, found = run.read_config() if resume else None, find_checkpoint(run.path) if resume else None
     replay = resume and found is None and previous.get("status") == "fitting"
+    steps_per_epoch, epochs = options.steps_per_epoch(len(frame)), options.epochs_for(len(frame))
     if replay:  # killed before its first checkpoint: the same seed replays the same fit from the start
         run.metrics_path.unlink(missing_ok=True)
     elif resume:
         if found is None:
             raise GanforgeError(f"run {run.path} has no checkpoint to resume from (table runs made before ganforge "
                                 "kept checkpoints for tables cannot be resumed; train a new run)")
-        done = ckpt.read_checkpoint_state(found)["epoch"]
-        epochs = options.epochs_for(len(frame))
+        done = ckpt.read_checkpoint_state(found)["step"] / steps_per_epoch
         if done > epochs or (done == epochs and previous.get("status") == "done"):
             raise GanforgeError(f"run {run.path} is already at epoch {int(done)}; --epochs is the new total, so give "
                                 f"more than {int(done)} to continue it")
-        run.truncate_metrics(int(done), key="epoch")  # epochs redone after the checkpoint
+        run.truncate_diagnoses(int(done * steps_per_epoch))
     else:
         run.metrics_path.unlink(missing_ok=True)  # left by an earlier attempt that never finished (no config.json)
     run.write_config({**header, "status": "fitting"})  # from now on the folder is a run that --resume can open
     model = TableGAN(options)
     started = time.perf_counter()
     try:
-        model.fit(frame, progress=progress, source=f"table {stored['data']}", on_epoch=run.append_metrics,
-                  checkpoints=run.checkpoints, checkpoint_every=stored["checkpoint_every"],
-                  keep_checkpoints=stored["keep_checkpoints"], resume=resume and not replay)
+        model.fit(frame, progress=progress, source=f"table {stored['data']}", output=LoopOutput.for_run(run),
+                  checkpoint_every=stored["checkpoint_every"], keep_checkpoints=stored["keep_checkpoints"],
+                  resume=resume and not replay)
     except BaseException as error:
         latest = find_checkpoint(run.path)
         if isinstance(error, KeyboardInterrupt) and latest is not None:
             if latest == found:  # stopped before any progress: the run is as it was
                 run.write_config(previous)
-            epoch = int(ckpt.read_checkpoint_state(latest)["epoch"])
+            epoch = ckpt.read_checkpoint_state(latest)["step"] // steps_per_epoch
             return TrainResult(run.path, epoch, interrupted=True,
                                last_metrics=model.history[-1] if model.history else {})
         if resume:  # a refused or failed extension leaves the run as it was (a finished run stays usable)
             run.write_config(previous)
-        elif latest is None:
+        elif latest is None or ckpt.read_checkpoint_state(latest)["step"] == 0:
             _remove_unfinished(run, created)  # nothing worth keeping yet: leave no half-made run behind
         elif isinstance(error, GanforgeError):
             raise GanforgeError(f"{error} (run {run.path} keeps its checkpoints; delete it to start again with "
@@ -217,11 +204,11 @@ def _remove_unfinished(run: RunFolder, created: bool) -> None:
     if created:
         shutil.rmtree(run.path, ignore_errors=True)
         return
-    for path in (run.metrics_path, run.config_path):
+    for path in (run.metrics_path, run.config_path, run.path / "diagnoses.jsonl"):
         path.unlink(missing_ok=True)
-    for folder in (run.samples, run.checkpoints):
-        if folder.is_dir() and not any(folder.iterdir()):
-            folder.rmdir()
+    shutil.rmtree(run.checkpoints, ignore_errors=True)  # the fit's own start (step 0), nothing learnt
+    if run.samples.is_dir() and not any(run.samples.iterdir()):
+        run.samples.rmdir()
 
 
 def load_table_run(run_dir: str | Path) -> TableGAN:

@@ -140,7 +140,9 @@ class TrainingLoop:
                  "identity": task.identity(), "task": task.state_dict()}
         models = ckpt.module_tensors(task.modules())
         if where is None:  # no folder: the last good state stays in memory, for rollback
-            self._memory = (models, {k: v.clone() for k, v in training.items()}, ckpt.plain_json(state))
+            # copies: on the CPU the tensors above may be the live weights and moments themselves
+            self._memory = ({k: v.clone() for k, v in models.items()}, {k: v.clone() for k, v in training.items()},
+                            ckpt.plain_json(state))
             return None
         return ckpt.save_checkpoint(where, self.step, models, training, ckpt.plain_json(state),
                                     self.settings.keep_checkpoints)

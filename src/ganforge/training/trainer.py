@@ -29,11 +29,11 @@ from ganforge.regularizers.ema import GeneratorEMA
 from ganforge.regularizers.penalties import r1_penalty, wgan_gradient_penalty
 from ganforge.training.evaluation import TrainingEvaluation
 from ganforge.training.hardware import CoreShare, autocast_factory, pick_device, pick_precision, set_threads
-from ganforge.training.loop import LoopOutput, LoopSettings, TrainingLoop, TrainResult
+from ganforge.training.loop import TrainResult
 from ganforge.training.run_folder import RunFolder
 from ganforge.training.task import Task, grad_norm
 
-__all__ = ["SampleTask", "TrainResult", "Trainer"]
+__all__ = ["SampleTask", "TrainResult"]
 DIVERSITY_SAMPLES = 1000  # all fixed points of vector data; images have 64
 
 
@@ -320,33 +320,3 @@ class SampleTask(Task):
 
     def evaluate(self, step: int) -> dict[str, Any]:
         return self.evaluation.run(self.sample, self.device)
-
-
-class Trainer:
-    """Trains one GAN on one dataset of images or vectors into one run folder: a `SampleTask` in the shared loop."""
-
-    def __init__(self, config: TrainConfig, dataset: Dataset, run: RunFolder, progress: bool = True):
-        self.run = run
-        self.task = SampleTask(config, dataset, run)
-        settings = LoopSettings(config.steps, config.log_every, config.sample_every, config.checkpoint_every,
-                                config.keep_checkpoints, config.eval_every, config.lr_schedule, config.on_divergence,
-                                config.diagnose, config.loss, self.task.loss.probabilistic)
-        self.loop = TrainingLoop(self.task, settings, LoopOutput.for_run(run), progress, self.task.threads,
-                                 self.task.core_share)
-
-    @property
-    def step(self) -> int:
-        """Steps done."""
-        return self.loop.step
-
-    def describe(self) -> dict[str, Any]:
-        """What `config.json` records."""
-        return self.task.describe()
-
-    def restore(self, path: Path) -> None:
-        """Continue from a checkpoint of this run."""
-        self.loop.restore(path)
-
-    def fit(self) -> TrainResult:
-        """Train to `config.steps`; Ctrl-C saves and returns with `interrupted=True`."""
-        return self.loop.fit(self.run.path)

@@ -1,0 +1,99 @@
+"""Run kinds: how each kind of run is trained, resumed, and used by `ganforge sample`, `eval` and `interpolate`.
+
+A run folder's `config.json` records its kind; `api` and `cli` dispatch on it instead of testing for tables. Images
+and vectors are the `tensor` kind (`training.runs`), tables the `table` kind (`tabular.kind`). A new kind of data is
+one module with a `RunKind` subclass plus one line in `RUN_KINDS`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from collections.abc import Callable, Collection
+from pathlib import Path
+from typing import Any
+
+from ganforge.config import TrainConfig
+from ganforge.errors import GanforgeError
+from ganforge.training.loop import TrainResult
+from ganforge.training.run_folder import RunFolder
+
+# kind name → "module:class" (imported when first needed: tables bring pandas)
+RUN_KINDS = {"tensor": "ganforge.training.runs:TensorRuns", "table": "ganforge.tabular.kind:TableRuns"}
+DEFAULT_KIND = "tensor"  # runs from before kinds were recorded were image or vector runs
+
+
+class RunKind:
+    """One kind of run. Subclasses implement every method; a command a kind does not support raises a
+    one-line `GanforgeError` saying what to use instead."""
+
+    name = ""
+
+    def claims(self, data: str) -> bool:
+        """Whether `--data` names data of this kind (the first kind that claims it trains it)."""
+        raise NotImplementedError
+
+    def train(self, config: TrainConfig, given: set[str], progress: bool) -> TrainResult:
+        """Train a new run; `given` names the options the user set."""
+        raise NotImplementedError
+
+    def resume(self, run: RunFolder, overrides: dict[str, Any], progress: bool) -> TrainResult:
+        """Continue `run` from its newest checkpoint with the allowed `overrides`."""
+        raise NotImplementedError
+
+    def report(self, result: TrainResult) -> list[str]:
+        """The lines `ganforge train` prints when a run finished or was interrupted."""
+        raise NotImplementedError
+
+    def sample(self, args: argparse.Namespace) -> int:
+        """`ganforge sample RUN ...`."""
+        raise NotImplementedError
+
+    def evaluate(self, args: argparse.Namespace) -> int:
+        """`ganforge eval RUN ...`."""
+        raise NotImplementedError
+
+    def interpolate(self, args: argparse.Namespace) -> int:
+        """`ganforge interpolate RUN ...`."""
+        raise NotImplementedError
+
+
+def refuse_changes(run: RunFolder, overrides: dict[str, Any], resumable: Collection[str],
+                   stored: Callable[[str], Any], asked: Callable[[str, Any], Any], instead: str) -> None:
+    """The one check of options given when resuming, for every kind: a resumed run stays in its folder, and an
+    option outside `resumable` must equal its stored value (`stored(key)`, compared with `asked(key, value)`)."""
+    for key, value in overrides.items():
+        key = key.replace("-", "_")
+        if key == "out":
+            if value is not None and Path(value).resolve() != run.path.resolve():
+                raise GanforgeError(f"--out {value} differs from the run being resumed ({run.path}); a resumed run "
+                                    "continues in its own folder (drop --out, or start a new run without --resume)")
+            continue
+        if key in resumable:
+            continue
+        old = stored(key)
+        if asked(key, value) != old:
+            raise GanforgeError(f"option --{key.replace('_', '-')} cannot change when resuming {run.path} (it was "
+                                f"{old!r}); {instead}")
+
+
+def kind_named(name: str) -> RunKind:
+    """The run kind called `name`."""
+    if name not in RUN_KINDS:
+        raise GanforgeError(f"unknown run kind {name!r}; this ganforge knows {', '.join(RUN_KINDS)}")
+    module, cls = RUN_KINDS[name].split(":")
+    return getattr(importlib.import_module(module), cls)()
+
+
+def kind_for_data(spec: str) -> RunKind:
+    """The kind that trains on `--data spec` (images and vectors unless another kind claims it)."""
+    for name in RUN_KINDS:
+        kind = kind_named(name)
+        if name != DEFAULT_KIND and kind.claims(spec):
+            return kind
+    return kind_named(DEFAULT_KIND)
+
+
+def kind_of(run: RunFolder) -> RunKind:
+    """The kind recorded in a run folder."""
+    return kind_named(run.read_config().get("kind", DEFAULT_KIND))
