@@ -86,7 +86,8 @@ def test_a_checkpoint_continues_only_its_own_kind_options_and_data(tmp_path):
     task.kind, task.identity = "table", lambda: {"options": state["identity"]["options"], "data": "elsewhere"}
     with pytest.raises(GanforgeError, match="was made on other data"):
         check_identity(found, state, task)
-    task.identity = lambda: {"options": {**state["identity"]["options"], "lr_g": 1.0}, "data": state["identity"]["data"]}
+    saved = state["identity"]
+    task.identity = lambda: {"options": {**saved["options"], "lr_g": 1.0}, "data": saved["data"]}
     with pytest.raises(GanforgeError, match=r"other options \(lr_g\); only --steps may change"):
         check_identity(found, state, task)
     task.identity = lambda: state["identity"]
