@@ -22,14 +22,14 @@ from ganforge.training import checkpoint as ckpt
 from ganforge.training.loop import LoopOutput, TrainResult, check_identity
 
 
-def _poison_table_generator_at(monkeypatch, step: int) -> None:
-    """Make the table generator's weights NaN once, during training step `step`."""
+def _poison_table_generator_at(monkeypatch, step: int, times: int = 1) -> None:
+    """Make the table generator's weights NaN during training step `step`, the first `times` times it is taken."""
     original, done = TableTask.train_step, []
 
     def poison(self, at, measure):
         stats = original(self, at, measure)
-        if at == step and not done:
-            done.append(True)
+        if at == step and len(done) < times:
+            done.append(at)
             with torch.no_grad():
                 next(self.generator.parameters()).fill_(float("nan"))
         return stats
@@ -40,12 +40,13 @@ def _poison_table_generator_at(monkeypatch, step: int) -> None:
 def test_a_table_fit_that_diverges_rolls_back_in_memory_and_finishes(monkeypatch):
     """No checkpoints folder: the loop keeps the last good state in memory, rolls back to it with halved learning
     rates, and the fit ends with finite weights and rows."""
-    _poison_table_generator_at(monkeypatch, 4)  # epoch 2 (3 steps an epoch): the last good state is step 0
+    # epoch 2 (3 steps an epoch), twice: the last good state, step 0, must serve both rollbacks whole
+    _poison_table_generator_at(monkeypatch, 4, times=2)
     events = []
     model = TableGAN(**{**FAST, "epochs": 4}).fit(mixed_table(300), output=LoopOutput(diagnosis=events.append))
     rollback = [e for e in events if e["event"] == "rollback"]
-    assert len(rollback) == 1 and "rolled back to step 0" in rollback[0]["evidence"], events
-    assert "× 0.5" in rollback[0]["evidence"]
+    assert len(rollback) == 2 and all("rolled back to step 0" in e["evidence"] for e in rollback), events
+    assert "× 0.5" in rollback[0]["evidence"] and "× 0.25" in rollback[1]["evidence"]
     assert [r["epoch"] for r in model.history] == [1, 2, 3, 4]  # the records after the good state were redone
     assert all(math.isfinite(r["d_loss"]) for r in model.history)
     assert all(torch.isfinite(p).all() for p in model.generator.parameters())
@@ -72,6 +73,10 @@ def test_a_table_run_that_diverges_rolls_back_to_its_checkpoint(tmp_path, monkey
     state = ckpt.read_checkpoint_state(ckpt.find_checkpoint(run))
     assert state["kind"] == "table" and state["lr_scale"] == 0.5 and state["rollbacks"] == 1
     assert main(["sample", str(run), "--n", "5", "--out", str(tmp_path / "x.csv")]) == 0
+    with pytest.raises(GanforgeError, match="is a table run, which has no image or vector generator"):
+        ganforge.load(run)
+    with pytest.raises(GanforgeError, match="unknown option in options: stepz"):  # a typo is named, not a crash
+        ganforge.train(resume=run, stepz=5)
 
 
 def test_a_checkpoint_continues_only_its_own_kind_options_and_data(tmp_path):
@@ -80,18 +85,18 @@ def test_a_checkpoint_continues_only_its_own_kind_options_and_data(tmp_path):
     TableGAN(**FAST).fit(frame, checkpoints=tmp_path / "c")
     found = ckpt.find_checkpoint_in(tmp_path / "c")
     state = ckpt.read_checkpoint_state(found)
-    task = types.SimpleNamespace(kind="tensor", identity=dict, other_data="other data", resumable="--steps")
-    with pytest.raises(GanforgeError, match="is a table run's; it cannot continue a tensor run"):
-        check_identity(found, state, task)
-    task.kind, task.identity = "table", lambda: {"options": state["identity"]["options"], "data": "elsewhere"}
-    with pytest.raises(GanforgeError, match="was made on other data"):
-        check_identity(found, state, task)
     saved = state["identity"]
-    task.identity = lambda: {"options": {**saved["options"], "lr_g": 1.0}, "data": saved["data"]}
-    with pytest.raises(GanforgeError, match=r"other options \(lr_g\); only --steps may change"):
-        check_identity(found, state, task)
-    task.identity = lambda: state["identity"]
-    check_identity(found, state, task)  # the same: accepted
+    with pytest.raises(GanforgeError, match="is a table run's; it cannot continue a tensor run"):
+        check_identity(found, state, "tensor", saved)
+    with pytest.raises(GanforgeError, match="was made on other data"):
+        check_identity(found, state, "table", {"options": saved["options"], "data": "elsewhere"})
+    with pytest.raises(GanforgeError, match=r"other options \(lr_g\); only --epochs may change"):
+        check_identity(found, state, "table", {"options": {**saved["options"], "lr_g": 1.0}, "data": saved["data"]},
+                       resumable="--epochs")
+    check_identity(found, state, "table", saved)  # the same: accepted
+    with pytest.raises(GanforgeError, match="made on another table"):  # refused before the table is encoded
+        TableGAN(**{**FAST, "epochs": 3}).fit(mixed_table(300).drop(columns="plan"), checkpoints=tmp_path / "c",
+                                             resume=True)
 
 
 def test_runs_are_dispatched_on_their_recorded_kind(tmp_path):

@@ -28,7 +28,8 @@ def _losses(run_dir):
     """Every logged number except wall-clock timings."""
     records = []
     for record in map(json.loads, (run_dir / "metrics.jsonl").read_text().splitlines()):
-        record.pop("sec_per_step", None), record.pop("samples_per_sec", None)
+        for timing in ("seconds", "sec_per_step", "samples_per_sec"):
+            record.pop(timing, None)
         if "eval" in record:
             record["eval"].pop("seconds")
         records.append(record)

@@ -6,7 +6,7 @@
     report = ganforge.evaluate("runs/r", n=2500)
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 from ganforge.api import TrainedGenerator, evaluate, load, train
 

@@ -223,6 +223,9 @@ def load(run_dir: str | Path, checkpoint: str | Path | None = None, device: str 
     """The generator of a run (its latest complete checkpoint unless `checkpoint` names one)."""
     run = RunFolder.open(run_dir)
     stored = run.read_config()
+    if stored.get("kind", "tensor") != "tensor":
+        raise GanforgeError(f"run {run.path} is a {stored['kind']} run, which has no image or vector generator to load "
+                            "(tables: ganforge.tabular.run.load_table_run, or `ganforge sample`)")
     try:
         codec = Codec.from_json(stored["data"])
         model = stored["model"]

@@ -29,7 +29,7 @@ TRAIN_HELP: dict[str, str] = {
     "conditional": "train a class-conditional GAN (default: on for labelled folders and arrays, off for built-ins)",
     "cond": "conditioning method: cbn-proj (conditional batch norm + projection discriminator), acgan "
             "(auxiliary classifier) or concat (class embedding beside the input)",
-    "model": "model family: dcgan (images), mlp (vectors, small images) or auto",
+    "model": "model family: {models}; or auto (dcgan for images, mlp for vectors)",
     "latent": "noise distribution: normal or uniform",
     "loss": "adversarial loss: nonsaturating (default), minimax, hinge, lsgan, wgan-gp, relativistic",
     "d_steps": "discriminator updates per generator update",
@@ -109,10 +109,11 @@ class _TqdmHandler(logging.Handler):
 
 
 def _metric_names() -> dict[str, str]:
-    """The registered metrics and the values that can rank checkpoints, for help texts."""
+    """The registered metrics, the values that can rank checkpoints and the model families, for help texts."""
     from ganforge.metrics import METRICS, value_directions
 
-    return {"metrics": ", ".join(METRICS),
+    families = ", ".join(f"{name} ({'/'.join(family.kinds)})" for name, family in models.MODELS.items())
+    return {"metrics": ", ".join(METRICS), "models": families,
             "rankable": ", ".join(k for k, v in value_directions().items() if v is not None)}
 
 

@@ -71,10 +71,12 @@ def refuse_changes(run: RunFolder, overrides: dict[str, Any], resumable: Collect
             continue
         if key in resumable:
             continue
+        wanted = asked(key, value)  # first: an unknown option is refused by name here
         old = stored(key)
-        if asked(key, value) != old:
-            raise GanforgeError(f"option --{key.replace('_', '-')} cannot change when resuming {run.path} (it was "
-                                f"{old!r}); {instead}")
+        if wanted != old:
+            was = f" (it was {old!r})" if old is not None else ""
+            raise GanforgeError(f"option --{key.replace('_', '-')} cannot change when resuming {run.path}{was}; "
+                                f"{instead}")
 
 
 def kind_named(name: str) -> RunKind:

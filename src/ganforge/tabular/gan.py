@@ -30,10 +30,10 @@ from ganforge.tabular.model import ConditionSampler, OutputLayout, TableGenerato
 from ganforge.tabular.options import TableGANConfig
 from ganforge.tabular.quality import label
 from ganforge.tabular.schema import infer_columns
-from ganforge.tabular.task import TableTask, make_rows
+from ganforge.tabular.task import TableTask, make_rows, table_identity
 from ganforge.tabular.transform import TableTransformer
 from ganforge.training import checkpoint as ckpt
-from ganforge.training.loop import LoopOutput, LoopSettings, TrainingLoop
+from ganforge.training.loop import LoopOutput, LoopSettings, TrainingLoop, check_identity
 
 FORMAT = "ganforge-table-2"  # 2 added dropout, gp_every and column time zones; version 1 files still load
 READABLE_FORMATS = ("ganforge-table-1", FORMAT)
@@ -83,14 +83,15 @@ class TableGAN:
                                 "folder")
         frame = frame.rename(columns=str)  # names are stored as text (JSON), so a column named 0 becomes "0"
         total = cfg.epochs_for(len(frame)) * cfg.steps_per_epoch(len(frame))
-        found, saved = self._open_checkpoint(folder, total, len(frame)) if resume else (None, None)
+        fingerprint = _fingerprint(frame)
+        found, saved = self._open_checkpoint(folder, total, len(frame), fingerprint) if resume else (None, None)
         torch.manual_seed(cfg.seed)  # dropout and Gumbel noise draw from the global generator
         if saved is not None:  # the encoding the checkpoint's weights were trained on, not a refit
             transformer = TableTransformer.from_json(saved["transformer"])
         else:
             columns = infer_columns(frame, list(cfg.categorical), list(cfg.ignore), source)
             transformer = TableTransformer.fit(frame, columns, cfg.seed)
-        task = TableTask(cfg, frame, transformer, _fingerprint(frame))
+        task = TableTask(cfg, frame, transformer, fingerprint)
         self.transformer, self.sampler, self.layout = transformer, task.sampler, task.layout
 
         def log(record: dict[str, Any]) -> None:
@@ -120,9 +121,9 @@ class TableGAN:
         self.generator.eval()
         return self
 
-    def _open_checkpoint(self, folder: Path, total: int, rows: int) -> tuple[Path, dict[str, Any]]:
-        """The newest checkpoint in `folder` and its table state; refused by name if it is not a table fit's or is
-        past the new total (its options and data are checked when it is loaded)."""
+    def _open_checkpoint(self, folder: Path, total: int, rows: int, fingerprint: str) -> tuple[Path, dict[str, Any]]:
+        """The newest checkpoint in `folder` and its table state; refused by name if it is not a table fit's, was
+        made with other options or on another table, or is past the new total."""
         found = ckpt.find_checkpoint_in(folder)
         if found is None:
             raise GanforgeError(f"no complete checkpoint in {folder} to resume from")
@@ -130,6 +131,8 @@ class TableGAN:
         if state.get("kind") != "table" or "task" not in state:
             raise GanforgeError(f"checkpoint {found} is not a TableGAN checkpoint of this version (table checkpoints "
                                 "from before the shared training loop cannot be resumed; train a new run)")
+        check_identity(found, state, TableTask.kind, table_identity(self.config, fingerprint), TableTask.other_data,
+                       TableTask.resumable)  # before the table is encoded with the checkpoint's encoding
         if state["step"] > total:
             raise GanforgeError(f"the fit is already at step {state['step']:,}, past the {total:,} that --epochs "
                                 f"{self.config.epochs_for(rows)} asks for; --epochs is the new total")

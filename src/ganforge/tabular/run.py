@@ -154,6 +154,7 @@ def _fit_locked(run: RunFolder, frame: pd.DataFrame, options: TableGANConfig, st
     steps_per_epoch, epochs = options.steps_per_epoch(len(frame)), options.epochs_for(len(frame))
     if replay:  # killed before its first checkpoint: the same seed replays the same fit from the start
         run.metrics_path.unlink(missing_ok=True)
+        run.truncate_diagnoses(0)
     elif resume:
         if found is None:
             raise GanforgeError(f"run {run.path} has no checkpoint to resume from (table runs made before ganforge "
@@ -162,7 +163,6 @@ def _fit_locked(run: RunFolder, frame: pd.DataFrame, options: TableGANConfig, st
         if done > epochs or (done == epochs and previous.get("status") == "done"):
             raise GanforgeError(f"run {run.path} is already at epoch {int(done)}; --epochs is the new total, so give "
                                 f"more than {int(done)} to continue it")
-        run.truncate_diagnoses(int(done * steps_per_epoch))
     else:
         run.metrics_path.unlink(missing_ok=True)  # left by an earlier attempt that never finished (no config.json)
     run.write_config({**header, "status": "fitting"})  # from now on the folder is a run that --resume can open
@@ -182,7 +182,7 @@ def _fit_locked(run: RunFolder, frame: pd.DataFrame, options: TableGANConfig, st
                                last_metrics=model.history[-1] if model.history else {})
         if resume:  # a refused or failed extension leaves the run as it was (a finished run stays usable)
             run.write_config(previous)
-        elif latest is None or ckpt.read_checkpoint_state(latest)["step"] == 0:
+        elif latest is None:
             _remove_unfinished(run, created)  # nothing worth keeping yet: leave no half-made run behind
         elif isinstance(error, GanforgeError):
             raise GanforgeError(f"{error} (run {run.path} keeps its checkpoints; delete it to start again with "
@@ -200,15 +200,15 @@ def _fit_locked(run: RunFolder, frame: pd.DataFrame, options: TableGANConfig, st
 
 
 def _remove_unfinished(run: RunFolder, created: bool) -> None:
-    """Undo what a fit that saved nothing wrote."""
+    """Undo what a fit that failed before its first checkpoint wrote (bad options found while setting it up)."""
     if created:
         shutil.rmtree(run.path, ignore_errors=True)
         return
     for path in (run.metrics_path, run.config_path, run.path / "diagnoses.jsonl"):
         path.unlink(missing_ok=True)
-    shutil.rmtree(run.checkpoints, ignore_errors=True)  # the fit's own start (step 0), nothing learnt
-    if run.samples.is_dir() and not any(run.samples.iterdir()):
-        run.samples.rmdir()
+    for folder in (run.samples, run.checkpoints):
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
 
 
 def load_table_run(run_dir: str | Path) -> TableGAN:

@@ -76,11 +76,13 @@ class LoopOutput:
     metrics: Callable[[dict[str, Any]], None] = _ignore
     diagnosis: Callable[[dict[str, Any]], None] = _ignore
     rewind: Callable[[int], None] = _ignore
+    resumed: Callable[[int], None] = _ignore  # after a resume (not a rollback): drop diagnoses after the step
 
     @classmethod
     def for_run(cls, run: Any) -> LoopOutput:
         """Everything into a `RunFolder`."""
-        return cls(run.checkpoints, run.append_metrics, run.append_diagnosis, run.truncate_metrics)
+        return cls(run.checkpoints, run.append_metrics, run.append_diagnosis, run.truncate_metrics,
+                   run.truncate_diagnoses)
 
 
 class TrainingLoop:
@@ -119,8 +121,8 @@ class TrainingLoop:
         """Checkpoint the current step; non-finite weights are refused (callers roll back first)."""
         where = self.output.checkpoints
         if not self.weights_finite():
-            raise GanforgeError(f"refusing to save non-finite weights at step {self.step}; the last good checkpoint "
-                                f"stays in {where}")
+            kept = f"; the last good checkpoint stays in {where}" if where is not None else ""
+            raise GanforgeError(f"refusing to save non-finite weights at step {self.step}{kept}")
         task = self.task
         training: dict[str, Tensor] = {"rng.torch": torch.get_rng_state()}
         optimizers = {}
@@ -147,12 +149,16 @@ class TrainingLoop:
         return ckpt.save_checkpoint(where, self.step, models, training, ckpt.plain_json(state),
                                     self.settings.keep_checkpoints)
 
-    def restore(self, source: Path | tuple) -> None:
+    def restore(self, source: Path | tuple, rolling_back: bool = False) -> None:
         """Continue from a checkpoint (or the state in memory): weights, optimizer moments, every RNG, the step and
         partial statistics. A checkpoint of another kind, other options or other data is refused by name."""
-        models, training, state = ckpt.load_checkpoint(source) if isinstance(source, Path) else source
-        check_identity(source, state, self.task)
+        if isinstance(source, Path):
+            models, training, state = ckpt.load_checkpoint(source)
+        else:  # copies: optimizers keep the tensors they are given and update them in place
+            models, training = ({k: v.clone() for k, v in part.items()} for part in source[:2])
+            state = source[2]
         task = self.task
+        check_identity(source, state, task.kind, task.identity(), task.other_data, task.resumable)
         ckpt.load_module_tensors(task.modules(), models, source)
         for name, optimizer in task.optimizers().items():
             meta = state["optimizers"].get(name) or state["optimizers"][LEGACY_OPTIMIZER_NAMES[name]]
@@ -172,6 +178,8 @@ class TrainingLoop:
         if self.monitor is not None and state.get("monitor"):
             self.monitor.load_state_dict(state["monitor"])
         self.output.rewind(self.step)
+        if not rolling_back:
+            self.output.resumed(self.step)
 
     def _schedule_learning_rates(self) -> None:
         """Set every learning rate for the coming step: base × rollback scale × schedule(progress)."""
@@ -188,6 +196,7 @@ class TrainingLoop:
         means = (self.stat_sum / max(1, self.stat_count)).tolist()
         record: dict[str, Any] = {"step": self.step, **task.log_fields(self.step),
                                   **dict(zip(task.stat_names, means, strict=True))}
+        record["seconds"] = seconds  # of training in this interval (sampling, checkpoints, evaluation left out)
         record["sec_per_step"] = seconds / max(1, self.stat_count)
         record["samples_per_sec"] = task.batch_size / record["sec_per_step"] if seconds > 0 else None
         record["g_grad_norm"], record["d_grad_norm"] = task.grad_norms
@@ -235,9 +244,9 @@ class TrainingLoop:
             kept = f"the last good checkpoint stays in {self.output.checkpoints}" if self.output.checkpoints \
                 else "nothing was kept"
             raise GanforgeError(f"training diverged at step {self.step}{why} (losses or weights are NaN or infinite); "
-                                f"nothing was saved and {kept}. Try lower --lr-g/--lr-d")
+                                f"nothing was saved and {kept}. Try lower learning rates (--lr-g, --lr-d)")
         diverged_at, rollbacks, scale = self.step, self.rollbacks + 1, self.lr_scale / 2
-        self.restore(good)
+        self.restore(good, rolling_back=True)
         self.rollbacks, self.lr_scale = rollbacks, scale
         self._schedule_learning_rates()
         self.health.previous = None
@@ -331,10 +340,18 @@ class TrainingLoop:
                 if cfg.eval_every and (self.step % cfg.eval_every == 0 or finished):
                     self._evaluate()
                 busy += time.perf_counter() - io_start
-                if stop.requested and not finished:
+                if stop.requested and not finished:  # Ctrl-C during sampling or evaluation: save now
+                    if not self._saved_at_this_step():
+                        self.save()
                     interrupted = True
                     break
         return TrainResult(run_dir, self.step, interrupted, last)
+
+    def _saved_at_this_step(self) -> bool:
+        latest = self.latest()
+        if isinstance(latest, Path):
+            return latest.name == ckpt.step_name(self.step)
+        return latest is not None and latest[2]["step"] == self.step
 
     def _postfix(self, last: dict[str, Any]) -> dict[str, str]:
         postfix = {label: f"{last[name]:{spec}}" for name, label, spec in self.task.shown_stats}
@@ -343,20 +360,21 @@ class TrainingLoop:
         return postfix
 
 
-def check_identity(source: Path | tuple, state: dict[str, Any], task: Task) -> None:
-    """The one resume check: a checkpoint continues only a run of its own kind, options and data."""
+def check_identity(source: Path | tuple, state: dict[str, Any], kind: str, identity: dict[str, Any],
+                   other_data: str = "other data", resumable: str = "--steps") -> None:
+    """The one resume check: a checkpoint continues only a run of its own `kind`, options and data (`identity`,
+    see `Task.identity`); `other_data` and `resumable` word the refusal."""
     where = source if isinstance(source, Path) else "in memory"
-    kind = state.get("kind", "tensor")  # image and vector checkpoints before the shared loop named no kind
-    if kind != task.kind:
-        raise GanforgeError(f"checkpoint {where} is a {kind} run's; it cannot continue a {task.kind} run")
-    saved, own = state.get("identity"), ckpt.plain_json(task.identity())
+    made = state.get("kind", "tensor")  # image and vector checkpoints before the shared loop named no kind
+    if made != kind:
+        raise GanforgeError(f"checkpoint {where} is a {made} run's; it cannot continue a {kind} run")
+    saved, own = state.get("identity"), ckpt.plain_json(identity)
     if saved is None:  # made before checkpoints recorded it: the caller checked options and data
         return
     if saved.get("data") != own.get("data"):
-        raise GanforgeError(f"checkpoint {where} was made on {task.other_data}; resume with the data it was trained "
-                            "on")
+        raise GanforgeError(f"checkpoint {where} was made on {other_data}; resume with the data it was trained on")
     options, asked = saved.get("options", {}), own.get("options", {})
     changed = sorted(key for key in set(options) | set(asked) if options.get(key) != asked.get(key))
     if changed:
         raise GanforgeError(f"checkpoint {where} was made with other options ({', '.join(changed)}); only "
-                            f"{task.resumable} may change when resuming")
+                            f"{resumable} may change when resuming")

@@ -154,10 +154,10 @@ class RunFolder:
             return []
         return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
-    def truncate_metrics(self, last_step: int, key: str = "step") -> None:
+    def truncate_metrics(self, last_step: int) -> None:
         """Drop metric lines logged after `last_step` (work after the checkpoint a resume restarts from, which it
-        will log again; tables count `epoch`s), and a line cut short by a crash."""
-        self._truncate_lines(self.metrics_path, last_step, key)
+        will log again), and a line cut short by a crash."""
+        self._truncate_lines(self.metrics_path, last_step, "step")
 
     def truncate_diagnoses(self, last_step: int) -> None:
         """Drop diagnosis events after `last_step`: a resumed run's monitor, restored from that checkpoint, raises

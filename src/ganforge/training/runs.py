@@ -148,7 +148,7 @@ def _train(cfg: TrainConfig, run: RunFolder | None, progress: bool) -> TrainResu
                 log.info("resuming %s from its checkpoint at step %s", run.path, f"{trainer.step:,}")
             else:  # killed before its first checkpoint: the same seed replays the same run from step 0
                 run.truncate_metrics(0)
-            run.truncate_diagnoses(trainer.step)
+                run.truncate_diagnoses(0)
             if cfg.steps <= trainer.step:
                 raise GanforgeError(f"run {run.path} is already at step {trainer.step:,}; --steps is the new total, "
                                     f"so give more than {trainer.step} to continue it")
@@ -230,12 +230,6 @@ def _real_vectors(run_dir: str, n: int) -> Any:
     except GanforgeError:
         return None
     return dataset.real_samples(max(n, 1000))
-
-
-def _safe_name(name: str) -> str:
-    """A class name as a folder name (path separators and leading dots replaced)."""
-    cleaned = "".join("_" if c in '/\\:*?"<>|' else c for c in name).lstrip(".")
-    return cleaned or "_"
 
 
 def resolve_conditional(conditional: bool | None, dataset: Dataset) -> bool:

@@ -41,6 +41,7 @@ class SampleTask(Task):
     """A GAN on fixed-shape samples (images, vectors), unconditional or class-conditional."""
 
     kind = "tensor"
+    resumable = "--steps, --data, --threads, --device and the logging, checkpoint and evaluation options"
 
     def __init__(self, config: TrainConfig, dataset: Dataset, run: RunFolder):
         super().__init__()
