@@ -1,4 +1,4 @@
-"""The `ganforge` command: train, sample, eval, interpolate, datasets.
+"""The `ganforge` command: train, sample, eval, interpolate, report, datasets.
 
 Bad input ends with one line on stderr naming what is wrong and what was expected, and exit status 2;
 `--debug` shows the traceback instead.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import MISSING, Field, fields
 from typing import Any, NoReturn
@@ -80,11 +81,13 @@ TRAIN_HELP: dict[str, str] = {
     "best_metric": "keep checkpoints/best by this value ({rankable}; auto = modes on mixtures, else fd)",
     "diagnose": "watch for mode collapse, vanishing gradients, divergence, oscillation and stalls",
     "on_divergence": "rollback (to the last good checkpoint, learning rates halved) or stop",
+    "tensorboard": "also write TensorBoard event files (scalars and every sample grid) under RUN/tb/; needs pip "
+                   "install 'ganforge[tensorboard]'",
 }
 # The model families' options take their help from their declarations (ganforge.models.option_help); tables are no
 # model family, so what a model option means for them is said here.
 TABLE_NOTES = {"latent_dim": "tables: 128 unless given"}
-BOOL_OPTIONS = {"conditional", "diagnose", "spectral_norm"}  # and the model options declared bool
+BOOL_OPTIONS = {"tensorboard", "conditional", "diagnose", "spectral_norm"}  # and the model options declared bool
 PAIR_OPTIONS = {"betas_g", "betas_d"}
 INTERNAL = {"extra"}
 
@@ -223,6 +226,23 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
+def _add_report(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("report", help="write a run's report.html, or compare runs in one page",
+                            description="Write RUN/report.html (one self-contained page: settings, curves, "
+                                        "diagnoses, every sample grid), or with several runs a comparison.")
+    parser.add_argument("runs", nargs="+", metavar="RUN", help="run folders written by `ganforge train`")
+    parser.add_argument("--out", help="the .html file to write (default: RUN/report.html; required to compare runs)")
+
+
+def _report(args: argparse.Namespace) -> int:
+    from ganforge.report import build_report
+
+    start = time.perf_counter()
+    path = build_report(args.runs, args.out)
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB in {time.perf_counter() - start:.1f} s)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the `ganforge` command."""
     parser = _OneLineParser(prog="ganforge", description=__doc__.splitlines()[0])
@@ -233,6 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sample(sub)
     _add_eval(sub)
     _add_interpolate(sub)
+    _add_report(sub)
     sub.add_parser("datasets", help="list the built-in datasets")
     return parser
 
@@ -294,7 +315,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("ganforge").handlers[:] = [handler]
     logging.getLogger("ganforge").setLevel(logging.INFO)
     commands = {"train": _train, "sample": _on_run("sample"), "eval": _on_run("evaluate"),
-                "interpolate": _on_run("interpolate"), "datasets": _datasets}
+                "interpolate": _on_run("interpolate"), "report": _report, "datasets": _datasets}
     try:
         return commands[args.command](args)
     except GanforgeError as error:

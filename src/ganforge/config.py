@@ -29,7 +29,8 @@ COND_METHODS = ("cbn-proj", "acgan", "concat")  # models.conditional documents e
 # (lr_schedule is not among them: with --steps as the horizon, a new total would change the schedule's shape)
 RESUMABLE = frozenset({"steps", "data", "device", "threads", "workers", "cache_gb", "log_every", "sample_every",
                        "checkpoint_every", "keep_checkpoints", "out", "eval_every", "eval_n", "eval_metrics",
-                       "eval_features", "inception_weights", "best_metric", "diagnose", "on_divergence"})
+                       "eval_features", "inception_weights", "best_metric", "diagnose", "on_divergence",
+                       "tensorboard"})
 
 
 @dataclass
@@ -96,6 +97,7 @@ class _GeneralOptions:
     inception_weights: str | None = None
     best_metric: str = "auto"
     diagnose: bool = True
+    tensorboard: bool = False
     on_divergence: str = "rollback"
     extra: dict[str, Any] = field(default_factory=dict)
 

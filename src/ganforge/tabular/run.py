@@ -23,6 +23,7 @@ from ganforge import __version__
 from ganforge.config import TrainConfig, build_config
 from ganforge.errors import GanforgeError
 from ganforge.kinds import refuse_changes
+from ganforge.report.sinks import LiveReport
 from ganforge.tabular.gan import TableGAN, TableGANConfig, describe_columns
 from ganforge.tabular.schema import read_table
 from ganforge.training import checkpoint as ckpt
@@ -178,6 +179,7 @@ def _fit_locked(run: RunFolder, frame: pd.DataFrame, options: TableGANConfig, st
             if latest == found:  # stopped before any progress: the run is as it was
                 run.write_config(previous)
             epoch = ckpt.read_checkpoint_state(latest)["step"] // steps_per_epoch
+            LiveReport(run.path).update(final=True)
             return TrainResult(run.path, epoch, interrupted=True,
                                last_metrics=model.history[-1] if model.history else {})
         if resume:  # a refused or failed extension leaves the run as it was (a finished run stays usable)
@@ -195,6 +197,7 @@ def _fit_locked(run: RunFolder, frame: pd.DataFrame, options: TableGANConfig, st
                       "runtime": {"device": "cpu", "threads": threads}})
     preview = model.sample(20, seed=options.seed)
     atomic_write_text(run.samples / "preview.csv", preview.to_csv(index=False))
+    LiveReport(run.path).update(final=True)
     last = model.history[-1] if model.history else {}
     return TrainResult(run.path, int(last.get("epoch", 0)), last_metrics=last)
 

@@ -345,6 +345,7 @@ class TrainingLoop:
                         self.save()
                     interrupted = True
                     break
+            task.finish(self.step)
         return TrainResult(run_dir, self.step, interrupted, last)
 
     def _saved_at_this_step(self) -> bool:

@@ -24,13 +24,17 @@ class Trainer:
     """Trains one GAN on one dataset of images or vectors into one run folder: a `SampleTask` in the shared loop."""
 
     def __init__(self, config: TrainConfig, dataset: Dataset, run: RunFolder, progress: bool = True):
+        from ganforge.report.sinks import RunSinks
+
         self.run = run
         self.task = SampleTask(config, dataset, run)
+        self.task.sinks = sinks = RunSinks(run.path, config.tensorboard)
         settings = LoopSettings(config.steps, config.log_every, config.sample_every, config.checkpoint_every,
                                 config.keep_checkpoints, config.eval_every, config.lr_schedule, config.on_divergence,
                                 config.diagnose, config.loss, self.task.loss.probabilistic)
-        self.loop = TrainingLoop(self.task, settings, LoopOutput.for_run(run), progress, self.task.threads,
-                                 self.task.core_share)
+        output = LoopOutput.for_run(run)
+        output.metrics = lambda record: (run.append_metrics(record), sinks.metrics(record))
+        self.loop = TrainingLoop(self.task, settings, output, progress, self.task.threads, self.task.core_share)
 
     @property
     def step(self) -> int:

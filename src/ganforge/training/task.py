@@ -99,6 +99,9 @@ class Task:
     def preview(self, step: int) -> None:
         """Write what a user looks at to follow the run (a sample grid)."""
 
+    def finish(self, step: int) -> None:
+        """The loop has stopped at `step` (finished or interrupted): write what a user looks at last."""
+
     best_metric: str | None = None  # the evaluated value that ranks checkpoints, when the task evaluates
 
     def evaluate(self, step: int) -> dict[str, Any]:

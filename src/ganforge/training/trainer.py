@@ -85,6 +85,7 @@ class SampleTask(Task):
         self._class_reference: ClassReference | None = None
         self._batches: Iterator[Any] = iter(())
         self.evaluation = TrainingEvaluation(config, dataset, bool(self.classes)) if config.eval_every else None
+        self.sinks: Any = None  # the run's report and TensorBoard writer (training.runs), when it has them
         self.best_metric = self.evaluation.best_metric if self.evaluation else None
 
     def _configure_regularisers(self, config: TrainConfig) -> None:
@@ -280,7 +281,14 @@ class SampleTask(Task):
             self.reference = self.dataset.real_samples(2000, seed=0)
         path = self.run.samples / f"step_{step:06d}.png"
         columns = GRID_COLUMNS if self.classes else None  # one class per row
-        return save_samples(user, self.dataset.kind, path, reference=self.reference, columns=columns)
+        save_samples(user, self.dataset.kind, path, reference=self.reference, columns=columns)
+        if self.sinks is not None:
+            self.sinks.grid(step, path)
+        return path
+
+    def finish(self, step: int) -> None:
+        if self.sinks is not None:
+            self.sinks.finish()
 
     def fixed_samples(self) -> Tensor:
         return self._fixed(self.generator, DIVERSITY_SAMPLES).flatten(1).cpu()

@@ -1,0 +1,298 @@
+"""`report.html`: one self-contained page per run (or per comparison of runs) that opens offline and fetches nothing.
+
+It holds the run's settings and the command that reproduces it, its curves (losses, D(x) and D(G(z)), gradient
+norms, speed, every evaluated metric) with the diagnoses and rollbacks drawn where they started and ended, every
+sample grid behind a slider (a filmstrip with JavaScript off), and for a table run the real and synthetic
+distributions, the pair-trend differences and the last evaluation. Charts are matplotlib SVG and the page a Jinja2
+template: everything but the slider works without JavaScript. Grids are stored as WebP (quality 80) and at most
+`MAX_GRIDS` of them, spread over the run, so a 20,000-step run stays a few MB.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+import shlex
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from PIL import Image
+
+from ganforge import __version__
+from ganforge.errors import GanforgeError
+from ganforge.report import charts
+from ganforge.training.checkpoint import atomic_write_text
+from ganforge.training.run_folder import RunFolder
+
+REPORT_FILE = "report.html"
+MAX_GRIDS = 100  # grids embedded per run: the newest, the best and the rest evenly spread
+WEBP_QUALITY = 80
+CURVES = [("losses", ("d_loss", "g_loss", "cond_loss", "target_loss"), False),
+          ("D(x) and D(G(z))", ("d_real", "d_fake"), False),
+          ("gradient norms", ("g_grad_norm", "d_grad_norm"), True),
+          ("samples per second", ("samples_per_sec",), False),
+          ("fixed samples: spread vs real, movement", ("diversity", "movement"), False),
+          ("modes reached", ("modes_reached",), False)]
+NOT_CHARTED = {"n_real", "n_fake", "seconds", "modes_total"}
+_encoded: dict[tuple[str, float], str] = {}  # grid path and mtime → data URI (a live report encodes each once)
+
+
+def _grid_uri(path: Path) -> str:
+    key = (str(path), path.stat().st_mtime)
+    if key not in _encoded:
+        buffer = io.BytesIO()
+        with Image.open(path) as image:
+            image.convert("RGB").save(buffer, format="WEBP", quality=WEBP_QUALITY, method=4)
+        _encoded[key] = "data:image/webp;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    return _encoded[key]
+
+
+class RunView:
+    """What a report shows of one run folder, read from its files."""
+
+    def __init__(self, path: str | Path):
+        self.run = RunFolder.open(path)
+        self.path, self.name = self.run.path, self.run.path.name
+        stored = self.run.read_config()
+        self.stored, self.kind = stored, stored.get("kind", "tensor")
+        self.config = stored.get("config", {})
+        records = self.run.read_metrics()
+        self.records = [r for r in records if "eval" not in r]
+        self.evals = [(r["step"], r["eval"]) for r in records if "eval" in r]
+        self.diagnoses = self.run.read_diagnoses()
+        self.best = _read_json(self.run.checkpoints / "best.json")
+        self.eval_report = _read_json(self.path / "eval.json")
+        self.grids = sorted(((int(p.stem.removeprefix("step_")), p) for p in self.run.samples.glob("step_*.png")
+                             if p.stem.removeprefix("step_").isdigit()), key=lambda item: item[0])
+
+    @property
+    def x(self) -> str:
+        """The records' x axis: steps."""
+        return "step"
+
+    def steps_done(self) -> int:
+        return max([r.get("step", 0) for r in self.records] + [s for s, _ in self.evals] + [0])
+
+    def steps_planned(self) -> int | None:
+        if self.kind == "table":
+            return None
+        return self.config.get("steps")
+
+    def spans(self) -> list[dict[str, Any]]:
+        """Diagnoses as (start, end) spans on the step axis, and rollbacks, with their sentence and remedy."""
+        spans, open_ = [], {}
+        last = self.steps_done()
+        for event in self.diagnoses:
+            name, step = event.get("name", "?"), event.get("step", 0)
+            if event.get("event") == "start":
+                open_[name] = event
+            elif event.get("event") == "end" and name in open_:
+                started = open_.pop(name)
+                spans.append({"name": name, "start": started["step"], "end": step,
+                              "evidence": started.get("evidence", ""), "remedy": started.get("remedy", "")})
+            elif event.get("event") == "rollback":
+                spans.append({"name": "rollback", "start": step, "end": step, "rollback": True,
+                              "evidence": event.get("evidence", ""), "remedy": event.get("remedy", "")})
+        for name, started in open_.items():  # still raised at the last log line
+            spans.append({"name": name, "start": started["step"], "end": last, "ongoing": True,
+                          "evidence": started.get("evidence", ""), "remedy": started.get("remedy", "")})
+        return sorted(({"rollback": False, "ongoing": False, **span} for span in spans), key=lambda s: s["start"])
+
+    def summary(self) -> str:
+        """The final (or best) metrics in one line."""
+        parts = []
+        if self.best:
+            parts.append(f"best {self.best.get('metric')} {self.best.get('value'):.4g} at step {self.best.get('step')}")
+        if self.evals:
+            step, values = self.evals[-1]
+            shown = [f"{k} {v:.4g}" for k, v in values.items() if _is_number(v) and k not in NOT_CHARTED][:6]
+            parts.append(f"at step {step}: " + ", ".join(shown))
+        elif self.eval_report and "quality" in self.eval_report:
+            parts.append(f"quality {self.eval_report['quality']:.4f}")
+        if self.records:
+            last = self.records[-1]
+            parts.append("last log: " + ", ".join(f"{k} {last[k]:.4g}" for k in ("d_loss", "g_loss", "d_real",
+                                                                               "d_fake") if _is_number(last.get(k))))
+        return "; ".join(parts) or "no metrics logged yet"
+
+    def command(self) -> str:
+        """The command that trains this run again (every option that differs from its default)."""
+        from ganforge.config import TrainConfig, build_config
+
+        defaults = TrainConfig().to_json()
+        try:
+            resolved = build_config({k: v for k, v in self.config.items() if k in defaults}).to_json()
+        except GanforgeError:
+            resolved = self.config
+        words = ["ganforge", "train"]
+        for key, value in resolved.items():
+            if key in ("extra", "out") or value == defaults.get(key) or value is None or value == "":
+                continue
+            flag = "--" + key.replace("_", "-")
+            if isinstance(value, bool):
+                words.append(flag if value else "--no-" + key.replace("_", "-"))
+            elif isinstance(value, list):
+                words += [flag, *map(str, value)]
+            else:
+                words += [flag, str(value)]
+        return shlex.join([*words, "--out", str(self.path)])
+
+    def settings(self) -> list[tuple[str, str]]:
+        """The header's rows."""
+        config, stored = self.config, self.stored
+        runtime = stored.get("runtime", {})
+        model = stored.get("model", {})
+        seconds = sum(r.get("seconds") or 0.0 for r in self.records)
+        rows = [("data", f"{stored.get('data', {}).get('name') or config.get('data')}"),
+                ("status", self._status())]
+        if self.kind == "table":
+            table = stored.get("table", {})
+            rows += [("model", "TableGAN (conditional tabular GAN, WGAN-GP critic)"),
+                     ("epochs", f"{self.records[-1].get('epoch', 0) if self.records else 0} of {config.get('epochs')}"),
+                     ("rows", str(table.get("rows", "?")))]
+        else:
+            options = ", ".join(f"{k} {v}" for k, v in (model.get("options") or {}).items())
+            regularisers = ", ".join(f"{k} {config[k]}" for k in ("r1", "r2", "gp", "ema", "pack", "augment",
+                                                                  "label_smoothing", "instance_noise", "spectral_norm")
+                                     if config.get(k) not in (None, 0, 0.0, 1, "", False) or
+                                     (k == "pack" and config.get(k, 1) > 1))
+            conditional = model.get("conditional")
+            rows += [("model", f"{model.get('name')} ({options})"
+                      + (f", conditional {conditional['method']} on {conditional['classes']} classes"
+                         if conditional else "")),
+                     ("loss", f"{config.get('loss')}" + (f"; {regularisers}" if regularisers else "")),
+                     ("steps", f"{self.steps_done():,} of {self.steps_planned() or 0:,}")]
+        shown = "—" if not seconds else f"{seconds:.1f} s" if seconds < 60 else f"{seconds / 60:.1f} min"
+        rows += [("training time", shown),
+                 ("hardware", f"{runtime.get('device', '?')}, {runtime.get('precision', 'fp32')}, "
+                              f"{runtime.get('threads', '?')} threads"),
+                 ("ganforge", f"{stored.get('ganforge', '?')} (report by {__version__})")]
+        return rows
+
+    def _status(self) -> str:
+        if self.kind == "table":
+            return {"done": "finished", "fitting": "stopped or still fitting"}.get(self.stored.get("status"), "?")
+        planned = self.steps_planned() or 0
+        return "finished" if self.steps_done() >= planned else "stopped or still training"
+
+    def curves(self, other: list[RunView] | None = None) -> list[str]:
+        """SVG charts of the logged values (overlaid across runs in a comparison), and one per evaluated value."""
+        views = [self, *(other or [])]
+        spans = self.spans() if not other else []
+        out = []
+        for title, keys, log_scale in CURVES:
+            series = {}
+            for view in views:
+                for key in keys:
+                    points = [(r["step"], r.get(key)) for r in view.records if key in r]
+                    if points:
+                        series[key if not other else f"{view.name}: {key}"] = points
+            if series:
+                out.append(charts.line_chart(title, series, spans, log_scale))
+        names = list(dict.fromkeys(k for view in views for _, values in view.evals for k, v in values.items()
+                                   if _is_number(v) and k not in NOT_CHARTED))
+        panels = {f"eval: {name}": {view.name if other else name: [(s, values.get(name)) for s, values in view.evals]
+                                    for view in views if view.evals} for name in names}
+        if panels:
+            out.append(charts.small_multiples(panels, spans))
+        return out
+
+    def grid_frames(self) -> list[dict[str, Any]]:
+        """The grids to embed (at most MAX_GRIDS: the last, the best and the rest spread), oldest first."""
+        grids = self.grids
+        if len(grids) > MAX_GRIDS:
+            keep = {round(i * (len(grids) - 1) / (MAX_GRIDS - 2)) for i in range(MAX_GRIDS - 1)}
+            best_step = (self.best or {}).get("step")
+            keep |= {i for i, (step, _) in enumerate(grids) if step == best_step}
+            grids = [grids[i] for i in sorted(keep)]
+        best_step = (self.best or {}).get("step")
+        return [{"step": step, "uri": _grid_uri(path), "best": step == best_step} for step, path in grids]
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    import json
+
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _table_section(view: RunView) -> dict[str, Any] | None:
+    """Real vs synthetic distributions per column and the pair-trend heat map of a finished table run."""
+    if view.kind != "table" or view.stored.get("status") != "done":
+        return None
+    from ganforge.tabular import quality
+    from ganforge.tabular.run import load_table_run
+    from ganforge.tabular.schema import read_table
+
+    try:
+        real = read_table(view.config["data"])
+    except (GanforgeError, KeyError, OSError):
+        return {"missing": f"the training table {view.config.get('data')} is not readable here"}
+    model = load_table_run(view.path)
+    synthetic = model.sample(min(len(real), 5000), seed=0)
+    real = real.sample(min(len(real), 5000), random_state=0)
+    kinds = {spec.name: spec.kind for spec in model.transformer.columns}
+    columns = []
+    for name, kind in kinds.items():
+        if kind in quality.NUMERIC_KINDS:
+            as_numbers = [quality._as_numbers(frame[name], kind).astype(float).tolist() for frame in (real, synthetic)]
+            columns.append({"name": name, "kind": "numeric", "real": [v for v in as_numbers[0] if math.isfinite(v)],
+                            "synthetic": [v for v in as_numbers[1] if math.isfinite(v)]})
+        else:
+            shares = [quality._labels(frame[name]).value_counts(normalize=True) for frame in (real, synthetic)]
+            top = shares[0].index[:10]
+            columns.append({"name": name, "kind": "category", "real": {str(k): float(shares[0][k]) for k in top},
+                            "synthetic": {str(k): float(shares[1].get(k, 0.0)) for k in top}})
+    pairs = quality.column_pair_trends(real, synthetic, kinds)
+    differences = {tuple(key.split(" / ")): 1 - score for key, score in pairs.items()}
+    return {"distributions": charts.distributions(columns),
+            "heat_map": charts.heat_map(list(kinds), differences) if differences else None,
+            "evaluation": view.eval_report}
+
+
+def build_report(runs: list[str | Path], out: str | Path | None = None) -> Path:
+    """Write the report of one run (default `RUN/report.html`) or the comparison of several (`out` required)."""
+    if not runs:
+        raise GanforgeError("report needs at least one run folder")
+    views = [RunView(path) for path in runs]
+    if len(views) > 1 and out is None:
+        raise GanforgeError("a comparison of several runs needs --out FILE.html")
+    target = Path(out) if out is not None else views[0].path / REPORT_FILE
+    if target.suffix.lower() not in (".html", ".htm"):
+        raise GanforgeError(f"--out {target}: a report is written as an .html file")
+    environment = jinja2.Environment(loader=jinja2.FunctionLoader(_template), autoescape=True,
+                                     undefined=jinja2.StrictUndefined)
+    if len(views) == 1:
+        view = views[0]
+        page = environment.get_template("run.html").render(
+            view=view, settings=view.settings(), curves=view.curves(), spans=view.spans(), frames=view.grid_frames(),
+            table=_table_section(view), title=f"ganforge run {view.name}")
+    else:
+        steps = sorted({step for view in views for step, _ in view.grids})
+        frames = {view.name: {f["step"]: f for f in view.grid_frames()} for view in views}
+        page = environment.get_template("compare.html").render(
+            views=views, curves=views[0].curves(views[1:]), steps=steps, frames=frames,
+            differences=_differences(views), title=f"ganforge: {len(views)} runs compared")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(target, page)
+    return target
+
+
+def _differences(views: list[RunView]) -> list[tuple[str, list[str]]]:
+    """The options whose values differ between the runs: what the comparison is about."""
+    keys = sorted({k for view in views for k in view.config} - {"out", "data", "extra"})
+    return [(key, [str(view.config.get(key)) for view in views]) for key in keys
+            if len({str(view.config.get(key)) for view in views}) > 1]
+
+
+def _template(name: str) -> str:
+    return resources.files("ganforge.report").joinpath(name).read_text(encoding="utf-8")

@@ -1,0 +1,133 @@
+"""The report's charts: matplotlib figures (object API, no global state) written as inline SVG, so a page shows
+them with JavaScript off and fetches nothing."""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import matplotlib
+from matplotlib.figure import Figure
+
+matplotlib.use("Agg")  # no display needed (and none is used: figures are made with the object API)
+PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
+FINDING = "#f2c14e"  # shading of a diagnosis while it lasted
+ROLLBACK = "#c0392b"
+
+
+def _svg(figure: Figure) -> str:
+    """The figure as an SVG element (text kept as text: smaller, and readable by the browser's find)."""
+    buffer = io.StringIO()
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "ganforge"}):
+        figure.savefig(buffer, format="svg")  # fixed margins: a "tight" box costs a second drawing pass
+    text = buffer.getvalue()
+    text = re.sub(r"<metadata>.*?</metadata>\s*", "", text[text.index("<svg") :], flags=re.S)  # creator, date
+    return text
+
+
+def _number(value: Any) -> float:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else math.nan
+
+
+def line_chart(title: str, series: dict[str, Sequence[tuple[float, Any]]], spans: Sequence[dict[str, Any]] = (),
+               log_scale: bool = False, width: float = 5.6, height: float = 2.6) -> str:
+    """Lines of (step, value) against step; NaN and missing values leave gaps. `spans` are diagnoses drawn where they
+    started and ended (`start`, `end`, `label`) and rollbacks (`start` only, `rollback` true)."""
+    figure = Figure(figsize=(width, height), dpi=100)
+    figure.subplots_adjust(left=0.12, right=0.97, top=0.88, bottom=0.18)
+    _lines(figure.add_subplot(), title, series, spans, log_scale)
+    return _svg(figure)
+
+
+def small_multiples(panels: dict[str, dict[str, Sequence[tuple[float, Any]]]],
+                    spans: Sequence[dict[str, Any]] = (), per_row: int = 4) -> str:
+    """One small line chart per panel, in one figure (one SVG is much cheaper to make than one per panel)."""
+    rows = max(1, math.ceil(len(panels) / per_row))
+    figure = Figure(figsize=(2.9 * per_row, 2.2 * rows), dpi=100)
+    figure.subplots_adjust(left=0.06, right=0.98, top=1 - 0.3 / (2.2 * rows), bottom=0.45 / (2.2 * rows),
+                           wspace=0.35, hspace=0.6)
+    for index, (title, series) in enumerate(panels.items()):
+        _lines(figure.add_subplot(rows, per_row, index + 1), title, series, spans, False)
+    return _svg(figure)
+
+
+def _lines(axes: Any, title: str, series: dict[str, Sequence[tuple[float, Any]]], spans: Sequence[dict[str, Any]],
+           log_scale: bool) -> None:
+    plotted = 0
+    for index, (name, points) in enumerate(series.items()):
+        xs = [p[0] for p in points]
+        ys = [_number(p[1]) for p in points]
+        if not any(math.isfinite(y) for y in ys):
+            continue
+        if log_scale:
+            ys = [y if y > 0 else math.nan for y in ys]
+        axes.plot(xs, ys, label=name, color=PALETTE[index % len(PALETTE)], linewidth=1.2,
+                  marker="o" if len(xs) < 3 else None, markersize=3)
+        plotted += 1
+    for span in spans:
+        if span.get("rollback"):
+            axes.axvline(span["start"], color=ROLLBACK, linewidth=1, linestyle="--")
+        else:
+            axes.axvspan(span["start"], span["end"], color=FINDING, alpha=0.3, linewidth=0)
+    if log_scale and plotted:
+        axes.set_yscale("log")
+    if not plotted:
+        axes.text(0.5, 0.5, "no finite values yet", transform=axes.transAxes, ha="center", va="center",
+                  color="#777")
+    axes.set_title(title, fontsize=10, loc="left")
+    axes.set_xlabel("step", fontsize=8)
+    axes.tick_params(labelsize=7)
+    axes.grid(alpha=0.3)
+    if plotted > 1:
+        axes.legend(fontsize=7, frameon=False)
+
+
+def distributions(columns: Sequence[dict[str, Any]], per_row: int = 4) -> str:
+    """Real vs synthetic per column: overlaid histograms for numbers, paired bars for categories. Each column is
+    {name, kind, real, synthetic} where numbers are lists of floats and categories {label: share} pairs."""
+    rows = max(1, math.ceil(len(columns) / per_row))
+    figure = Figure(figsize=(2.6 * per_row, 2.0 * rows), dpi=100)
+    for index, column in enumerate(columns):
+        axes = figure.add_subplot(rows, per_row, index + 1)
+        if column["kind"] == "numeric":
+            real, fake = column["real"], column["synthetic"]
+            values = [v for v in real + fake if math.isfinite(v)]
+            if values:
+                low, high = min(values), max(values)
+                bins = [low + (high - low) * i / 30 for i in range(31)] if high > low else 10
+                axes.hist(real, bins=bins, density=True, alpha=0.5, color=PALETTE[0], label="real")
+                axes.hist(fake, bins=bins, density=True, alpha=0.5, color=PALETTE[1], label="synthetic")
+        else:
+            labels = list(column["real"])
+            positions = range(len(labels))
+            axes.bar([p - 0.2 for p in positions], [column["real"][k] for k in labels], width=0.4, color=PALETTE[0],
+                     label="real")
+            axes.bar([p + 0.2 for p in positions], [column["synthetic"].get(k, 0.0) for k in labels], width=0.4,
+                     color=PALETTE[1], label="synthetic")
+            axes.set_xticks(list(positions), [label[:10] for label in labels], rotation=45, ha="right", fontsize=6)
+        axes.set_title(column["name"], fontsize=8, loc="left")
+        axes.tick_params(labelsize=6)
+        if index == 0:
+            axes.legend(fontsize=6, frameon=False)
+    figure.tight_layout()
+    return _svg(figure)
+
+
+def heat_map(names: Sequence[str], differences: dict[tuple[str, str], float]) -> str:
+    """Pair-trend differences (0 = the synthetic rows keep the real relation) for the pairs that were judged."""
+    n = len(names)
+    grid = [[math.nan] * n for _ in range(n)]
+    for (a, b), value in differences.items():
+        i, j = names.index(a), names.index(b)
+        grid[i][j] = grid[j][i] = value
+    figure = Figure(figsize=(1.2 + 0.45 * n, 1.0 + 0.45 * n), dpi=100)
+    axes = figure.add_subplot()
+    image = axes.imshow(grid, cmap="Reds", vmin=0, vmax=max([0.2, *[v for v in differences.values()]]))
+    axes.set_xticks(range(n), [name[:12] for name in names], rotation=60, ha="right", fontsize=7)
+    axes.set_yticks(range(n), [name[:12] for name in names], fontsize=7)
+    axes.set_title("pair-trend difference (blank: pair not associated in the real data)", fontsize=8, loc="left")
+    figure.colorbar(image, ax=axes, shrink=0.7)
+    return _svg(figure)
