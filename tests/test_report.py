@@ -135,6 +135,21 @@ def test_tensorboard_keeps_every_grid_and_every_scalar(tmp_path):
     assert first.size == Image.open(run / "samples" / "step_000002.png").size
 
 
+def test_a_resumed_run_writes_each_tensorboard_step_once(tmp_path):
+    """A run that died after logging steps past its checkpoint logs them again when resumed: the old ones go."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    options = dict(TINY, log_every=2, sample_every=2, checkpoint_every=4, keep_checkpoints=5, tensorboard=True)
+    run = ganforge.train(**options, steps=6, out=tmp_path / "r").run_dir
+    shutil.rmtree(run / "checkpoints" / "step_000006")  # as if killed after logging step 6, before its checkpoint
+    (run / "checkpoints" / "latest.json").unlink()
+    ganforge.train(resume=run, steps=10, progress=False)
+    events = EventAccumulator(str(run / "tb"), size_guidance={"images": 0, "scalars": 0})
+    events.Reload()
+    assert [e.step for e in events.Scalars("train/d_loss")] == [2, 4, 6, 8, 10]
+    assert [e.step for e in events.Images("samples")] == [2, 4, 6, 8, 10]
+
+
 def _blank(png: bytes) -> bool:
     """Whether a screenshot is (nearly) one colour."""
     image = Image.open(io.BytesIO(png)).convert("L")

@@ -66,7 +66,14 @@ class TensorBoardWriter:
         except ImportError:
             raise GanforgeError("option --tensorboard needs the tensorboard package: pip install "
                                 "'ganforge[tensorboard]'") from None
-        self.writer = SummaryWriter(str(run_dir / TB_FOLDER))
+        self.folder, self.make, self._writer = run_dir / TB_FOLDER, SummaryWriter, None
+
+    def _at(self, step: int) -> Any:
+        """The writer, made at the first event: a resumed run's first step purges the events an interrupted run
+        wrote after its checkpoint, which it is about to write again."""
+        if self._writer is None:
+            self._writer = self.make(str(self.folder), purge_step=step)
+        return self._writer
 
     def scalars(self, record: dict[str, Any]) -> None:
         step = record.get("step", 0)
@@ -75,17 +82,18 @@ class TensorBoardWriter:
         for key, value in values.items():
             if key != "step" and isinstance(value, int | float) and not isinstance(value, bool) \
                     and math.isfinite(value):
-                self.writer.add_scalar(f"{prefix}/{key}", value, step)
+                self._at(step).add_scalar(f"{prefix}/{key}", value, step)
 
     def grid(self, step: int, path: Path) -> None:
         import numpy as np
         from PIL import Image
 
         with Image.open(path) as image:
-            self.writer.add_image("samples", np.asarray(image.convert("RGB")), step, dataformats="HWC")
+            self._at(step).add_image("samples", np.asarray(image.convert("RGB")), step, dataformats="HWC")
 
     def close(self) -> None:
-        self.writer.close()
+        if self._writer is not None:
+            self._writer.close()
 
 
 class RunSinks:
