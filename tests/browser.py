@@ -96,9 +96,9 @@ class Browser:
         return errors
 
     def requests(self) -> list[str]:
-        """URLs the page asked for beyond itself and inline data."""
-        return [e["params"]["request"]["url"] for e in self.events if e.get("method") == "Network.requestWillBeSent"
-                and not e["params"]["request"]["url"].startswith(("file:", "data:"))]
+        """URLs the page asked for beyond itself and inline data (other local files count too)."""
+        urls = [e["params"]["request"]["url"] for e in self.events if e.get("method") == "Network.requestWillBeSent"]
+        return [url for url in urls if not url.startswith("data:")][1:]  # the first is the page itself
 
     def screenshot(self) -> bytes:
         """A PNG of the whole page."""

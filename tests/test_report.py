@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import shutil
 import signal
@@ -156,7 +157,12 @@ def _blank(png: bytes) -> bool:
     return max(ImageStat.Stat(image).stddev) < 5
 
 
-@pytest.mark.skipif(find_chromium() is None, reason="needs Chromium (Debian: apt install chromium; .ci/run does)")
+# .ci/run installs Chromium and sets GANFORGE_REQUIRE_BROWSER, so that CI cannot pass with these tests skipped
+needs_browser = pytest.mark.skipif(find_chromium() is None and not os.environ.get("GANFORGE_REQUIRE_BROWSER"),
+                                   reason="needs Chromium (Debian: apt install chromium; .ci/run does)")
+
+
+@needs_browser
 def test_reports_render_in_a_real_browser_offline_and_the_slider_moves(runs, tmp_path):
     pages = {name: build_report([path]) for name, path in runs.items()}
     pages["compare"] = build_report([runs["image"], runs["interrupted"]], tmp_path / "compare.html")
@@ -183,7 +189,20 @@ def test_reports_render_in_a_real_browser_offline_and_the_slider_moves(runs, tmp
         (tmp_path / "report.png").write_bytes(browser.screenshot())
 
 
-@pytest.mark.skipif(find_chromium() is None, reason="needs Chromium (Debian: apt install chromium; .ci/run does)")
+@needs_browser
+def test_with_javascript_off_every_grid_stands_in_a_filmstrip(runs):
+    page = build_report([runs["image"]])
+    with Browser() as browser:
+        browser.call("Emulation.setScriptExecutionDisabled", value=True)
+        browser.open(page)
+        shown = browser.evaluate  # evaluated by the protocol, which runs even with the page's scripts off
+        assert shown("[...document.querySelectorAll('#frames img')].filter(i => i.getBoundingClientRect().height "
+                     "> 100 && i.complete && i.naturalWidth > 0).length") == 3
+        assert shown("document.querySelector('#curves').getBoundingClientRect().height") > 200
+        assert not _blank(browser.screenshot())
+
+
+@needs_browser
 def test_a_blank_report_is_caught(tmp_path):
     """The screenshot check is not vacuous: an empty page fails it."""
     page = tmp_path / "blank.html"
@@ -191,6 +210,28 @@ def test_a_blank_report_is_caught(tmp_path):
     with Browser() as browser:
         browser.open(page)
         assert _blank(browser.screenshot())
+
+
+def test_names_are_escaped_and_the_command_trains_the_run_again(runs, tmp_path):
+    from ganforge.cli import build_parser
+    from ganforge.config import build_config
+
+    odd = tmp_path / "<script>alert(1)</script>"
+    shutil.copytree(runs["image"], odd)
+    page = build_report([odd]).read_text()
+    assert "<script>alert(1)" not in page and "&lt;script&gt;alert(1)" in page
+    for name in ("image", "table"):
+        view = __import__("ganforge.report", fromlist=["RunView"]).RunView(runs[name])
+        words = __import__("shlex").split(view.command())
+        args = vars(build_parser().parse_args(words[1:]))
+        given = {k: v for k, v in args.items() if k not in ("command", "debug", "config", "resume", "quiet", "out")}
+        again = build_config(given).to_json()
+        stored = json.loads((runs[name] / "config.json").read_text())["config"]
+        if name == "image":  # every option comes back as it was
+            assert {k: again[k] for k in stored if k != "out"} == {k: v for k, v in stored.items() if k != "out"}
+        else:  # tables store their own option names
+            assert (again["epochs"], again["batch_size"], again["data"]) == (3, 100, stored["data"])
+        assert args["out"].endswith("-again")
 
 
 def test_images_lose_no_torch_state(runs):

@@ -29,13 +29,17 @@ from ganforge.training.run_folder import RunFolder
 
 REPORT_FILE = "report.html"
 MAX_GRIDS = 100  # grids embedded per run: the newest, the best and the rest evenly spread
+GRID_BYTES = 12_000_000  # and at most this much of them (fewer grids, spread, when larger): a report stays < 15 MB
+MAX_GRID_SIDE = 1024  # grids wider or taller are scaled down (256-pixel images make 2,048-pixel grids)
 WEBP_QUALITY = 80
 CURVES = [("losses", ("d_loss", "g_loss", "cond_loss", "target_loss"), False),
           ("D(x) and D(G(z))", ("d_real", "d_fake"), False),
           ("gradient norms", ("g_grad_norm", "d_grad_norm"), True),
           ("samples per second", ("samples_per_sec",), False),
           ("fixed samples: spread vs real, movement", ("diversity", "movement"), False),
-          ("modes reached", ("modes_reached",), False)]
+          ("modes reached", ("modes_reached",), False),
+          ("classes: least and median spread vs real, worst leak", ("class_diversity_min", "class_diversity_median",
+                                                                    "leak_share"), False)]
 NOT_CHARTED = {"n_real", "n_fake", "seconds", "modes_total"}
 _encoded: dict[tuple[str, float], str] = {}  # grid path and mtime → data URI (a live report encodes each once)
 
@@ -43,9 +47,14 @@ _encoded: dict[tuple[str, float], str] = {}  # grid path and mtime → data URI 
 def _grid_uri(path: Path) -> str:
     key = (str(path), path.stat().st_mtime)
     if key not in _encoded:
+        if len(_encoded) > 4 * MAX_GRIDS:  # a long-lived process (notebook) keeps only recent runs' grids
+            _encoded.clear()
         buffer = io.BytesIO()
         with Image.open(path) as image:
-            image.convert("RGB").save(buffer, format="WEBP", quality=WEBP_QUALITY, method=4)
+            image = image.convert("RGB")
+            if max(image.size) > MAX_GRID_SIDE:
+                image.thumbnail((MAX_GRID_SIDE, MAX_GRID_SIDE), Image.Resampling.LANCZOS)
+            image.save(buffer, format="WEBP", quality=WEBP_QUALITY, method=4)
         _encoded[key] = "data:image/webp;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
     return _encoded[key]
 
@@ -119,14 +128,23 @@ class RunView:
         return "; ".join(parts) or "no metrics logged yet"
 
     def command(self) -> str:
-        """The command that trains this run again (every option that differs from its default)."""
+        """The command that trains this run again, into a new folder (every option that differs from its
+        default)."""
         from ganforge.config import TrainConfig, build_config
 
         defaults = TrainConfig().to_json()
-        try:
-            resolved = build_config({k: v for k, v in self.config.items() if k in defaults}).to_json()
-        except GanforgeError:
-            resolved = self.config
+        if self.kind == "table":  # stored by TableGAN's option names: back to the flags of `ganforge train`
+            from ganforge.tabular.run import TABLE_OPTIONS
+
+            flags = {table: flag for flag, table in TABLE_OPTIONS.items()}
+            resolved = {flags.get(k, k): (",".join(v) if k in ("categorical", "ignore") else v)
+                        for k, v in self.config.items() if flags.get(k, k) in defaults}
+            resolved = {k: resolved[k] for k in defaults if k in resolved}
+        else:
+            try:
+                resolved = build_config({k: v for k, v in self.config.items() if k in defaults}).to_json()
+            except GanforgeError:
+                resolved = {k: v for k, v in self.config.items() if k in defaults}
         words = ["ganforge", "train"]
         for key, value in resolved.items():
             if key in ("extra", "out") or value == defaults.get(key) or value is None or value == "":
@@ -138,14 +156,15 @@ class RunView:
                 words += [flag, *map(str, value)]
             else:
                 words += [flag, str(value)]
-        return shlex.join([*words, "--out", str(self.path)])
+        return shlex.join([*words, "--out", f"{self.path}-again"])
 
     def settings(self) -> list[tuple[str, str]]:
         """The header's rows."""
         config, stored = self.config, self.stored
         runtime = stored.get("runtime", {})
         model = stored.get("model", {})
-        seconds = sum(r.get("seconds") or 0.0 for r in self.records)
+        seconds = stored.get("table", {}).get("fit_seconds") if self.kind == "table" else \
+            sum(r.get("seconds") or 0.0 for r in self.records)
         rows = [("data", f"{stored.get('data', {}).get('name') or config.get('data')}"),
                 ("status", self._status())]
         if self.kind == "table":
@@ -155,10 +174,11 @@ class RunView:
                      ("rows", str(table.get("rows", "?")))]
         else:
             options = ", ".join(f"{k} {v}" for k, v in (model.get("options") or {}).items())
+            off = {"pack": 1, "spectral_norm": False}  # the value that means "not used"; 0 or empty for the rest
             regularisers = ", ".join(f"{k} {config[k]}" for k in ("r1", "r2", "gp", "ema", "pack", "augment",
                                                                   "label_smoothing", "instance_noise", "spectral_norm")
-                                     if config.get(k) not in (None, 0, 0.0, 1, "", False) or
-                                     (k == "pack" and config.get(k, 1) > 1))
+                                     if config.get(k) not in (None, "") and config.get(k) is not off.get(k, 0)
+                                     and config.get(k) != off.get(k, 0))
             conditional = model.get("conditional")
             rows += [("model", f"{model.get('name')} ({options})"
                       + (f", conditional {conditional['method']} on {conditional['classes']} classes"
@@ -166,9 +186,9 @@ class RunView:
                      ("loss", f"{config.get('loss')}" + (f"; {regularisers}" if regularisers else "")),
                      ("steps", f"{self.steps_done():,} of {self.steps_planned() or 0:,}")]
         shown = "—" if not seconds else f"{seconds:.1f} s" if seconds < 60 else f"{seconds / 60:.1f} min"
-        rows += [("training time", shown),
-                 ("hardware", f"{runtime.get('device', '?')}, {runtime.get('precision', 'fp32')}, "
-                              f"{runtime.get('threads', '?')} threads"),
+        precision = f"{runtime['precision']}, " if "precision" in runtime else ""
+        rows += [("fit time" if self.kind == "table" else "time in training steps", shown),
+                 ("hardware", f"{runtime.get('device', '?')}, {precision}{runtime.get('threads', '?')} threads"),
                  ("ganforge", f"{stored.get('ganforge', '?')} (report by {__version__})")]
         return rows
 
@@ -200,16 +220,22 @@ class RunView:
             out.append(charts.small_multiples(panels, spans))
         return out
 
-    def grid_frames(self) -> list[dict[str, Any]]:
-        """The grids to embed (at most MAX_GRIDS: the last, the best and the rest spread), oldest first."""
-        grids = self.grids
-        if len(grids) > MAX_GRIDS:
-            keep = {round(i * (len(grids) - 1) / (MAX_GRIDS - 2)) for i in range(MAX_GRIDS - 1)}
-            best_step = (self.best or {}).get("step")
-            keep |= {i for i, (step, _) in enumerate(grids) if step == best_step}
-            grids = [grids[i] for i in sorted(keep)]
+    def grid_frames(self, budget: int = GRID_BYTES) -> list[dict[str, Any]]:
+        """The grids to embed, oldest first: at most MAX_GRIDS and `budget` bytes of them, the last, the best and
+        the rest spread evenly."""
         best_step = (self.best or {}).get("step")
-        return [{"step": step, "uri": _grid_uri(path), "best": step == best_step} for step, path in grids]
+        count = MAX_GRIDS
+        while True:
+            grids = self.grids
+            if len(grids) > count:
+                keep = {round(i * (len(grids) - 1) / max(1, count - 2)) for i in range(count - 1)}
+                keep |= {i for i, (step, _) in enumerate(grids) if step == best_step}
+                grids = [grids[i] for i in sorted(keep)]
+            frames = [{"step": step, "uri": _grid_uri(path), "best": step == best_step} for step, path in grids]
+            size = sum(len(f["uri"]) for f in frames)
+            if size <= budget or len(frames) <= 2:
+                return frames
+            count = max(2, int(len(frames) * budget / size))
 
 
 def _is_number(value: Any) -> bool:
@@ -234,10 +260,12 @@ def _table_section(view: RunView) -> dict[str, Any] | None:
     from ganforge.tabular.schema import read_table
 
     try:
-        real = read_table(view.config["data"])
-    except (GanforgeError, KeyError, OSError):
-        return {"missing": f"the training table {view.config.get('data')} is not readable here"}
-    model = load_table_run(view.path)
+        return _table_charts(view, read_table(view.config["data"]), load_table_run(view.path), quality)
+    except Exception as error:
+        return {"missing": f"the training table {view.config.get('data')} could not be compared here ({error})"}
+
+
+def _table_charts(view: RunView, real: Any, model: Any, quality: Any) -> dict[str, Any]:
     synthetic = model.sample(min(len(real), 5000), seed=0)
     real = real.sample(min(len(real), 5000), random_state=0)
     kinds = {spec.name: spec.kind for spec in model.transformer.columns}
@@ -253,7 +281,8 @@ def _table_section(view: RunView) -> dict[str, Any] | None:
             columns.append({"name": name, "kind": "category", "real": {str(k): float(shares[0][k]) for k in top},
                             "synthetic": {str(k): float(shares[1].get(k, 0.0)) for k in top}})
     pairs = quality.column_pair_trends(real, synthetic, kinds)
-    differences = {tuple(key.split(" / ")): 1 - score for key, score in pairs.items()}
+    differences = {(a, b): 1 - pairs[f"{a} / {b}"] for i, a in enumerate(kinds) for b in list(kinds)[i + 1 :]
+                   if f"{a} / {b}" in pairs}
     return {"distributions": charts.distributions(columns),
             "heat_map": charts.heat_map(list(kinds), differences) if differences else None,
             "evaluation": view.eval_report}
@@ -277,14 +306,38 @@ def build_report(runs: list[str | Path], out: str | Path | None = None) -> Path:
             view=view, settings=view.settings(), curves=view.curves(), spans=view.spans(), frames=view.grid_frames(),
             table=_table_section(view), title=f"ganforge run {view.name}")
     else:
-        steps = sorted({step for view in views for step, _ in view.grids})
-        frames = {view.name: {f["step"]: f for f in view.grid_frames()} for view in views}
+        _label_apart(views)
+        frames = [{f["step"]: f for f in view.grid_frames(GRID_BYTES // len(views))} for view in views]
+        steps = sorted({step for by_step in frames for step in by_step})
         page = environment.get_template("compare.html").render(
-            views=views, curves=views[0].curves(views[1:]), steps=steps, frames=frames,
+            views=views, curves=views[0].curves(views[1:]), steps=steps, frames=frames, ranking=_ranking(views),
             differences=_differences(views), title=f"ganforge: {len(views)} runs compared")
     target.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(target, page)
     return target
+
+
+def _label_apart(views: list[RunView]) -> None:
+    """Name each run by as much of its path as tells it apart from the others (runs/a/x and runs/b/x)."""
+    for depth in range(1, 1 + max(len(view.path.parts) for view in views)):
+        names = ["/".join(view.path.parts[-depth:]) for view in views]
+        if len(set(names)) == len(names):
+            break
+    for view, name in zip(views, names, strict=True):
+        view.name = name
+
+
+def _ranking(views: list[RunView]) -> str:
+    """Which run did best on the value their best checkpoints were kept by, when they share one."""
+    from ganforge.metrics.base import better_direction
+
+    bests = [(view.best["value"], view.name) for view in views if view.best and _is_number(view.best.get("value"))]
+    metrics = {view.best.get("metric") for view in views if view.best}
+    if len(bests) < 2 or len(metrics) != 1:
+        return ""
+    (metric,) = metrics
+    ordered = sorted(bests, reverse=better_direction(metric) == "max")
+    return f"Best {metric}: " + " > ".join(f"{name} ({value:.4g})" for value, name in ordered)
 
 
 def _differences(views: list[RunView]) -> list[tuple[str, list[str]]]:

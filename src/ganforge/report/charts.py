@@ -12,16 +12,23 @@ from typing import Any
 import matplotlib
 from matplotlib.figure import Figure
 
-matplotlib.use("Agg")  # no display needed (and none is used: figures are made with the object API)
+# Figures are made with the object API (no pyplot, no backend switch), so a notebook's own plots are left alone.
+# Text is never mathtext: a column or class named "$10k-$20k" is shown as written.
+RC = {"svg.fonttype": "none", "text.parse_math": False}
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
 FINDING = "#f2c14e"  # shading of a diagnosis while it lasted
 ROLLBACK = "#c0392b"
 
 
+_charts = 0  # counts the charts made, so each SVG's element ids differ from every other's on a page
+
+
 def _svg(figure: Figure) -> str:
     """The figure as an SVG element (text kept as text: smaller, and readable by the browser's find)."""
+    global _charts
+    _charts += 1
     buffer = io.StringIO()
-    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "ganforge"}):
+    with matplotlib.rc_context({**RC, "svg.hashsalt": f"ganforge-{_charts}"}):
         figure.savefig(buffer, format="svg")  # fixed margins: a "tight" box costs a second drawing pass
     text = buffer.getvalue()
     text = re.sub(r"<metadata>.*?</metadata>\s*", "", text[text.index("<svg") :], flags=re.S)  # creator, date
@@ -36,22 +43,24 @@ def line_chart(title: str, series: dict[str, Sequence[tuple[float, Any]]], spans
                log_scale: bool = False, width: float = 5.6, height: float = 2.6) -> str:
     """Lines of (step, value) against step; NaN and missing values leave gaps. `spans` are diagnoses drawn where they
     started and ended (`start`, `end`, `label`) and rollbacks (`start` only, `rollback` true)."""
-    figure = Figure(figsize=(width, height), dpi=100)
-    figure.subplots_adjust(left=0.12, right=0.97, top=0.88, bottom=0.18)
-    _lines(figure.add_subplot(), title, series, spans, log_scale)
-    return _svg(figure)
+    with matplotlib.rc_context(RC):
+        figure = Figure(figsize=(width, height), dpi=100)
+        figure.subplots_adjust(left=0.12, right=0.97, top=0.88, bottom=0.18)
+        _lines(figure.add_subplot(), title, series, spans, log_scale)
+        return _svg(figure)
 
 
 def small_multiples(panels: dict[str, dict[str, Sequence[tuple[float, Any]]]],
                     spans: Sequence[dict[str, Any]] = (), per_row: int = 4) -> str:
     """One small line chart per panel, in one figure (one SVG is much cheaper to make than one per panel)."""
     rows = max(1, math.ceil(len(panels) / per_row))
-    figure = Figure(figsize=(2.9 * per_row, 2.2 * rows), dpi=100)
-    figure.subplots_adjust(left=0.06, right=0.98, top=1 - 0.3 / (2.2 * rows), bottom=0.45 / (2.2 * rows),
-                           wspace=0.35, hspace=0.6)
-    for index, (title, series) in enumerate(panels.items()):
-        _lines(figure.add_subplot(rows, per_row, index + 1), title, series, spans, False)
-    return _svg(figure)
+    with matplotlib.rc_context(RC):
+        figure = Figure(figsize=(2.9 * per_row, 2.2 * rows), dpi=100)
+        figure.subplots_adjust(left=0.06, right=0.98, top=1 - 0.3 / (2.2 * rows), bottom=0.45 / (2.2 * rows),
+                               wspace=0.35, hspace=0.6)
+        for index, (title, series) in enumerate(panels.items()):
+            _lines(figure.add_subplot(rows, per_row, index + 1), title, series, spans, False)
+        return _svg(figure)
 
 
 def _lines(axes: Any, title: str, series: dict[str, Sequence[tuple[float, Any]]], spans: Sequence[dict[str, Any]],
@@ -88,6 +97,11 @@ def _lines(axes: Any, title: str, series: dict[str, Sequence[tuple[float, Any]]]
 def distributions(columns: Sequence[dict[str, Any]], per_row: int = 4) -> str:
     """Real vs synthetic per column: overlaid histograms for numbers, paired bars for categories. Each column is
     {name, kind, real, synthetic} where numbers are lists of floats and categories {label: share} pairs."""
+    with matplotlib.rc_context(RC):
+        return _distributions(columns, per_row)
+
+
+def _distributions(columns: Sequence[dict[str, Any]], per_row: int) -> str:
     rows = max(1, math.ceil(len(columns) / per_row))
     figure = Figure(figsize=(2.6 * per_row, 2.0 * rows), dpi=100)
     for index, column in enumerate(columns):
@@ -118,6 +132,11 @@ def distributions(columns: Sequence[dict[str, Any]], per_row: int = 4) -> str:
 
 def heat_map(names: Sequence[str], differences: dict[tuple[str, str], float]) -> str:
     """Pair-trend differences (0 = the synthetic rows keep the real relation) for the pairs that were judged."""
+    with matplotlib.rc_context(RC):
+        return _heat_map(names, differences)
+
+
+def _heat_map(names: Sequence[str], differences: dict[tuple[str, str], float]) -> str:
     n = len(names)
     grid = [[math.nan] * n for _ in range(n)]
     for (a, b), value in differences.items():

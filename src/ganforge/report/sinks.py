@@ -38,21 +38,22 @@ class LiveReport:
         elapsed = time.perf_counter() - self.started
         if not final and self.spent and self.spent + self.last_cost > LIVE_SHARE * elapsed:
             return None
-        inputs = self._inputs()
-        if inputs == self.built_from and (self.run_dir / REPORT_FILE).exists():
-            return self.run_dir / REPORT_FILE
         begin = time.perf_counter()
         try:
+            inputs = self._inputs()
+            if inputs == self.built_from and (self.run_dir / REPORT_FILE).exists():
+                return self.run_dir / REPORT_FILE
             path = build_report([self.run_dir])
-        except Exception as error:
+            self.built_from = inputs
+            return path
+        except Exception as error:  # a report must never end a training run
             if not self.warned:
                 log.warning("could not write %s/report.html (%s); training goes on", self.run_dir, error)
                 self.warned = True
             return None
-        self.last_cost = time.perf_counter() - begin
-        self.spent += self.last_cost
-        self.built_from = inputs
-        return path
+        finally:  # a failed build counts against the budget too
+            self.last_cost = time.perf_counter() - begin
+            self.spent += self.last_cost
 
 
 class TensorBoardWriter:
@@ -105,17 +106,24 @@ class RunSinks:
 
     def metrics(self, record: dict[str, Any]) -> None:
         """A log line or an evaluation."""
-        if self.tensorboard is not None:
-            self.tensorboard.scalars(record)
+        self._tensorboard("scalars", record)
 
     def grid(self, step: int, path: Path) -> None:
         """A new sample grid: into TensorBoard, and the report is rewritten (within its budget)."""
-        if self.tensorboard is not None:
-            self.tensorboard.grid(step, path)
+        self._tensorboard("grid", step, path)
         self.report.update()
 
     def finish(self) -> None:
-        """Training stopped: the last report, and the event files flushed."""
+        """Training stopped (finished, interrupted or failed): the last report, and the event files flushed."""
         self.report.update(final=True)
-        if self.tensorboard is not None:
-            self.tensorboard.close()
+        self._tensorboard("close")
+
+    def _tensorboard(self, method: str, *args: Any) -> None:
+        """Write to TensorBoard; a failure (a full disk) is a warning and ends the event files, not the run."""
+        if self.tensorboard is None:
+            return
+        try:
+            getattr(self.tensorboard, method)(*args)
+        except Exception as error:
+            log.warning("TensorBoard events stopped (%s); training goes on", error)
+            self.tensorboard = None

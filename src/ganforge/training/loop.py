@@ -308,43 +308,45 @@ class TrainingLoop:
                    disable=not self.progress, smoothing=0.05, mininterval=0.1 if sys.stderr.isatty() else 10.0)
         busy = 0.0  # seconds of sampling, checkpoints and evaluation in the current log interval: not step time
         interval_start = time.perf_counter()
-        with StopOnInterrupt() as stop, bar:
-            while self.step < cfg.steps:
-                logging_now = (self.step + 1) % cfg.log_every == 0 or self.step + 1 == cfg.steps
-                if cfg.lr_schedule != "constant":
-                    self._schedule_learning_rates()
-                self.stat_sum += task.train_step(self.step, logging_now)
-                self.stat_count += 1
-                self.step += 1
-                if self.core_share is not None:
-                    self._share_cores()
-                bar.update(1)
-                finished = self.step == cfg.steps
-                if logging_now:
-                    last = self._log(time.perf_counter() - interval_start - busy)
-                    interval_start, busy = time.perf_counter(), 0.0
-                    if not self._diagnose(last):
-                        self._roll_back()
-                        bar.reset(total=cfg.steps)
-                        bar.update(self.step)
-                        continue
-                    bar.set_postfix(self._postfix(last))
-                io_start = time.perf_counter()
-                if self.step % cfg.sample_every == 0 or finished:
-                    task.preview(self.step)
-                if self.step % cfg.checkpoint_every == 0 or finished or stop.requested:
-                    if not self.weights_finite():
-                        self._roll_back()
-                        continue
-                    self.save()
-                if cfg.eval_every and (self.step % cfg.eval_every == 0 or finished):
-                    self._evaluate()
-                busy += time.perf_counter() - io_start
-                if stop.requested and not finished:  # Ctrl-C during sampling or evaluation: save now
-                    if not self._saved_at_this_step():
+        try:
+            with StopOnInterrupt() as stop, bar:
+                while self.step < cfg.steps:
+                    logging_now = (self.step + 1) % cfg.log_every == 0 or self.step + 1 == cfg.steps
+                    if cfg.lr_schedule != "constant":
+                        self._schedule_learning_rates()
+                    self.stat_sum += task.train_step(self.step, logging_now)
+                    self.stat_count += 1
+                    self.step += 1
+                    if self.core_share is not None:
+                        self._share_cores()
+                    bar.update(1)
+                    finished = self.step == cfg.steps
+                    if logging_now:
+                        last = self._log(time.perf_counter() - interval_start - busy)
+                        interval_start, busy = time.perf_counter(), 0.0
+                        if not self._diagnose(last):
+                            self._roll_back()
+                            bar.reset(total=cfg.steps)
+                            bar.update(self.step)
+                            continue
+                        bar.set_postfix(self._postfix(last))
+                    io_start = time.perf_counter()
+                    if self.step % cfg.sample_every == 0 or finished:
+                        task.preview(self.step)
+                    if self.step % cfg.checkpoint_every == 0 or finished or stop.requested:
+                        if not self.weights_finite():
+                            self._roll_back()
+                            continue
                         self.save()
-                    interrupted = True
-                    break
+                    if cfg.eval_every and (self.step % cfg.eval_every == 0 or finished):
+                        self._evaluate()
+                    busy += time.perf_counter() - io_start
+                    if stop.requested and not finished:  # Ctrl-C during sampling or evaluation: save now
+                        if not self._saved_at_this_step():
+                            self.save()
+                        interrupted = True
+                        break
+        finally:  # the report and TensorBoard see the end of every run, however it ended
             task.finish(self.step)
         return TrainResult(run_dir, self.step, interrupted, last)
 

@@ -152,7 +152,13 @@ class RunFolder:
         path = self.path / DIAGNOSES_FILE
         if not path.exists():
             return []
-        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        events = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                events.append(json.loads(line))
+            except ValueError:  # a line cut short by a crash
+                continue
+        return events
 
     def truncate_metrics(self, last_step: int) -> None:
         """Drop metric lines logged after `last_step` (work after the checkpoint a resume restarts from, which it
