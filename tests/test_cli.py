@@ -18,7 +18,9 @@ def test_train_and_sample_on_a_folder_of_pngs(png_folder, tmp_path, capsys):
     out = tmp_path / "runs" / "squares"
     assert main(["train", "--data", str(png_folder), "--steps", "6", "--sample-every", "3", "--out", str(out),
                  *TINY]) == 0
-    assert f"Run folder: {out}" in capsys.readouterr().out
+    printed = capsys.readouterr()
+    assert f"Run folder: {out}" in printed.out and f"report:       {out / 'report.html'}" in printed.out
+    assert f"report: {out / 'report.html'} (open it now" in printed.err  # said at the first grid, while training
     assert (out / "samples" / "step_000003.png").is_file() and (out / "samples" / "step_000006.png").is_file()
     assert (out / "checkpoints" / "step_000006" / "models.safetensors").is_file()
     assert main(["sample", str(out), "--n", "10", "--out", str(tmp_path / "grid.png")]) == 0

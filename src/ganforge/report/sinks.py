@@ -44,6 +44,8 @@ class LiveReport:
             if inputs == self.built_from and (self.run_dir / REPORT_FILE).exists():
                 return self.run_dir / REPORT_FILE
             path = build_report([self.run_dir])
+            if self.built_from is None and not final:
+                log.info("report: %s (open it now and reload it as training goes on)", path)
             self.built_from = inputs
             return path
         except Exception as error:  # a report must never end a training run

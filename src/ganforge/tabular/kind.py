@@ -36,7 +36,8 @@ class TableRuns(RunKind):
             return [f"interrupted after epoch {result.step}; checkpoint saved. Continue with: ganforge train --resume "
                     f"{run}"]
         return [f"fitted {result.step} epoch{'' if result.step == 1 else 's'}. Run folder: {run}",
-                f"  preview:   {run / 'samples' / 'preview.csv'}", f"  metrics:   {run / 'metrics.jsonl'}",
+                f"  report:    {run / 'report.html'}", f"  preview:   {run / 'samples' / 'preview.csv'}",
+                f"  metrics:   {run / 'metrics.jsonl'}",
                 f"  more rows: ganforge sample {run} --n 1000 --out synthetic.csv", f"  measure:   ganforge eval {run}"]
 
     def sample(self, args: argparse.Namespace) -> int:

@@ -69,7 +69,8 @@ class TensorRuns(RunKind):
         if result.interrupted:
             return [f"interrupted at step {result.step}; checkpoint saved. Continue with: ganforge train --resume "
                     f"{run} --steps N"]
-        return [f"trained to step {result.step}. Run folder: {run}", f"  samples:      {run / 'samples'}",
+        return [f"trained to step {result.step}. Run folder: {run}", f"  report:       {run / 'report.html'}",
+                f"  samples:      {run / 'samples'}",
                 f"  metrics:      {run / 'metrics.jsonl'}", f"  checkpoints:  {run / 'checkpoints'}",
                 f"  more samples: ganforge sample {run} --n 64 --out grid.png", f"  measure it:   ganforge eval {run}"]
 
