@@ -77,15 +77,12 @@ class RunView:
         self.grids = sorted(((int(p.stem.removeprefix("step_")), p) for p in self.run.samples.glob("step_*.png")
                              if p.stem.removeprefix("step_").isdigit()), key=lambda item: item[0])
 
-    @property
-    def x(self) -> str:
-        """The records' x axis: steps."""
-        return "step"
-
     def steps_done(self) -> int:
+        """The last step logged or evaluated."""
         return max([r.get("step", 0) for r in self.records] + [s for s, _ in self.evals] + [0])
 
     def steps_planned(self) -> int | None:
+        """The steps asked for (None for tables, which count epochs)."""
         if self.kind == "table":
             return None
         return self.config.get("steps")
@@ -193,6 +190,7 @@ class RunView:
         return rows
 
     def _status(self) -> str:
+        """Finished, or stopped (or still running)."""
         if self.kind == "table":
             return {"done": "finished", "fitting": "stopped or still fitting"}.get(self.stored.get("status"), "?")
         planned = self.steps_planned() or 0
