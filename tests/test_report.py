@@ -118,9 +118,15 @@ def test_a_comparison_shows_what_differs_and_grids_at_equal_steps(runs, tmp_path
     assert main(["report", str(runs["image"]), str(runs["interrupted"]), "--out", str(out)]) == 0
     page = out.read_text()
     assert "What differs" in page and "<td>steps</td><td>30</td><td>20</td>" in page
+    ranked = build_report([runs["image"], runs["nan"]], tmp_path / "ranked.html").read_text()
+    assert "Best fd (lower is better): " in ranked  # both kept their best checkpoint by fd
     assert page.count('class="frames"') == 2
     assert main(["report", str(runs["image"]), str(runs["interrupted"])]) == 2
     assert "needs --out FILE.html" in capsys.readouterr().err
+    assert main(["report", str(runs["image"]), str(runs["image"]), "--out", str(out)]) == 2
+    assert "given twice" in capsys.readouterr().err
+    assert main(["report", str(runs["image"]), str(runs["table"]), "--out", str(out)]) == 2
+    assert "runs of different kinds (table, tensor) do not compare" in capsys.readouterr().err
     assert main(["report", str(tmp_path / "nowhere")]) == 2
 
 

@@ -63,6 +63,9 @@ def atomic_image_save(image: Image.Image, path: Path) -> None:
     os.close(handle)
     try:
         image.save(temp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temp, 0o666 & ~umask)  # as a plain open() would have made it (mkstemp makes files owner-only)
         os.replace(temp, path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)

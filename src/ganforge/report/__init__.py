@@ -185,7 +185,8 @@ class RunView:
         shown = "—" if not seconds else f"{seconds:.1f} s" if seconds < 60 else f"{seconds / 60:.1f} min"
         precision = f"{runtime['precision']}, " if "precision" in runtime else ""
         rows += [("fit time" if self.kind == "table" else "time in training steps", shown),
-                 ("hardware", f"{runtime.get('device', '?')}, {precision}{runtime.get('threads', '?')} threads"),
+                 ("hardware", f"{runtime.get('device', '?')}, {precision}{runtime.get('threads', '?')} thread"
+                              f"{'' if runtime.get('threads') == 1 else 's'}"),
                  ("ganforge", f"{stored.get('ganforge', '?')} (report by {__version__})")]
         return rows
 
@@ -200,6 +201,14 @@ class RunView:
         """SVG charts of the logged values (overlaid across runs in a comparison), and one per evaluated value."""
         views = [self, *(other or [])]
         spans = self.spans() if not other else []
+        styles: dict[str, tuple[str, str]] = {}  # a comparison: one colour per run, one line style per value
+        if other:
+            for i, view in enumerate(views):
+                color = charts.PALETTE[i % len(charts.PALETTE)]
+                styles[view.name] = (color, "-")
+                for _, keys, _ in CURVES:
+                    styles.update({f"{view.name}: {key}": (color, ("-", "--", ":")[j % 3])
+                                   for j, key in enumerate(keys)})
         out = []
         for title, keys, log_scale in CURVES:
             series = {}
@@ -209,13 +218,13 @@ class RunView:
                     if points:
                         series[key if not other else f"{view.name}: {key}"] = points
             if series:
-                out.append(charts.line_chart(title, series, spans, log_scale))
+                out.append(charts.line_chart(title, series, spans, log_scale, styles=styles))
         names = list(dict.fromkeys(k for view in views for _, values in view.evals for k, v in values.items()
                                    if _is_number(v) and k not in NOT_CHARTED))
         panels = {f"eval: {name}": {view.name if other else name: [(s, values.get(name)) for s, values in view.evals]
                                     for view in views if view.evals} for name in names}
         if panels:
-            out.append(charts.small_multiples(panels, spans))
+            out.append(charts.small_multiples(panels, spans, styles=styles))
         return out
 
     def grid_frames(self, budget: int = GRID_BYTES) -> list[dict[str, Any]]:
@@ -270,8 +279,11 @@ def _table_charts(view: RunView, real: Any, model: Any, quality: Any) -> dict[st
     columns = []
     for name, kind in kinds.items():
         if kind in quality.NUMERIC_KINDS:
-            as_numbers = [quality._as_numbers(frame[name], kind).astype(float).tolist() for frame in (real, synthetic)]
-            columns.append({"name": name, "kind": "numeric", "real": [v for v in as_numbers[0] if math.isfinite(v)],
+            scale = 86400.0 if kind == "datetime" else 1.0  # dates as days since 1970: matplotlib's date numbers
+            as_numbers = [(quality._as_numbers(frame[name], kind).astype(float) / scale).tolist()
+                          for frame in (real, synthetic)]
+            columns.append({"name": name, "kind": "datetime" if kind == "datetime" else "numeric",
+                            "real": [v for v in as_numbers[0] if math.isfinite(v)],
                             "synthetic": [v for v in as_numbers[1] if math.isfinite(v)]})
         else:
             shares = [quality._labels(frame[name]).value_counts(normalize=True) for frame in (real, synthetic)]
@@ -293,6 +305,11 @@ def build_report(runs: list[str | Path], out: str | Path | None = None) -> Path:
     views = [RunView(path) for path in runs]
     if len(views) > 1 and out is None:
         raise GanforgeError("a comparison of several runs needs --out FILE.html")
+    if len({view.path for view in views}) < len(views):
+        raise GanforgeError("a run is given twice; compare different runs")
+    if len({view.kind for view in views}) > 1:
+        raise GanforgeError(f"runs of different kinds ({', '.join(sorted({v.kind for v in views}))}) do not compare; "
+                            "compare image and vector runs with each other, or table runs with each other")
     target = Path(out) if out is not None else views[0].path / REPORT_FILE
     if target.suffix.lower() not in (".html", ".htm"):
         raise GanforgeError(f"--out {target}: a report is written as an .html file")
@@ -334,8 +351,10 @@ def _ranking(views: list[RunView]) -> str:
     if len(bests) < 2 or len(metrics) != 1:
         return ""
     (metric,) = metrics
-    ordered = sorted(bests, reverse=better_direction(metric) == "max")
-    return f"Best {metric}: " + " > ".join(f"{name} ({value:.4g})" for value, name in ordered)
+    higher = better_direction(metric) == "max"
+    ordered = sorted(bests, reverse=higher)
+    return (f"Best {metric} ({'higher' if higher else 'lower'} is better): {ordered[0][1]} with {ordered[0][0]:.4g}; "
+            + "; then " + ", ".join(f"{name} {value:.4g}" for value, name in ordered[1:]))
 
 
 def _differences(views: list[RunView]) -> list[tuple[str, list[str]]]:

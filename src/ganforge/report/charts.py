@@ -13,8 +13,7 @@ import matplotlib
 from matplotlib.figure import Figure
 
 # Figures are made with the object API (no pyplot, no backend switch), so a notebook's own plots are left alone.
-# Text is never mathtext: a column or class named "$10k-$20k" is shown as written.
-RC = {"svg.fonttype": "none", "text.parse_math": False}
+RC = {"svg.fonttype": "none"}
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
 FINDING = "#f2c14e"  # shading of a diagnosis while it lasted
 ROLLBACK = "#c0392b"
@@ -35,23 +34,30 @@ def _svg(figure: Figure) -> str:
     return text
 
 
+def plain(text: Any) -> str:
+    """Text shown as written: a `$` would start mathtext (a column or class named "$10k-$20k")."""
+    return str(text).replace("$", r"\$")
+
+
 def _number(value: Any) -> float:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else math.nan
 
 
 def line_chart(title: str, series: dict[str, Sequence[tuple[float, Any]]], spans: Sequence[dict[str, Any]] = (),
-               log_scale: bool = False, width: float = 5.6, height: float = 2.6) -> str:
+               log_scale: bool = False, width: float = 5.6, height: float = 2.6,
+               styles: dict[str, tuple[str, str]] | None = None) -> str:
     """Lines of (step, value) against step; NaN and missing values leave gaps. `spans` are diagnoses drawn where they
     started and ended (`start`, `end`, `label`) and rollbacks (`start` only, `rollback` true)."""
     with matplotlib.rc_context(RC):
         figure = Figure(figsize=(width, height), dpi=100)
         figure.subplots_adjust(left=0.12, right=0.97, top=0.88, bottom=0.18)
-        _lines(figure.add_subplot(), title, series, spans, log_scale)
+        _lines(figure.add_subplot(), title, series, spans, log_scale, styles)
         return _svg(figure)
 
 
 def small_multiples(panels: dict[str, dict[str, Sequence[tuple[float, Any]]]],
-                    spans: Sequence[dict[str, Any]] = (), per_row: int = 4) -> str:
+                    spans: Sequence[dict[str, Any]] = (), per_row: int = 4,
+                    styles: dict[str, tuple[str, str]] | None = None) -> str:
     """One small line chart per panel, in one figure (one SVG is much cheaper to make than one per panel)."""
     rows = max(1, math.ceil(len(panels) / per_row))
     with matplotlib.rc_context(RC):
@@ -59,12 +65,13 @@ def small_multiples(panels: dict[str, dict[str, Sequence[tuple[float, Any]]]],
         figure.subplots_adjust(left=0.06, right=0.98, top=1 - 0.3 / (2.2 * rows), bottom=0.45 / (2.2 * rows),
                                wspace=0.35, hspace=0.6)
         for index, (title, series) in enumerate(panels.items()):
-            _lines(figure.add_subplot(rows, per_row, index + 1), title, series, spans, False)
+            _lines(figure.add_subplot(rows, per_row, index + 1), title, series, spans, False, styles)
         return _svg(figure)
 
 
 def _lines(axes: Any, title: str, series: dict[str, Sequence[tuple[float, Any]]], spans: Sequence[dict[str, Any]],
-           log_scale: bool) -> None:
+           log_scale: bool, styles: dict[str, tuple[str, str]] | None = None) -> None:
+    """`styles`: name → (colour, line style), so that one run keeps one colour across a comparison's charts."""
     plotted = 0
     for index, (name, points) in enumerate(series.items()):
         xs = [p[0] for p in points]
@@ -73,7 +80,8 @@ def _lines(axes: Any, title: str, series: dict[str, Sequence[tuple[float, Any]]]
             continue
         if log_scale:
             ys = [y if y > 0 else math.nan for y in ys]
-        axes.plot(xs, ys, label=name, color=PALETTE[index % len(PALETTE)], linewidth=1.2,
+        color, line = (styles or {}).get(name, (PALETTE[index % len(PALETTE)], "-"))
+        axes.plot(xs, ys, label=plain(name), color=color, linestyle=line, linewidth=1.2,
                   marker="o" if len(xs) < 3 else None, markersize=3)
         plotted += 1
     for span in spans:
@@ -86,9 +94,9 @@ def _lines(axes: Any, title: str, series: dict[str, Sequence[tuple[float, Any]]]
     if not plotted:
         axes.text(0.5, 0.5, "no finite values yet", transform=axes.transAxes, ha="center", va="center",
                   color="#777")
-    axes.set_title(title, fontsize=10, loc="left")
+    axes.set_title(plain(title), fontsize=10, loc="left")
     axes.set_xlabel("step", fontsize=8)
-    axes.tick_params(labelsize=7)
+    axes.tick_params(which="both", labelsize=7)
     axes.grid(alpha=0.3)
     if plotted > 1:
         axes.legend(fontsize=7, frameon=False)
@@ -106,7 +114,7 @@ def _distributions(columns: Sequence[dict[str, Any]], per_row: int) -> str:
     figure = Figure(figsize=(2.6 * per_row, 2.0 * rows), dpi=100)
     for index, column in enumerate(columns):
         axes = figure.add_subplot(rows, per_row, index + 1)
-        if column["kind"] == "numeric":
+        if column["kind"] in ("numeric", "datetime"):
             real, fake = column["real"], column["synthetic"]
             values = [v for v in real + fake if math.isfinite(v)]
             if values:
@@ -114,6 +122,10 @@ def _distributions(columns: Sequence[dict[str, Any]], per_row: int) -> str:
                 bins = [low + (high - low) * i / 30 for i in range(31)] if high > low else 10
                 axes.hist(real, bins=bins, density=True, alpha=0.5, color=PALETTE[0], label="real")
                 axes.hist(fake, bins=bins, density=True, alpha=0.5, color=PALETTE[1], label="synthetic")
+            axes.set_yticks([])  # densities: the shapes compare, the numbers say little
+            if column["kind"] == "datetime":  # days since 1970, matplotlib's own date numbers
+                axes.xaxis_date()
+                axes.tick_params(axis="x", labelrotation=30)
         else:
             labels = list(column["real"])
             positions = range(len(labels))
@@ -121,11 +133,11 @@ def _distributions(columns: Sequence[dict[str, Any]], per_row: int) -> str:
                      label="real")
             axes.bar([p + 0.2 for p in positions], [column["synthetic"].get(k, 0.0) for k in labels], width=0.4,
                      color=PALETTE[1], label="synthetic")
-            axes.set_xticks(list(positions), [label[:10] for label in labels], rotation=45, ha="right", fontsize=6)
-        axes.set_title(column["name"], fontsize=8, loc="left")
+            axes.set_xticks(list(positions), [plain(label[:10]) for label in labels], rotation=45, ha="right",
+                            fontsize=6)
+        axes.set_title(plain(column["name"]), fontsize=8, loc="left")
+        axes.legend(fontsize=6, frameon=False)
         axes.tick_params(labelsize=6)
-        if index == 0:
-            axes.legend(fontsize=6, frameon=False)
     figure.tight_layout()
     return _svg(figure)
 
@@ -142,11 +154,13 @@ def _heat_map(names: Sequence[str], differences: dict[tuple[str, str], float]) -
     for (a, b), value in differences.items():
         i, j = names.index(a), names.index(b)
         grid[i][j] = grid[j][i] = value
-    figure = Figure(figsize=(1.2 + 0.45 * n, 1.0 + 0.45 * n), dpi=100)
+    side = 2.4 + 0.45 * n
+    figure = Figure(figsize=(side + 1.0, side), dpi=100)
+    figure.subplots_adjust(left=1.3 / (side + 1.0), right=0.92, bottom=1.3 / side, top=1 - 0.4 / side)
     axes = figure.add_subplot()
     image = axes.imshow(grid, cmap="Reds", vmin=0, vmax=max([0.2, *[v for v in differences.values()]]))
-    axes.set_xticks(range(n), [name[:12] for name in names], rotation=60, ha="right", fontsize=7)
-    axes.set_yticks(range(n), [name[:12] for name in names], fontsize=7)
-    axes.set_title("pair-trend difference (blank: pair not associated in the real data)", fontsize=8, loc="left")
+    axes.set_xticks(range(n), [plain(name[:14]) for name in names], rotation=60, ha="right", fontsize=7)
+    axes.set_yticks(range(n), [plain(name[:14]) for name in names], fontsize=7)
+    axes.set_title("pair-trend difference", fontsize=9, loc="left")
     figure.colorbar(image, ax=axes, shrink=0.7)
     return _svg(figure)

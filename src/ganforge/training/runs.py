@@ -68,7 +68,7 @@ class TensorRuns(RunKind):
         run = result.run_dir
         if result.interrupted:
             return [f"interrupted at step {result.step}; checkpoint saved. Continue with: ganforge train --resume "
-                    f"{run} --steps N"]
+                    f"{run} (add --steps N for a new total)"]
         return [f"trained to step {result.step}. Run folder: {run}", f"  report:       {run / 'report.html'}",
                 f"  samples:      {run / 'samples'}",
                 f"  metrics:      {run / 'metrics.jsonl'}", f"  checkpoints:  {run / 'checkpoints'}",
