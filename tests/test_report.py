@@ -245,3 +245,15 @@ def test_images_lose_no_torch_state(runs):
     state = torch.get_rng_state()
     build_report([runs["image"]])
     assert torch.equal(state, torch.get_rng_state())
+
+
+def test_sample_grids_follow_the_umask_like_every_other_file(tmp_path):
+    """Grids are written through a temporary file; they must not end up owner-only (mkstemp's 0600)."""
+    from ganforge.data.export import save_samples
+
+    umask = os.umask(0o022)
+    try:
+        path = save_samples(torch.rand(4, 1, 8, 8), "image", tmp_path / "grid.png")
+    finally:
+        os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o644
