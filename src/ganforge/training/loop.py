@@ -287,9 +287,7 @@ class TrainingLoop:
             return results
         if self.best is None or (value < self.best["value"] if lower else value > self.best["value"]):
             self.best = {"metric": key, "value": value, "step": self.step}
-            path = self.latest()
-            if path is None or path.name != ckpt.step_name(self.step):
-                path = self.save()
+            path = self.latest() if self._saved_at_this_step() else self.save()
             ckpt.keep_as_best(path, self.best)
         return results
 
@@ -351,6 +349,7 @@ class TrainingLoop:
         return TrainResult(run_dir, self.step, interrupted, last)
 
     def _saved_at_this_step(self) -> bool:
+        """Whether the last good state is this step's (on disk or in memory)."""
         latest = self.latest()
         if isinstance(latest, Path):
             return latest.name == ckpt.step_name(self.step)
