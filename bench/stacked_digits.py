@@ -1,5 +1,5 @@
 """Stacked digits (1,000 modes): modes hit and KL(generated ‖ uniform) by 26,000 samples, judged by the shipped
-digit classifier, for the DCGAN recipe (baseline) and ganforge's image presets.
+digit classifier, for the DCGAN recipe (baseline), ganforge's image presets and the fastgan family.
 
 For context only, the published Stacked-MNIST rows (a different dataset: MNIST, not scikit-learn's 8×8 digits):
 DCGAN 99 modes (VEEGAN paper, Srivastava et al. 2017, Table 2), VEEGAN 150 (same table), PacDCGAN2 1000 modes with
@@ -25,6 +25,7 @@ CONFIGS = {  # the DCGAN recipe is the baseline; the others are ganforge's image
     "dcgan-32 (baseline)": {"preset": "dcgan-32"},
     "sngan-32": {"preset": "sngan-32"},
     "r3gan-lite": {"preset": "r3gan-lite", "image_size": 32},
+    "fastgan (defaults)": {"model": "fastgan", "image_size": 32},  # stacked digits is built in: no augmentation
 }
 PUBLISHED = [("DCGAN (VEEGAN T2, MNIST)", "99", "3.40"), ("VEEGAN (VEEGAN T2, MNIST)", "150", "2.95"),
              ("PacDCGAN2 (PacGAN T3, MNIST)", "1000", "0.06")]

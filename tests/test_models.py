@@ -129,9 +129,9 @@ def test_defaults_and_choices_come_from_the_declarations():
 
 
 def test_the_help_comes_from_the_declarations():
-    assert option_help("g_width") == ("generator width: dcgan: base channels (default 64); mlp: hidden units "
-                                      "(default 256)")
-    assert option_help("latent_dim") == "size of the noise vector z (default: dcgan 100, mlp 32)"
+    assert option_help("g_width") == ("generator width: dcgan: base channels (default 64); fastgan: base channels "
+                                      "(16× at 4×4 pixels) (default 16); mlp: hidden units (default 256)")
+    assert option_help("latent_dim") == "size of the noise vector z (default: dcgan 100, fastgan 128, mlp 32)"
     assert option_help("minibatch_std") == "minibatch standard-deviation feature in the discriminator (default off)"
     assert option_help("depth") == "mlp: hidden layers of each network (default 3)"
     assert option_help("depth", defaults=False) == "hidden layers of each network"

@@ -230,7 +230,8 @@ def test_names_are_escaped_and_the_command_trains_the_run_again(runs, tmp_path):
         view = __import__("ganforge.report", fromlist=["RunView"]).RunView(runs[name])
         words = __import__("shlex").split(view.command())
         args = vars(build_parser().parse_args(words[1:]))
-        given = {k: v for k, v in args.items() if k not in ("command", "debug", "config", "resume", "quiet", "out")}
+        given = {k: v for k, v in args.items()
+                 if k not in ("command", "debug", "config", "resume", "quiet", "out", "nproc", "argv")}
         again = build_config(given).to_json()
         stored = json.loads((runs[name] / "config.json").read_text())["config"]
         if name == "image":  # every option comes back as it was

@@ -80,8 +80,13 @@ def test_digits_run_writes_grids_and_a_loadable_checkpoint(tmp_path):
     dict(TINY_DCGAN, precision="fp32", conditional=True, cond="acgan", loss="wgan-gp", d_steps=2),
     dict(TINY_DCGAN, precision="bf16", conditional=True, cond="concat", r2=1.0, pack=2),
     dict(TINY_DCGAN, model="mlp", precision="fp32", conditional=True, ema=0.9),  # G without batch norm: embedding
+    # fastgan: adaptive augmentation's p and its sums, the reconstruction's random crops
+    dict(TINY_DCGAN, model="fastgan", image_size=32, g_width=4, d_width=4, precision="fp32", augment_p="ada",
+         ema=0.9),
+    dict(TINY_DCGAN, model="fastgan", image_size=32, g_width=4, d_width=4, precision="bf16", conditional=True,
+         pack=2, r1=1.0, augment_p=0.3),
 ], ids=["mlp", "mlp-dsteps-uniform-bn", "dcgan-fp32", "dcgan-bf16", "mlp-evaluating", "conditional-cbn-proj",
-        "conditional-acgan-gp", "conditional-concat-bf16", "conditional-mlp"])
+        "conditional-acgan-gp", "conditional-concat-bf16", "conditional-mlp", "fastgan-ada", "fastgan-conditional"])
 def test_resume_is_bit_identical(tmp_path, setup):
     # one thread: --threads 0 follows the load of the machine, and float results depend on the thread count
     common = dict(setup, log_every=1, checkpoint_every=4, sample_every=100, progress=False, seed=5, threads=1)

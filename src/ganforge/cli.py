@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -53,6 +54,8 @@ TRAIN_HELP: dict[str, str] = {
     "instance_noise": "std of Gaussian noise added to D's inputs, annealed to 0",
     "ema": "generator EMA decay for sampling and evaluation (0 = off; 0.999 typical; tables: 0.995 unless given)",
     "augment": "DiffAugment policy for images: color,translation,cutout",
+    "augment_p": "adaptive augmentation (ADA) of what D sees: ada (p steered so that E[sign D(real)] stays near 0.6), "
+                 "a fixed probability such as 0.3, off, or auto (ada for image folders of fewer than 10,000 images)",
     "preset": "measured defaults: toy-2d, dcgan-32, sngan-32, r3gan-lite (flags override)",
     "epochs": "tables: passes over the rows (default about 0.85·√rows, at most 120, more on small tables "
               "for at least 1,250 steps: 61 for 5,092 rows; with --resume: the new total)",
@@ -135,6 +138,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--config", metavar="FILE", help="TOML file of options (flags override it)")
     parser.add_argument("--resume", metavar="RUN", help="continue the run in this folder exactly where it stopped")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--nproc", type=int, default=1, metavar="N",
+                        help="train with N processes on this machine (torchrun and DistributedDataParallel: one per "
+                             "GPU, or CPU processes sharing the cores); --batch-size is per process")
     for spec in _train_fields():
         flag = "--" + spec.name.replace("_", "-")
         if spec.name in TRAIN_HELP:
@@ -260,9 +266,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _train(args: argparse.Namespace) -> int:
     from ganforge.api import train
+    from ganforge.training.distributed import launch, launched_by_torchrun
 
+    if args.nproc < 1:
+        raise GanforgeError(f"option --nproc must be at least 1, got {args.nproc}")
+    if args.nproc > 1 and not launched_by_torchrun():
+        return launch(args.nproc, _without_nproc(args.argv))
     given = {k: v for k, v in vars(args).items()
-             if k not in {"command", "debug", "config", "resume", "quiet"}}
+             if k not in {"command", "debug", "config", "resume", "quiet", "nproc", "argv"}}
     if args.resume:
         if args.config:
             raise GanforgeError("--config cannot be combined with --resume (the run keeps its own configuration)")
@@ -275,8 +286,24 @@ def _train(args: argparse.Namespace) -> int:
     from ganforge.kinds import kind_of
     from ganforge.training.run_folder import RunFolder
 
-    print("\n".join(kind_of(RunFolder(result.run_dir)).report(result)))
+    if int(os.environ.get("RANK", "0")) == 0:  # one of several processes: rank 0 speaks for the run
+        print("\n".join(kind_of(RunFolder(result.run_dir)).report(result)))
+    if launched_by_torchrun():  # torchrun takes any other status for a crash; `--nproc` says 130 itself
+        return 0
     return 130 if result.interrupted else 0  # 130: the shell's convention for a run stopped by Ctrl-C
+
+
+def _without_nproc(argv: list[str]) -> list[str]:
+    """The command line again, less its --nproc option (each process is one of them)."""
+    kept, skip = [], False
+    for item in argv:
+        if skip:
+            skip = False
+        elif item == "--nproc":
+            skip = True
+        elif not item.startswith("--nproc="):
+            kept.append(item)
+    return kept
 
 
 def _on_run(command: str) -> Any:
@@ -307,7 +334,9 @@ def _datasets(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `ganforge` command; returns the exit status."""
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args, unknown = parser.parse_known_args(argv)
+    args.argv = argv
     if unknown:  # reported by the command's own parser, so the hint points at `ganforge train --help`
         commands_parser = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
         commands_parser.choices[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")

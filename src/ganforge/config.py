@@ -70,6 +70,7 @@ class _GeneralOptions:
     instance_noise: float = 0.0
     ema: float = 0.0
     augment: str = ""
+    augment_p: str = "auto"  # ADA: auto, ada, off, or a fixed probability; see regularizers.ada
     preset: str = ""
     # tables (CSV, TSV, parquet)
     epochs: int | None = None  # None: TableGAN's default (by the table's size)
@@ -141,6 +142,7 @@ class _GeneralOptions:
             value = getattr(self, name)
             if value is not None and not (math.isfinite(value) and value >= 0):
                 raise GanforgeError(f"option {_flag(name)} must be 0 or a positive number, got {value}")
+        augment_probability(self.augment_p)  # raises on a value it cannot read
         if not 0.0 <= self.label_smoothing < 0.5:
             raise GanforgeError(f"option --label-smoothing must be in [0, 0.5), got {self.label_smoothing}")
         if not 0.0 <= self.ema < 1.0:
@@ -198,6 +200,22 @@ models.on_change(_sync_model_fields)
 _sync_model_fields()
 
 
+AUGMENT_P_WORDS = ("auto", "ada", "off")
+
+
+def augment_probability(value: str | float) -> str | float:
+    """`--augment-p` read: "auto", "ada", "off", or a fixed probability in [0, 1] (0 is "off")."""
+    if isinstance(value, str) and value in AUGMENT_P_WORDS:
+        return value
+    try:
+        p = float(value)
+    except (TypeError, ValueError):
+        p = math.nan
+    if not 0.0 <= p <= 1.0:
+        raise GanforgeError(f"option --augment-p must be auto, ada, off or a probability in [0, 1], got {value!r}")
+    return "off" if p == 0 else p
+
+
 def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
@@ -247,6 +265,8 @@ def _coerce(name: str, value: Any, annotation: Any) -> Any:
             return float(value)
         except (TypeError, ValueError):
             raise GanforgeError(f"option {_flag(name)} expects a number, got {value!r}") from None
+    if name == "augment_p" and isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)  # a fixed probability, given as a number
     if target is str:
         if isinstance(value, os.PathLike):
             return os.fspath(value)

@@ -74,10 +74,12 @@ class BatchOrder:
     exact batches an uninterrupted run would have seen, with no RNG state to save.
     """
 
-    def __init__(self, n: int, batch_size: int, seed: int):
+    def __init__(self, n: int, batch_size: int, seed: int, rank: int = 0, world: int = 1):
         if n < 1:
             raise GanforgeError("the dataset has no samples")
-        self.n, self.batch_size, self.seed = n, batch_size, seed
+        # with several processes, batch k of rank r is slice r of the global batch k of batch_size × world
+        self.n, self.batch_size, self.seed, self.rank, self.world = n, batch_size * world, seed, rank, world
+        self.per_rank = batch_size
         self._epoch = -1
         self._perm = torch.empty(0, dtype=torch.long)
 
@@ -98,7 +100,8 @@ class BatchOrder:
             take = min(end - start, self.n - offset)
             parts.append(self._permutation(epoch)[offset : offset + take])
             start += take
-        return parts[0] if len(parts) == 1 else torch.cat(parts)
+        batch = parts[0] if len(parts) == 1 else torch.cat(parts)
+        return batch if self.world == 1 else batch[self.rank * self.per_rank : (self.rank + 1) * self.per_rank]
 
 
 @dataclass
@@ -158,10 +161,10 @@ class Dataset:
         return raw
 
     def batches(self, batch_size: int, seed: int, start_step: int, device: torch.device,
-                with_labels: bool = False) -> Iterator[Any]:
+                with_labels: bool = False, rank: int = 0, world: int = 1) -> Iterator[Any]:
         """Endless batches in model space on `device`, starting at `start_step` of the run's fixed order;
-        `with_labels`: (samples, class indices) pairs."""
-        order = BatchOrder(len(self), batch_size, seed)
+        `with_labels`: (samples, class indices) pairs; `rank` of `world` processes: its slice of each batch."""
+        order = BatchOrder(len(self), batch_size, seed, rank, world)
         step = start_step
         while True:
             index = order.indices(step)

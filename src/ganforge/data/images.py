@@ -144,8 +144,8 @@ class StreamingImageFolder(Dataset):
                           persistent_workers=False, prefetch_factor=4 if self.workers else None)
 
     def batches(self, batch_size: int, seed: int, start_step: int, device: torch.device,
-                with_labels: bool = False) -> Iterator[Any]:
-        order = BatchOrder(len(self), batch_size, seed)
+                with_labels: bool = False, rank: int = 0, world: int = 1) -> Iterator[Any]:
+        order = BatchOrder(len(self), batch_size, seed, rank, world)
         step = start_step
         chunk = 1000  # steps per DataLoader; the order is a pure function of the step, so chunking is invisible
         while True:

@@ -12,6 +12,9 @@ Each finding has one sentence of evidence and one remedy. The rules, and why:
 - `class_collapse` (conditional runs): one class's samples are far less spread than its real samples while the
   other classes are fine (see `diagnostics.classes`).
 - `class_leakage` (conditional runs): most samples asked for one class sit nearest another class's real mean.
+- `discriminator_overfitting`: with nothing augmenting what D sees, D calls nearly every real image real
+  (r_t = E[sign D(x_real)] near 1, where adaptive augmentation aims at 0.6) while it rejects the generated ones: on a
+  small dataset it has memorised the training images, and G learns artefacts that fool it (Karras et al. 2020).
 Sustained findings need `patience` steps of evidence after a warm-up, so a healthy run raises none.
 """
 
@@ -23,6 +26,8 @@ import statistics
 from collections import deque
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+SIGN_LOSSES = ("nonsaturating", "minimax", "hinge")  # losses whose D logit is positive for "real"
 
 
 @dataclass
@@ -47,6 +52,8 @@ class Observation:
     leaking_class: str | None = None  # conditional: the class whose samples most look like another class
     leak_target: str | None = None
     leak_share: float | None = None  # share of leaking_class's samples nearest leak_target's real mean
+    rt: float | None = None  # E[sign D(x_real)] over the interval (ADA's r_t)
+    augmented: bool = False  # whether D's inputs were augmented (ADA above 0, DiffAugment)
 
 
 @dataclass
@@ -86,6 +93,9 @@ class Thresholds:
     stall_grad: float = 1e-6
     class_diversity_floor: float = 0.25
     leak_share: float = 0.75
+    overfit_rt: float = 0.85
+    overfit_d_fake: float = 0.15
+    overfit_window: int = 4
 
 
 class HealthMonitor:
@@ -195,6 +205,23 @@ class HealthMonitor:
                        f"check the labels of {now.leaking_class} and {now.leak_target}; train longer, or use the "
                        "projection discriminator (--cond cbn-proj)")
 
+    def _discriminator_overfitting(self, now: Observation) -> Finding | None:
+        if self.loss not in SIGN_LOSSES or now.rt is None or now.augmented:
+            return None
+        # r_t is noisy from one interval to the next: judged on the last few together
+        recent = [o for o in list(self.history)[-self.limits.overfit_window:] if o.rt is not None and not o.augmented]
+        rt = statistics.fmean(o.rt for o in recent)
+        d_fake = statistics.fmean(o.d_fake for o in recent)
+        if rt < self.limits.overfit_rt or d_fake > self.limits.overfit_d_fake:
+            return None
+        since = self._since.get("discriminator_overfitting", now.step)
+        return Finding("discriminator_overfitting",
+                       f"D has called {(1 + rt) / 2:.0%} of the real images real (r_t = E[sign D(x)] = {rt:.2f}; "
+                       f"adaptive augmentation aims at 0.6) while D(G(z)) is {d_fake:.2f}, for {now.step - since:,} "
+                       f"steps with nothing augmenting what D sees: it is memorising the training images",
+                       "turn on adaptive augmentation (--augment-p ada), or DiffAugment (--augment translation,color); "
+                       "more images help most")
+
     # ----- bookkeeping ----------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         """Plain-JSON state, stored in checkpoints so a resumed run diagnoses exactly as an unbroken one."""
@@ -216,7 +243,7 @@ class HealthMonitor:
         rules = {"divergence": self._divergence, "discriminator_wins": self._discriminator_wins,
                  "mode_collapse": self._mode_collapse, "oscillation": self._oscillation,
                  "generator_stalled": self._generator_stalled, "class_collapse": self._class_collapse,
-                 "class_leakage": self._class_leakage}
+                 "class_leakage": self._class_leakage, "discriminator_overfitting": self._discriminator_overfitting}
         immediate = {"divergence", "oscillation"}
         events: list[Event] = []
         for name, rule in rules.items():

@@ -138,11 +138,15 @@ class RunView:
                         for k, v in self.config.items() if flags.get(k, k) in defaults}
             resolved = {k: resolved[k] for k in defaults if k in resolved}
         else:
+            config = {"augment_p": "off", **self.config}  # runs from before adaptive augmentation had none
             try:
-                resolved = build_config({k: v for k, v in self.config.items() if k in defaults}).to_json()
+                resolved = build_config({k: v for k, v in config.items() if k in defaults}).to_json()
             except GanforgeError:
-                resolved = {k: v for k, v in self.config.items() if k in defaults}
+                resolved = {k: v for k, v in config.items() if k in defaults}
         words = ["ganforge", "train"]
+        processes = (self.stored.get("runtime") or {}).get("processes", 1)
+        if processes > 1:  # the batches depend on it
+            words += ["--nproc", str(processes)]
         for key, value in resolved.items():
             if key in ("extra", "out") or value == defaults.get(key) or value is None or value == "":
                 continue

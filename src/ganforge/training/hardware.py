@@ -33,8 +33,9 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def set_threads(requested: int, device: torch.device, loader_workers: int = 0) -> int:
-    """Set PyTorch's intra-op threads: as asked, else one per core left after the data-loading workers.
+def set_threads(requested: int, device: torch.device, loader_workers: int = 0, sharers: int = 1) -> int:
+    """Set PyTorch's intra-op threads: as asked, else one per core left after the data-loading workers, divided
+    among `sharers` processes of one multi-process run on this machine.
 
     More threads than cores makes them fight for the cores; on a 2-core machine that cost a peer 15×.
     """
@@ -47,7 +48,7 @@ def set_threads(requested: int, device: torch.device, loader_workers: int = 0) -
     elif device.type == "cuda":
         threads = min(4, available_cores())  # the GPU does the work; a few threads feed it
     else:
-        threads = max(1, available_cores() - loader_workers)
+        threads = max(1, (available_cores() - loader_workers) // max(1, sharers))
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
     return threads

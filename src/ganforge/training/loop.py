@@ -124,15 +124,22 @@ class TrainingLoop:
             kept = f"; the last good checkpoint stays in {where}" if where is not None else ""
             raise GanforgeError(f"refusing to save non-finite weights at step {self.step}{kept}")
         task = self.task
-        training: dict[str, Tensor] = {"rng.torch": torch.get_rng_state()}
+        processes = task.processes
+        # every rank's random state (each draws its own augmentations); rank 0's under the one-process name
+        states = processes.gather(torch.get_rng_state())
+        training: dict[str, Tensor] = {"rng.torch": states[0]}
+        training.update({f"rng.torch.rank{rank}": state for rank, state in enumerate(states) if rank})
         optimizers = {}
         for name, optimizer in task.optimizers().items():
             tensors, optimizers[name] = ckpt.optimizer_to_tensors(optimizer, name)
             training.update(tensors)
         training.update({f"rng.{name}": g.get_state() for name, g in task.generators().items()})
         if task.device.type == "cuda":
-            training["rng.cuda"] = torch.cuda.get_rng_state(task.device)
+            cuda_states = processes.gather(torch.cuda.get_rng_state(task.device).to(task.device))
+            training["rng.cuda"] = cuda_states[0].cpu()
+            training.update({f"rng.cuda.rank{rank}": state.cpu() for rank, state in enumerate(cuda_states) if rank})
         training.update({name: t.detach().cpu().contiguous() for name, t in task.tensors().items()})
+        processes.mean_(self.stat_sum)  # the interval's partial sums, the same on every rank (the log averages them)
         training["stats.sum"] = self.stat_sum.cpu()
         if self.health.previous is not None:
             training["health.previous_fixed"] = self.health.previous.contiguous()
@@ -146,8 +153,13 @@ class TrainingLoop:
             self._memory = ({k: v.clone() for k, v in models.items()}, {k: v.clone() for k, v in training.items()},
                             ckpt.plain_json(state))
             return None
-        return ckpt.save_checkpoint(where, self.step, models, training, ckpt.plain_json(state),
+        if not processes.main:  # rank 0 writes; the others wait until the checkpoint is there to roll back to
+            processes.barrier()
+            return where / ckpt.step_name(self.step)
+        path = ckpt.save_checkpoint(where, self.step, models, training, ckpt.plain_json(state),
                                     self.settings.keep_checkpoints)
+        processes.barrier()
+        return path
 
     def restore(self, source: Path | tuple, rolling_back: bool = False) -> None:
         """Continue from a checkpoint (or the state in memory): weights, optimizer moments, every RNG, the step and
@@ -163,11 +175,12 @@ class TrainingLoop:
         for name, optimizer in task.optimizers().items():
             meta = state["optimizers"].get(name) or state["optimizers"][LEGACY_OPTIMIZER_NAMES[name]]
             ckpt.optimizer_from_tensors(optimizer, name, training, meta)
-        torch.set_rng_state(training["rng.torch"])
+        rank = task.processes.rank
+        torch.set_rng_state(training.get(f"rng.torch.rank{rank}", training["rng.torch"]))
         for name, generator in task.generators().items():
             generator.set_state(training[f"rng.{name}"])
         if "rng.cuda" in training and task.device.type == "cuda":
-            torch.cuda.set_rng_state(training["rng.cuda"], task.device)
+            torch.cuda.set_rng_state(training.get(f"rng.cuda.rank{rank}", training["rng.cuda"]), task.device)
         task.load_tensors(training)
         task.load_state_dict(state.get("task") or {})
         self.stat_sum = training["stats.sum"].to(task.device)
@@ -193,12 +206,14 @@ class TrainingLoop:
     # ----- logging and health ----------------------------------------------------------------------------------
     def _log(self, seconds: float) -> dict[str, Any]:
         task = self.task
+        task.processes.mean_(self.stat_sum)  # with several processes: the interval's statistics over all ranks
         means = (self.stat_sum / max(1, self.stat_count)).tolist()
         record: dict[str, Any] = {"step": self.step, **task.log_fields(self.step),
                                   **dict(zip(task.stat_names, means, strict=True))}
         record["seconds"] = seconds  # of training in this interval (sampling, checkpoints, evaluation left out)
         record["sec_per_step"] = seconds / max(1, self.stat_count)
-        record["samples_per_sec"] = task.batch_size / record["sec_per_step"] if seconds > 0 else None
+        record["samples_per_sec"] = task.batch_size * task.processes.world / record["sec_per_step"] \
+            if seconds > 0 else None  # of all processes together
         record["g_grad_norm"], record["d_grad_norm"] = task.grad_norms
         record["threads"] = self.threads
         if self.monitor is not None:
@@ -221,7 +236,8 @@ class TrainingLoop:
             step=self.step, d_loss=record["d_loss"], g_loss=record["g_loss"], d_real=record["d_real"],
             d_fake=record["d_fake"], g_grad_norm=record["g_grad_norm"], d_grad_norm=record["d_grad_norm"],
             weights_finite=finite, diversity=record.get("diversity"), modes_reached=record.get("modes_reached"),
-            modes_total=record.get("modes_total"), movement=record.get("movement"),
+            modes_total=record.get("modes_total"), movement=record.get("movement"), rt=record.get("rt"),
+            augmented=self.task.augments(),
             **{key: record.get(key) for key in CLASS_HEALTH})
         for event in self.monitor.observe(observation):
             self._announce(event)
@@ -272,7 +288,9 @@ class TrainingLoop:
         # (restored to the checkpoint before this evaluation) would not have done
         cuda = [self.task.device] if self.task.device.type == "cuda" else []
         with torch.random.fork_rng(devices=cuda):
-            results = self.task.evaluate(self.step)
+            # rank 0 evaluates (the generators are the same on every rank) and tells the others
+            results = self.task.evaluate(self.step) if self.task.processes.main else None
+        results = self.task.processes.share(results)
         self.output.metrics({"step": self.step, "eval": results})
         key = self.task.best_metric
         if key is None or self.output.checkpoints is None:
@@ -297,7 +315,7 @@ class TrainingLoop:
         cfg, task = self.settings, self.task
         if self.step >= cfg.steps:
             return TrainResult(run_dir, self.step, False, {})
-        if self.latest() is None:
+        if task.processes.share(self.latest() is None):  # rank 0 decides: it may be writing the folder now
             self.save()  # step 0: something good to roll back to
         task.start(self.step)
         last: dict[str, Any] = {}
@@ -307,7 +325,8 @@ class TrainingLoop:
         busy = 0.0  # seconds of sampling, checkpoints and evaluation in the current log interval: not step time
         interval_start = time.perf_counter()
         try:
-            with StopOnInterrupt() as stop, bar:
+            processes = task.processes
+            with StopOnInterrupt(shared=processes.active) as stop, bar:
                 while self.step < cfg.steps:
                     logging_now = (self.step + 1) % cfg.log_every == 0 or self.step + 1 == cfg.steps
                     if cfg.lr_schedule != "constant":
@@ -319,6 +338,8 @@ class TrainingLoop:
                         self._share_cores()
                     bar.update(1)
                     finished = self.step == cfg.steps
+                    # a stop asked of any rank is every rank's, at this same step
+                    stopping = processes.any(stop.requested, task.device) if processes.active else stop.requested
                     if logging_now:
                         last = self._log(time.perf_counter() - interval_start - busy)
                         interval_start, busy = time.perf_counter(), 0.0
@@ -329,9 +350,9 @@ class TrainingLoop:
                             continue
                         bar.set_postfix(self._postfix(last))
                     io_start = time.perf_counter()
-                    if self.step % cfg.sample_every == 0 or finished:
+                    if (self.step % cfg.sample_every == 0 or finished) and processes.main:
                         task.preview(self.step)
-                    if self.step % cfg.checkpoint_every == 0 or finished or stop.requested:
+                    if self.step % cfg.checkpoint_every == 0 or finished or stopping:
                         if not self.weights_finite():
                             self._roll_back()
                             continue
@@ -339,7 +360,7 @@ class TrainingLoop:
                     if cfg.eval_every and (self.step % cfg.eval_every == 0 or finished):
                         self._evaluate()
                     busy += time.perf_counter() - io_start
-                    if stop.requested and not finished:  # Ctrl-C during sampling or evaluation: save now
+                    if stopping and not finished:  # Ctrl-C during sampling or evaluation: save now
                         if not self._saved_at_this_step():
                             self.save()
                         interrupted = True

@@ -13,6 +13,8 @@ from ganforge.data import Dataset, load_dataset
 from ganforge.errors import GanforgeError
 from ganforge.kinds import RunKind, refuse_changes
 from ganforge.training import checkpoint as ckpt
+from ganforge.training.distributed import SINGLE, Processes, join
+from ganforge.training.hardware import pick_device
 from ganforge.training.loop import LoopOutput, LoopSettings, TrainingLoop, TrainResult
 from ganforge.training.run_folder import RunFolder, default_run_path, write_failures_explained
 from ganforge.training.trainer import SampleTask
@@ -23,18 +25,23 @@ log = logging.getLogger("ganforge")
 class Trainer:
     """Trains one GAN on one dataset of images or vectors into one run folder: a `SampleTask` in the shared loop."""
 
-    def __init__(self, config: TrainConfig, dataset: Dataset, run: RunFolder, progress: bool = True):
+    def __init__(self, config: TrainConfig, dataset: Dataset, run: RunFolder, progress: bool = True,
+                 processes: Processes = SINGLE):
         from ganforge.report.sinks import RunSinks
 
         self.run = run
-        self.task = SampleTask(config, dataset, run)
-        self.task.sinks = sinks = RunSinks(run.path, config.tensorboard)
+        self.task = SampleTask(config, dataset, run, processes)
         settings = LoopSettings(config.steps, config.log_every, config.sample_every, config.checkpoint_every,
                                 config.keep_checkpoints, config.eval_every, config.lr_schedule, config.on_divergence,
                                 config.diagnose, config.loss, self.task.loss.probabilistic)
-        output = LoopOutput.for_run(run)
-        output.metrics = lambda record: (run.append_metrics(record), sinks.metrics(record))
-        self.loop = TrainingLoop(self.task, settings, output, progress, self.task.threads, self.task.core_share)
+        if processes.main:
+            self.task.sinks = sinks = RunSinks(run.path, config.tensorboard)
+            output = LoopOutput.for_run(run)
+            output.metrics = lambda record: (run.append_metrics(record), sinks.metrics(record))
+        else:  # the other ranks read checkpoints (to resume, to roll back) and write nothing
+            output = LoopOutput(checkpoints=run.checkpoints)
+        self.loop = TrainingLoop(self.task, settings, output, progress and processes.main, self.task.threads,
+                                 self.task.core_share)
 
     @property
     def step(self) -> int:
@@ -134,37 +141,62 @@ class TensorRuns(RunKind):
 
 
 def _train(cfg: TrainConfig, run: RunFolder | None, progress: bool) -> TrainResult:
-    """Train a new run (`run` None) or continue `run`, holding its folder locked."""
+    """Train a new run (`run` None) or continue `run`, holding its folder locked; under torchrun, as one of its
+    processes (see `training.distributed`)."""
+    processes = join(pick_device(cfg.device))
+    try:
+        return _train_as(processes, cfg, run, progress and processes.main)
+    finally:
+        processes.close()
+
+
+def _train_as(processes: Processes, cfg: TrainConfig, run: RunFolder | None, progress: bool) -> TrainResult:
     dataset = load_dataset(cfg.data, cfg.image_size, cfg.channels, cfg.workers, cfg.cache_gb, progress=progress,
                            labels=cfg.labels != "none")
     cfg.conditional = resolve_conditional(cfg.conditional, dataset)
     resume = run is not None
     if run is None:
-        run = RunFolder.new(cfg.out or default_run_path(dataset.name))
+        # rank 0 picks the folder (runs/NAME-2 when runs/NAME is taken) and the other ranks take its word
+        path = processes.share(str(RunFolder.new(cfg.out or default_run_path(dataset.name)).path)
+                               if processes.main else None)
+        run = RunFolder(path)
         cfg.out = str(run.path)
     else:
         _check_same_data(run, dataset)
+    if not processes.main:  # rank 0 holds the lock and writes config.json
+        processes.barrier()
+        trainer = Trainer(cfg, dataset, run, progress=False, processes=processes)
+        _restore(trainer, run, cfg, resume)
+        return trainer.fit()
     with run.lock(new=not resume), write_failures_explained(run.path):
-        trainer = Trainer(cfg, dataset, run, progress=progress)
-        if resume:
-            found = ckpt.find_checkpoint(run.path)
-            if found is not None:
-                trainer.loop.restore(found)
-                log.info("resuming %s from its checkpoint at step %s", run.path, f"{trainer.step:,}")
-            else:  # killed before its first checkpoint: the same seed replays the same run from step 0
-                run.truncate_metrics(0)
-                run.truncate_diagnoses(0)
-            if cfg.steps <= trainer.step:
-                raise GanforgeError(f"run {run.path} is already at step {trainer.step:,}; --steps is the new total, "
-                                    f"so give more than {trainer.step} to continue it")
+        processes.barrier()
+        trainer = Trainer(cfg, dataset, run, progress=progress, processes=processes)
+        _restore(trainer, run, cfg, resume)
         run.write_config(trainer.task.describe())
         return trainer.fit()
 
 
+def _restore(trainer: Trainer, run: RunFolder, cfg: TrainConfig, resume: bool) -> None:
+    """Continue a resumed run from its newest checkpoint (rank 0 alone rewrites the run's logs)."""
+    if not resume:
+        return
+    found = ckpt.find_checkpoint(run.path)
+    if found is not None:
+        trainer.loop.restore(found)
+        log.info("resuming %s from its checkpoint at step %s", run.path, f"{trainer.step:,}")
+    elif trainer.task.processes.main:  # killed before its first checkpoint: the same seed replays the run
+        run.truncate_metrics(0)
+        run.truncate_diagnoses(0)
+    if cfg.steps <= trainer.step:
+        raise GanforgeError(f"run {run.path} is already at step {trainer.step:,}; --steps is the new total, "
+                            f"so give more than {trainer.step} to continue it")
+
+
 def resume_config(run: RunFolder, overrides: dict[str, Any]) -> TrainConfig:
     """The stored configuration of `run` with the allowed `overrides` applied (others must not change)."""
-    # runs from before conditional GANs were unconditional, whatever their data's folders say now
-    stored = build_config({"conditional": False, "labels": "none", **run.read_config()["config"]},
+    # runs from before conditional GANs were unconditional, whatever their data's folders say now, and runs from
+    # before adaptive augmentation had none
+    stored = build_config({"conditional": False, "labels": "none", "augment_p": "off", **run.read_config()["config"]},
                           source=str(run.config_path))
     refuse_changes(run, overrides, RESUMABLE, lambda key: getattr(stored, key),
                    lambda key, value: getattr(build_config({key: value}, base=stored), key),

@@ -13,6 +13,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ganforge.training.distributed import SINGLE
+
 
 class Task:
     """The per-kind half of training. Subclasses set the attributes below and implement `train_step`."""
@@ -26,6 +28,7 @@ class Task:
                                                      ("d_real", "D(x)", ".2f"), ("d_fake", "D(G(z))", ".2f"))
     device = torch.device("cpu")
     batch_size = 1
+    processes = SINGLE  # this process's place in a multi-process run (training.distributed)
 
     def __init__(self) -> None:
         self.grad_norms: tuple[float, float] = (math.nan, math.nan)  # (G, D), set by a measuring step
@@ -81,6 +84,10 @@ class Task:
     def log_fields(self, step: int) -> dict[str, Any]:
         """Extra fields of the log line at `step` (tables: the epoch)."""
         return {}
+
+    def augments(self) -> bool:
+        """Whether what the discriminator sees is augmented now (the health monitor's overfitting rule asks)."""
+        return False
 
     # ----- health, samples, evaluation ------------------------------------------------------------------------
     def fixed_samples(self) -> Tensor | None:

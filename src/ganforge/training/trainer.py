@@ -8,25 +8,30 @@ data order is a pure function of the step, so a resumed run reads the batches an
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from ganforge import __version__
-from ganforge.config import RESUMABLE, TrainConfig
+from ganforge.config import RESUMABLE, TrainConfig, augment_probability
 from ganforge.data import IMAGE, Dataset
 from ganforge.data.export import save_samples
 from ganforge.diagnostics.classes import ClassReference
+from ganforge.diagnostics.monitor import SIGN_LOSSES
 from ganforge.errors import GanforgeError
 from ganforge.losses import get_loss
 from ganforge.models import build_models, resolve_model, sample_latent
 from ganforge.models.conditional import GRID_COLUMNS, auxiliary_loss, fixed_labels
+from ganforge.models.fastgan import reconstructing
+from ganforge.regularizers.ada import AUTO_LIMIT, AdaptiveAugment
 from ganforge.regularizers.augment import diff_augment, parse_policy
 from ganforge.regularizers.ema import GeneratorEMA
 from ganforge.regularizers.penalties import r1_penalty, wgan_gradient_penalty
+from ganforge.training.distributed import SINGLE, Processes, local_processes
 from ganforge.training.evaluation import TrainingEvaluation
 from ganforge.training.hardware import CoreShare, autocast_factory, pick_device, pick_precision, set_threads
 from ganforge.training.loop import TrainResult
@@ -34,26 +39,59 @@ from ganforge.training.run_folder import RunFolder
 from ganforge.training.task import Task, grad_norm
 
 __all__ = ["SampleTask", "TrainResult"]
+log = logging.getLogger("ganforge")
 DIVERSITY_SAMPLES = 1000  # all fixed points of vector data; images have 64
+
+
+def judge(discriminator: nn.Module, x: Tensor, labels: Tensor | None) -> tuple[Tensor, Tensor | None]:
+    """(D's logits, ACGAN class logits or None): D(x), or D(x, y) for a conditional discriminator."""
+    if labels is None:
+        return discriminator(x), None
+    return discriminator(x, labels)
+
+
+class JudgeBoth(nn.Module):
+    """D on real and on generated samples in one forward pass: DDP averages gradients for one forward pass per
+    backward pass. Self-supervised discriminators (fastgan) reconstruct the real samples on the way."""
+
+    def __init__(self, discriminator: nn.Module):
+        super().__init__()
+        self.discriminator = discriminator
+
+    def forward(self, real: Tensor, fake: Tensor, real_labels: Tensor | None, fake_labels: Tensor | None
+                ) -> tuple[Tensor, Tensor | None, Tensor, list[Tensor]]:
+        with reconstructing(self.discriminator) as reconstruction:
+            real_logits, real_classes = judge(self.discriminator, real, real_labels)
+        fake_logits, _ = judge(self.discriminator, fake, fake_labels)
+        return real_logits, real_classes, fake_logits, reconstruction
 
 
 class SampleTask(Task):
     """A GAN on fixed-shape samples (images, vectors), unconditional or class-conditional."""
 
     kind = "tensor"
+    stat_names = (*Task.stat_names, "rt")  # rt: E[sign D(x_real)], how sure D is of the real samples (ADA's r_t)
     resumable = "--steps, --data, --threads, --device and the logging, checkpoint and evaluation options"
 
-    def __init__(self, config: TrainConfig, dataset: Dataset, run: RunFolder):
+    def __init__(self, config: TrainConfig, dataset: Dataset, run: RunFolder, processes: Processes = SINGLE):
         super().__init__()
-        self.config, self.dataset, self.run = config, dataset, run
+        self.config, self.dataset, self.run, self.processes = config, dataset, run, processes
         self.device = pick_device(config.device)
+        if self.device.type == "cuda" and processes.active:
+            self.device = torch.device("cuda", processes.local_rank)
         self.classes = dataset.num_classes if config.conditional else 0
-        self.model_name, self.model_options = resolve_model(config, dataset.kind, self.classes)
+        photos = dataset.sample_shape[-1] if dataset.kind == IMAGE and "files" in dataset.info else None
+        auto = config.model == "auto"
+        self.model_name, self.model_options = resolve_model(config, dataset.kind, self.classes, photos)
+        if auto and photos is not None:
+            log.info("model auto: %s for a folder of images at %d pixels (fastgan from 64 pixels on; --model dcgan "
+                     "for the 2016 DCGAN)", self.model_name, photos)
         self.batch_size = config.batch_size
-        self.threads = set_threads(config.threads, self.device, getattr(dataset, "workers", 0))
+        self.threads = set_threads(config.threads, self.device, getattr(dataset, "workers", 0),
+                                   sharers=local_processes() if processes.active else 1)
         # --threads 0 on a CPU: give cores up to other processes while they are busy (see CoreShare)
         self.core_share = CoreShare(self.threads) if config.threads == 0 and self.device.type == "cpu" \
-            and self.threads > 1 else None
+            and self.threads > 1 and not processes.active else None
         self.precision = pick_precision(config.precision, self.device)
         self.autocast = autocast_factory(self.precision, self.device)
         self.loss = get_loss(config.loss)
@@ -64,11 +102,15 @@ class SampleTask(Task):
                                                 pack=config.pack, spectral_norm=config.spectral_norm,
                                                 classes=self.classes, cond=config.cond)
         # channels_last lets oneDNN/cuDNN pick their fastest convolution kernels for image models.
-        self.memory_format = torch.channels_last if dataset.kind == IMAGE and self.model_name == "dcgan" \
-            else torch.contiguous_format
+        self.memory_format = torch.channels_last if dataset.kind == IMAGE else torch.contiguous_format
         self.generator = generator.to(self.device, memory_format=self.memory_format)
         self.discriminator = discriminator.to(self.device, memory_format=self.memory_format)
         self.ema = GeneratorEMA(self.generator, config.ema) if config.ema > 0 else None
+        # the passes whose gradients are averaged over the processes (the networks themselves with one process)
+        self.generator_pass = processes.wrap(self.generator, self.device)
+        self.discriminator_pass = processes.wrap(JudgeBoth(self.discriminator), self.device)
+        if processes.active:  # augmentations and crops differ between the ranks (the weights above do not)
+            torch.manual_seed(config.seed * processes.world + processes.rank)
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=config.lr_g, betas=config.betas_g)
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=config.lr_d, betas=config.betas_d)
 
@@ -100,9 +142,37 @@ class SampleTask(Task):
         self.augment_policy = parse_policy(config.augment) if config.augment else []
         if self.augment_policy and self.dataset.kind != IMAGE:
             raise GanforgeError("option --augment (DiffAugment) applies to images, not vector data")
+        self.ada = self._adaptive_augmentation(config)
+        if self.ada is not None:
+            self.shown_stats = (*Task.shown_stats, ("augment_p", "p", ".2f"))
         if config.batch_size % config.pack:
             raise GanforgeError(f"option --pack {config.pack} needs --batch-size divisible by it, "
                                 f"got {config.batch_size}")
+
+    def _adaptive_augmentation(self, config: TrainConfig) -> AdaptiveAugment | None:
+        """ADA from `--augment-p`: `auto` turns it on for image folders of fewer than 10,000 images (and says so)."""
+        wanted = augment_probability(config.augment_p)
+        folder = self.dataset.kind == IMAGE and "files" in self.dataset.info
+        if wanted == "auto":
+            if not folder or len(self.dataset) >= AUTO_LIMIT:
+                return None
+            if config.loss not in SIGN_LOSSES:
+                log.info("adaptive augmentation stays off: the %s loss's D output has no sign to steer it by",
+                         config.loss)
+                return None
+            log.info("adaptive augmentation on: %s images are few enough for D to memorise them (fewer than %s); "
+                     "--augment-p off turns it off", f"{len(self.dataset):,}", f"{AUTO_LIMIT:,}")
+            wanted = "ada"
+        if wanted == "off":
+            return None
+        if self.dataset.kind != IMAGE:
+            raise GanforgeError("option --augment-p (adaptive augmentation) applies to images, not vector data")
+        if wanted == "ada":
+            if config.loss not in SIGN_LOSSES:
+                raise GanforgeError(f"option --augment-p ada steers by the sign of D's output, which the {config.loss} "
+                                    f"loss does not give; use --loss {' / '.join(SIGN_LOSSES)} or a fixed --augment-p")
+            return AdaptiveAugment(0.0, adaptive=True, reduce=self.processes.sum_)
+        return AdaptiveAugment(float(wanted), adaptive=False)
 
     def describe(self) -> dict[str, Any]:
         """Everything `config.json` records: the resolved configuration, model, data codec, hardware choices."""
@@ -114,7 +184,7 @@ class SampleTask(Task):
                       "conditional": {"method": self.config.cond, "classes": self.classes} if self.classes else None},
             "data": self._data_identity(),
             "runtime": {"device": str(self.device), "precision": self.precision, "threads": self.threads,
-                        "threads_adapt": self.core_share is not None},
+                        "threads_adapt": self.core_share is not None, "processes": self.processes.world},
         }
 
     def _data_identity(self) -> dict[str, Any]:
@@ -144,9 +214,28 @@ class SampleTask(Task):
     def load_tensors(self, tensors: dict[str, Tensor]) -> None:
         self.fixed_noise = tensors["fixed_noise"]
 
+    def state_dict(self) -> dict[str, Any]:
+        return {"ada": self.ada.state_dict()} if self.ada is not None else {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if self.ada is not None and "ada" in state:
+            self.ada.load_state_dict(state["ada"])
+
     def identity(self) -> dict[str, Any]:
         data = {k: v for k, v in self._data_identity().items() if k != "name"}  # moved data keeps its identity
-        return {"options": {k: v for k, v in self.config.to_json().items() if k not in RESUMABLE}, "data": data}
+        options = {k: v for k, v in self.config.to_json().items() if k not in RESUMABLE}
+        if options.get("augment_p") == "off":  # as checkpoints from before adaptive augmentation say it: not at all
+            del options["augment_p"]
+        if self.processes.active:  # the data order and batch depend on the number of processes
+            options["processes"] = self.processes.world
+        return {"options": options, "data": data}
+
+    def log_fields(self, step: int) -> dict[str, Any]:
+        return {"augment_p": self.ada.p} if self.ada is not None else {}
+
+    def augments(self) -> bool:
+        """Whether what D sees is augmented (ADA above 0, or DiffAugment)."""
+        return bool(self.augment_policy) or (self.ada is not None and self.ada.p > 0)
 
     # ----- one step --------------------------------------------------------------------------------------------
     def start(self, step: int) -> None:
@@ -155,18 +244,27 @@ class SampleTask(Task):
         self.generator.train()
         self.discriminator.train()
         self._batches = self.dataset.batches(cfg.batch_size, cfg.seed, step * cfg.d_steps, self.device,
-                                             with_labels=bool(self.classes))
+                                             with_labels=bool(self.classes), rank=self.processes.rank,
+                                             world=self.processes.world)
+
+    def _own_part(self, batch: Tensor) -> Tensor:
+        """This process's slice of a global batch (all of it with one process)."""
+        n = len(batch) // self.processes.world
+        return batch[self.processes.rank * n : (self.processes.rank + 1) * n]
 
     def _noise(self, n: int) -> Tensor:
-        z = sample_latent(self.config.latent, n, self.model_options["latent_dim"], self.noise_rng)
-        return z.to(self.device, non_blocking=True)
+        """Noise for this process's `n` samples: its slice of the global batch's noise, which every rank draws."""
+        z = sample_latent(self.config.latent, n * self.processes.world, self.model_options["latent_dim"],
+                          self.noise_rng)
+        return self._own_part(z).to(self.device, non_blocking=True)
 
     def _fake_labels(self, n: int) -> Tensor | None:
         """Classes for generated samples, drawn by their frequency in the data (as stylegan2-ada does)."""
         if self.label_frequencies is None:
             return None
-        labels = torch.multinomial(self.label_frequencies, n, replacement=True, generator=self.noise_rng)
-        return labels.to(self.device, non_blocking=True)
+        labels = torch.multinomial(self.label_frequencies, n * self.processes.world, replacement=True,
+                                   generator=self.noise_rng)
+        return self._own_part(labels).to(self.device, non_blocking=True)
 
     def generate(self, generator: torch.nn.Module, z: Tensor, labels: Tensor | None) -> Tensor:
         """G(z), or G(z, y) for a conditional run."""
@@ -174,14 +272,14 @@ class SampleTask(Task):
 
     def judge(self, x: Tensor, labels: Tensor | None) -> tuple[Tensor, Tensor | None]:
         """(D's logits, ACGAN class logits or None): D(x), or D(x, y) for a conditional run."""
-        if labels is None:
-            return self.discriminator(x), None
-        return self.discriminator(x, labels)
+        return judge(self.discriminator, x, labels)
 
     def _discriminator_view(self, x: Tensor, step: int) -> Tensor:
         """What D sees: DiffAugment and annealed instance noise, the same for real and generated samples."""
         if self.augment_policy:
             x = diff_augment(x, self.augment_policy)
+        if self.ada is not None:
+            x = self.ada(x)
         if self.config.instance_noise:
             sigma = self.config.instance_noise * max(0.0, 1.0 - step / max(1, self.config.steps))
             x = x + sigma * torch.randn_like(x)
@@ -216,7 +314,7 @@ class SampleTask(Task):
             fake_labels = self._fake_labels(real.shape[0])
             last = i == cfg.d_steps - 1
             with self.autocast(), torch.set_grad_enabled(last):
-                fake = self.generate(generator, z, fake_labels)  # kept with its graph on the last pass, for G
+                fake = self.generate(self.generator_pass, z, fake_labels)  # kept with its graph on the last pass, for G
             real_in = self._discriminator_view(real, step)
             fake_in = self._discriminator_view(fake.detach(), step)
             if regularise and cfg.r1:
@@ -224,9 +322,11 @@ class SampleTask(Task):
             if regularise and cfg.r2:
                 fake_in = fake_in.detach().requires_grad_(True)
             with self.autocast():
-                real_logits, real_classes = self.judge(real_in, real_labels)
-                fake_logits, _ = self.judge(fake_in, fake_labels)
+                real_logits, real_classes, fake_logits, reconstruction = self.discriminator_pass(
+                    real_in, fake_in, real_labels, fake_labels)
                 d_loss = loss.discriminator_loss(real_logits.float(), fake_logits.float())
+                for term in reconstruction:
+                    d_loss = d_loss + term
                 if real_classes is not None:  # ACGAN: D's classifier learns the real samples' classes
                     d_loss = d_loss + auxiliary_loss(real_classes, real_labels)
                 if regularise:
@@ -236,6 +336,8 @@ class SampleTask(Task):
             if measure and last:
                 d_norm = grad_norm(discriminator)
             self.opt_d.step()
+            if self.ada is not None:
+                self.ada.observe(real_logits)
 
         discriminator.requires_grad_(False)  # no weight gradients for D during G's update
         with self.autocast():
@@ -251,12 +353,15 @@ class SampleTask(Task):
         if measure:
             self.grad_norms = (grad_norm(generator), d_norm)
         self.opt_g.step()
+        # batch-norm statistics (D's moved in G's pass too) alike on every rank, before the EMA copies G's
+        self.processes.average_buffers(generator)
+        self.processes.average_buffers(discriminator)
         discriminator.requires_grad_(True)
         if self.ema is not None:
             self.ema.update(generator)
         with torch.no_grad():
             return torch.stack([d_loss.detach(), g_loss.detach(), torch.sigmoid(real_logits.float()).mean(),
-                                torch.sigmoid(fake_logits.float()).mean()])
+                                torch.sigmoid(fake_logits.float()).mean(), torch.sign(real_logits.float()).mean()])
 
     # ----- samples, health, evaluation -------------------------------------------------------------------------
     @property

@@ -1,0 +1,148 @@
+"""Several processes (torchrun, gloo on the CPU): the ranks stay identical, N ranks × batch B take the steps of one
+process with batch N·B, a multi-process run resumes exactly, and a stop on any rank stops all at one step.
+
+Each test starts one torchrun job of two single-threaded processes at a time (the suite never runs trainings
+that compete for the cores)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+DRIVER = Path(__file__).with_name("ddp_driver.py")
+TINY = ["--data", "digits", "--image-size", "16", "--g-width", "8", "--d-width", "8", "--latent-dim", "16",
+        "--threads", "1", "--log-every", "2", "--sample-every", "1000", "--quiet", "--device", "cpu"]
+
+pytestmark = pytest.mark.skipif(not torch.distributed.is_available(), reason="torch built without distributed")
+
+
+def _run(dump: Path, args: list[str], processes: int = 2, env: dict | None = None, wait: bool = True):
+    """The driver under torchrun with `processes` ranks (or alone with 1); returns the finished process."""
+    dump.mkdir(parents=True, exist_ok=True)
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}"] \
+        if processes > 1 else [sys.executable]
+    command = [*launcher, str(DRIVER), str(dump), *args]
+    full_env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
+    if not wait:
+        return subprocess.Popen(command, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    done = subprocess.run(command, env=full_env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done
+
+
+def _weights(dump: Path, rank: int) -> dict[str, torch.Tensor]:
+    return load_file(dump / f"rank{rank}.safetensors")
+
+
+def test_ranks_keep_identical_weights_and_ema(tmp_path):
+    # batch norm in both networks, EMA, and augmentation that differs between the ranks (ADA at a fixed p)
+    _run(tmp_path / "dump", [*TINY, "--steps", "6", "--batch-size", "8", "--ema", "0.9", "--augment-p", "0.5",
+                             "--out", str(tmp_path / "run")])
+    first, second = _weights(tmp_path / "dump", 0), _weights(tmp_path / "dump", 1)
+    assert set(first) == set(second)
+    assert any(k.startswith("generator_ema.") for k in first)
+    start = load_file(tmp_path / "run" / "checkpoints" / "step_000000" / "models.safetensors") \
+        if (tmp_path / "run" / "checkpoints" / "step_000000" / "models.safetensors").exists() else None
+    for key in first:
+        assert torch.equal(first[key], second[key]), key
+    if start is not None:  # the ranks trained: the weights moved from step 0
+        moved = [k for k in start if k in first and not torch.equal(start[k], first[k])]
+        assert moved
+    # rank 0 alone wrote the run folder; its log counts the images of both ranks
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if "d_loss" in r] == [2, 4, 6]
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["config"]["batch_size"] == 8
+
+
+def test_two_ranks_of_batch_b_step_like_one_process_of_batch_2b(tmp_path):
+    # an MLP without batch norm on 2-D points: the global batch's gradient is the mean of the ranks' gradients
+    common = ["--data", "ring", "--model", "mlp", "--g-width", "32", "--d-width", "32", "--threads", "1", "--device", "cpu",
+              "--steps", "5", "--log-every", "5", "--quiet", "--lr-g", "1e-3", "--lr-d", "1e-3"]
+    _run(tmp_path / "two", [*common, "--batch-size", "16", "--out", str(tmp_path / "run2")])
+    _run(tmp_path / "one", [*common, "--batch-size", "32", "--out", str(tmp_path / "run1")], processes=1)
+    two, one = _weights(tmp_path / "two", 0), _weights(tmp_path / "one", 0)
+    for key in one:
+        if key.startswith(("generator.", "discriminator.")):
+            assert torch.allclose(two[key], one[key], atol=1e-5, rtol=1e-4), key
+    # and batch B alone would not have matched: the comparison can fail
+    _run(tmp_path / "half", [*common, "--batch-size", "16", "--out", str(tmp_path / "run_half")], processes=1)
+    half = _weights(tmp_path / "half", 0)
+    assert any(not torch.allclose(half[k], one[k], atol=1e-5, rtol=1e-4) for k in one if k.startswith("generator."))
+
+
+def test_a_multi_process_run_resumes_exactly(tmp_path):
+    args = [*TINY, "--batch-size", "8", "--ema", "0.9", "--augment-p", "0.5", "--checkpoint-every", "3"]
+    _run(tmp_path / "unbroken", [*args, "--steps", "6", "--out", str(tmp_path / "a")])
+    _run(tmp_path / "first", [*args, "--steps", "3", "--out", str(tmp_path / "b")])
+    _run(tmp_path / "resumed", ["--resume", str(tmp_path / "b"), "--steps", "6", "--quiet"])
+    for rank in (0, 1):
+        unbroken, resumed = _weights(tmp_path / "unbroken", rank), _weights(tmp_path / "resumed", rank)
+        for key in unbroken:
+            assert torch.equal(unbroken[key], resumed[key]), (rank, key)
+    # a different number of processes would read other batches: refused by name
+    done = subprocess.run([sys.executable, "-m", "ganforge", "train", "--resume", str(tmp_path / "b"), "--steps", "9",
+                           "--quiet"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "processes" in done.stderr, done.stderr
+
+
+def test_a_stop_on_one_rank_stops_every_rank_at_the_same_step(tmp_path):
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    job = _run(tmp_path / "dump", [*TINY, "--steps", "100000", "--batch-size", "8", "--checkpoint-every", "100000",
+                                   "--out", str(tmp_path / "run")], env={"PIDS": str(pids)}, wait=False)
+    try:
+        metrics = tmp_path / "run" / "metrics.jsonl"
+        deadline = time.monotonic() + 120
+        while not (metrics.exists() and metrics.read_text().count("\n") >= 2):
+            assert job.poll() is None and time.monotonic() < deadline, job.stdout.read() if job.poll() else "slow"
+            time.sleep(0.2)
+        os.kill(int((pids / "rank1.pid").read_text()), signal.SIGINT)  # Ctrl-C on rank 1 alone
+        output, _ = job.communicate(timeout=120)
+    finally:
+        if job.poll() is None:
+            job.kill()
+    assert job.returncode == 0, output[-3000:]
+    first, second = _weights(tmp_path / "dump", 0), _weights(tmp_path / "dump", 1)
+    step = int(first["step"])
+    assert int(second["step"]) == step and 0 < step < 100000
+    latest = json.loads((tmp_path / "run" / "checkpoints" / "latest.json").read_text())
+    assert latest["step"] == step, latest
+    assert "interrupted at step" in output
+
+
+def test_ctrl_c_on_ganforge_train_nproc_saves_and_resumes(tmp_path):
+    run = tmp_path / "run"
+    command = [sys.executable, "-m", "ganforge", "train", "--nproc", "2", *TINY, "--steps", "100000",
+               "--batch-size", "8", "--checkpoint-every", "100000", "--out", str(run)]
+    job = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           start_new_session=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        metrics = run / "metrics.jsonl"
+        deadline = time.monotonic() + 120
+        while not (metrics.exists() and metrics.read_text().count("\n") >= 2):
+            assert job.poll() is None and time.monotonic() < deadline, job.stdout.read() if job.poll() else "slow"
+            time.sleep(0.2)
+        os.kill(job.pid, signal.SIGINT)  # what Ctrl-C in the terminal sends to `ganforge train`
+        output, _ = job.communicate(timeout=120)
+    finally:
+        if job.poll() is None:
+            os.killpg(job.pid, signal.SIGKILL)
+    assert job.returncode == 130, output[-3000:]
+    assert "interrupted at step" in output and "Traceback" not in output, output[-3000:]
+    step = json.loads((run / "checkpoints" / "latest.json").read_text())["step"]
+    assert 0 < step < 100000
+    done = subprocess.run([sys.executable, "-m", "ganforge", "train", "--nproc", "2", "--resume", str(run),
+                           "--steps", str(step + 2), "--quiet"], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert json.loads((run / "checkpoints" / "latest.json").read_text())["step"] == step + 2
