@@ -66,8 +66,8 @@ def test_ranks_keep_identical_weights_and_ema(tmp_path):
 
 def test_two_ranks_of_batch_b_step_like_one_process_of_batch_2b(tmp_path):
     # an MLP without batch norm on 2-D points: the global batch's gradient is the mean of the ranks' gradients
-    common = ["--data", "ring", "--model", "mlp", "--g-width", "32", "--d-width", "32", "--threads", "1", "--device", "cpu",
-              "--steps", "5", "--log-every", "5", "--quiet", "--lr-g", "1e-3", "--lr-d", "1e-3"]
+    common = ["--data", "ring", "--model", "mlp", "--g-width", "32", "--d-width", "32", "--threads", "1",
+              "--device", "cpu", "--steps", "5", "--log-every", "5", "--quiet", "--lr-g", "1e-3", "--lr-d", "1e-3"]
     _run(tmp_path / "two", [*common, "--batch-size", "16", "--out", str(tmp_path / "run2")])
     _run(tmp_path / "one", [*common, "--batch-size", "32", "--out", str(tmp_path / "run1")], processes=1)
     two, one = _weights(tmp_path / "two", 0), _weights(tmp_path / "one", 0)
@@ -81,10 +81,14 @@ def test_two_ranks_of_batch_b_step_like_one_process_of_batch_2b(tmp_path):
 
 
 def test_a_multi_process_run_resumes_exactly(tmp_path):
-    args = [*TINY, "--batch-size", "8", "--ema", "0.9", "--augment-p", "0.5", "--checkpoint-every", "3"]
-    _run(tmp_path / "unbroken", [*args, "--steps", "6", "--out", str(tmp_path / "a")])
+    # ADA steers p every 4 steps from sums over both ranks: a checkpoint at step 3 holds partial sums
+    args = [*TINY, "--batch-size", "8", "--ema", "0.9", "--augment-p", "ada", "--checkpoint-every", "3"]
+    _run(tmp_path / "unbroken", [*args, "--steps", "10", "--out", str(tmp_path / "a")])
     _run(tmp_path / "first", [*args, "--steps", "3", "--out", str(tmp_path / "b")])
-    _run(tmp_path / "resumed", ["--resume", str(tmp_path / "b"), "--steps", "6", "--quiet"])
+    _run(tmp_path / "resumed", ["--resume", str(tmp_path / "b"), "--steps", "10", "--quiet"])
+    p = {run: {r["step"]: r["augment_p"] for r in map(json.loads, (tmp_path / run / "metrics.jsonl").open())}
+         for run in ("a", "b")}
+    assert p["a"][10] > 0 and all(p["b"][step] == value for step, value in p["a"].items())
     for rank in (0, 1):
         unbroken, resumed = _weights(tmp_path / "unbroken", rank), _weights(tmp_path / "resumed", rank)
         for key in unbroken:
@@ -146,3 +150,19 @@ def test_ctrl_c_on_ganforge_train_nproc_saves_and_resumes(tmp_path):
                           env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert json.loads((run / "checkpoints" / "latest.json").read_text())["step"] == step + 2
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--data", "digits", "--augment-p", "2"], "option --augment-p must be auto, ada, off or a probability"),
+    (["--data", "no/such/folder"], "data 'no/such/folder' is neither an existing path nor a built-in dataset"),
+    (["--data", "TABLE"], "option --nproc (several processes) applies to image and vector data, not to table runs"),
+])
+def test_bad_input_with_nproc_is_refused_before_any_process_starts(tmp_path, flags, message):
+    table = tmp_path / "t.csv"
+    table.write_text("a,b\n" + "\n".join(f"{i},{i % 3}" for i in range(20)) + "\n")
+    flags = [str(table) if f == "TABLE" else f for f in flags]
+    done = subprocess.run([sys.executable, "-m", "ganforge", "train", "--nproc", "2", *flags, "--out",
+                           str(tmp_path / "r")], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert message in done.stderr and done.stderr.strip().count("\n") == 0, done.stderr
+    assert "torchrun" not in done.stderr and not (tmp_path / "r").exists()

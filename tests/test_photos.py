@@ -16,7 +16,7 @@ from ganforge.cli import main
 from ganforge.diagnostics import HealthMonitor, Observation
 from ganforge.errors import GanforgeError
 from ganforge.models import MODELS, build_models
-from ganforge.models.fastgan import FastGANDiscriminator, reconstructing
+from ganforge.models.fastgan import reconstructing
 from ganforge.regularizers.ada import AdaptiveAugment, augment
 
 TINY = {"g_width": 4, "d_width": 4, "latent_dim": 16, "batch_size": 8, "threads": 1, "precision": "fp32",
@@ -29,7 +29,7 @@ def _faces(folder, count=24, size=64, seed=0):
     folder.mkdir(parents=True, exist_ok=True)
     yy, xx = np.mgrid[:size, :size]
     for i in range(count):
-        cy, cx, r = rng.uniform(size * 0.3, size * 0.7, 2).tolist() + [rng.uniform(size * 0.15, size * 0.3)]
+        cy, cx, r = [*rng.uniform(size * 0.3, size * 0.7, 2).tolist(), rng.uniform(size * 0.15, size * 0.3)]
         face = 255 * (((yy - cy) ** 2 + (xx - cx) ** 2) < r**2)
         Image.fromarray(face.astype(np.uint8)).save(folder / f"{i}.png")
     return folder
@@ -112,6 +112,12 @@ def test_ada_raises_p_when_d_is_sure_of_the_real_images_and_lowers_it_when_not()
     again = AdaptiveAugment(0.0)
     again.load_state_dict(json.loads(json.dumps(ada.state_dict())))
     assert again.state_dict() == ada.state_dict()
+    steady = AdaptiveAugment(0.5, interval=1, speed_images=100)
+    steady.observe(torch.tensor([1.0] * 16 + [-1.0] * 4))  # r_t = 0.6 exactly: p stays, as ADA's sign(0) = 0
+    assert steady.p == 0.5
+    packed = AdaptiveAugment(0.0, interval=1, speed_images=100)
+    packed.observe(torch.full((5,), 2.0), images=10)  # packs of 2: p moves by the images, not the logits
+    assert packed.p == pytest.approx(0.1)
     fixed = AdaptiveAugment(0.3, adaptive=False, interval=1)
     fixed.observe(torch.full((10,), 3.0))
     assert fixed.p == 0.3
@@ -171,3 +177,13 @@ def test_monitor_names_discriminator_overfitting(rt, d_fake, augmented, raised):
     critic = HealthMonitor("wgan-gp", warmup=100, patience=200, probabilistic=False)
     assert not [e for s in range(50, 1001, 50) for e in critic.observe(_observation(s, rt, d_fake, augmented))
                 if e.finding.name == "discriminator_overfitting"]
+
+
+def test_ada_checkpoints_one_state_for_every_rank_without_changing_the_next_step():
+    # two ranks mid-interval with different partial sums (8 and 4); torch.distributed would sum them to 12
+    ranks = [AdaptiveAugment(0.2, interval=4, speed_images=1000, reduce=lambda t: torch.full_like(t, 12.0), world=2)
+             for _ in range(2)]
+    ranks[0].observe(torch.full((8,), 1.0))
+    ranks[1].observe(torch.tensor([1.0] * 6 + [-1.0] * 2))
+    states = [ada.state_dict() for ada in ranks]
+    assert states[0]["signs"] == states[1]["signs"] == 6.0  # one state fits both; the total stays 12

@@ -1,6 +1,7 @@
 """Training end to end: real outcomes on toy data, grids and checkpoints, exact resume, Ctrl-C and divergence."""
 
 import json
+import math
 import signal
 
 import pytest
@@ -257,3 +258,17 @@ def test_core_share_gives_cores_up_while_others_are_busy_and_takes_them_back(mon
     # busy twice in a row → 1 thread; half a second later: too soon to look; idle twice in a row → 2 threads again
     assert threads == [2, 2, 1, 1, 1, 2, 2]
     assert CoreShare(2)._sample() is not None  # /proc/stat is readable here
+
+
+def test_a_checkpoint_from_before_rt_was_logged_resumes(tmp_path):
+    # ganforge 0.2 logged four statistics per step; its checkpoints hold a partial sum of four
+    from safetensors.torch import load_file, save_file
+
+    run = ganforge.train(**TINY_DCGAN, steps=4, log_every=3, threads=1, progress=False, out=tmp_path / "old")
+    training_file = run.run_dir / "checkpoints" / "step_000004" / "training.safetensors"
+    tensors = load_file(training_file)
+    assert tensors["stats.sum"].shape == (5,)
+    tensors["stats.sum"] = tensors["stats.sum"][:4].clone()
+    save_file(tensors, training_file)
+    resumed = ganforge.train(resume=run.run_dir, steps=6, progress=False)
+    assert resumed.step == 6 and math.isfinite(resumed.last_metrics["rt"])

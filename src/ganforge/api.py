@@ -52,6 +52,29 @@ def train(data: str | None = None, *, resume: str | Path | None = None, progress
     return kind_for_data(cfg.data).train(cfg, given, progress)
 
 
+def check_train(data: str | None = None, *, resume: str | Path | None = None, config: dict[str, Any] | None = None,
+                **options: Any) -> Any:
+    """What `train` with these arguments would refuse, refused now without training; returns the run kind
+    (`ganforge.kinds.RunKind`) it would train. Launchers call it before starting processes."""
+    from ganforge.kinds import kind_for_data, kind_of
+
+    if resume is not None:
+        run = RunFolder.open(resume)
+        kind = kind_of(run)
+        kind.check_resume(run, {**options, "data": data} if data is not None else options)
+        return kind
+    values = {**(config or {}), **options}
+    if data is not None:
+        values["data"] = data
+    if values.get("preset"):
+        values = {**preset_options(values["preset"]), **values}
+    cfg = build_config(values, source="options").validate()
+    from ganforge.data import check_spec
+
+    check_spec(cfg.data)
+    return kind_for_data(absolute_data(cfg.data))
+
+
 def absolute_data(spec: str | None) -> str | None:
     """A data path made absolute, so that the run can be resumed and evaluated from any directory."""
     if spec and spec not in BUILTIN and Path(spec).expanduser().exists():

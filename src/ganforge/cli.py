@@ -270,10 +270,19 @@ def _train(args: argparse.Namespace) -> int:
 
     if args.nproc < 1:
         raise GanforgeError(f"option --nproc must be at least 1, got {args.nproc}")
-    if args.nproc > 1 and not launched_by_torchrun():
-        return launch(args.nproc, _without_nproc(args.argv))
     given = {k: v for k, v in vars(args).items()
              if k not in {"command", "debug", "config", "resume", "quiet", "nproc", "argv"}}
+    if args.nproc > 1 and not launched_by_torchrun():  # refuse what the processes would refuse, before them
+        from ganforge.api import check_train
+
+        if args.resume and args.config:
+            raise GanforgeError("--config cannot be combined with --resume (the run keeps its own configuration)")
+        base = load_toml(args.config) if args.config else None
+        kind = check_train(resume=args.resume, config=base, **given)
+        if not kind.multi_process:
+            raise GanforgeError(f"option --nproc (several processes) applies to image and vector data, not to "
+                                f"{kind.name} runs; drop --nproc")
+        return launch(args.nproc, _without_nproc(args.argv))
     if args.resume:
         if args.config:
             raise GanforgeError("--config cannot be combined with --resume (the run keeps its own configuration)")

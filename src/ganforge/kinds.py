@@ -28,6 +28,7 @@ class RunKind:
     one-line `GanforgeError` saying what to use instead."""
 
     name = ""
+    multi_process = False  # whether it trains as several processes under torchrun (`--nproc`)
 
     def claims(self, data: str) -> bool:
         """Whether `--data` names data of this kind (the first kind that claims it trains it)."""
@@ -40,6 +41,9 @@ class RunKind:
     def resume(self, run: RunFolder, overrides: dict[str, Any], progress: bool) -> TrainResult:
         """Continue `run` from its newest checkpoint with the allowed `overrides`."""
         raise NotImplementedError
+
+    def check_resume(self, run: RunFolder, overrides: dict[str, Any]) -> None:
+        """Refuse `overrides` that `resume` would refuse, without training (before starting processes)."""
 
     def report(self, result: TrainResult) -> list[str]:
         """The lines `ganforge train` prints when a run finished or was interrupted."""

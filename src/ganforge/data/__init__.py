@@ -48,11 +48,18 @@ def load_dataset(spec: str, image_size: int | None = None, channels: int | None 
     return dataset if labels else dataset.without_labels()
 
 
-def _load(spec: str, image_size: int | None, channels: int | None, workers: int, cache_gb: float, progress: bool,
-          labels: bool) -> Dataset:
+def check_spec(spec: str) -> None:
+    """Refuse a `--data` that names nothing (no data, or neither a built-in nor an existing path), without loading."""
     if not spec:
         raise GanforgeError("no data given: pass --data with a folder of images, an .npy/.npz file or one of "
                             f"the built-in datasets ({', '.join(BUILTIN)})")
+    if spec not in BUILTIN and not Path(spec).expanduser().exists():
+        raise GanforgeError(f"data {spec!r} is neither an existing path nor a built-in dataset ({', '.join(BUILTIN)})")
+
+
+def _load(spec: str, image_size: int | None, channels: int | None, workers: int, cache_gb: float, progress: bool,
+          labels: bool) -> Dataset:
+    check_spec(spec)
     if spec in BUILTIN:
         entry = BUILTIN[spec]
         if entry.kind == VECTOR and (image_size or channels):
@@ -67,6 +74,4 @@ def _load(spec: str, image_size: int | None, channels: int | None, workers: int,
         raise GanforgeError(
             f"data file {path} is not a supported kind; expected a folder of images or an .npy/.npz array"
         )
-    raise GanforgeError(
-        f"data {spec!r} is neither an existing path nor a built-in dataset ({', '.join(BUILTIN)})"
-    )
+    raise GanforgeError(f"data {spec!r} is neither a folder nor a file")

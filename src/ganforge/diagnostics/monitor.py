@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 SIGN_LOSSES = ("nonsaturating", "minimax", "hinge")  # losses whose D logit is positive for "real"
+HINGE_MARGIN = 0.27  # σ(−1): D(G(z)) where the hinge loss stops pushing generated samples down
 
 
 @dataclass
@@ -212,7 +213,9 @@ class HealthMonitor:
         recent = [o for o in list(self.history)[-self.limits.overfit_window:] if o.rt is not None and not o.augmented]
         rt = statistics.fmean(o.rt for o in recent)
         d_fake = statistics.fmean(o.d_fake for o in recent)
-        if rt < self.limits.overfit_rt or d_fake > self.limits.overfit_d_fake:
+        # hinge D stops pushing at the margin (logit −1, σ = 0.27) rather than towards 0
+        floor = max(self.limits.overfit_d_fake, HINGE_MARGIN) if self.loss == "hinge" else self.limits.overfit_d_fake
+        if rt < self.limits.overfit_rt or d_fake > floor:
             return None
         since = self._since.get("discriminator_overfitting", now.step)
         return Finding("discriminator_overfitting",

@@ -168,6 +168,7 @@ class FastGANDiscriminator(nn.Module):
     def _reconstruction(self, image: Tensor, whole: Tensor, detail: Tensor) -> Tensor:
         """L1 between the decoders' images and the real image: whole at 32×32, and one random quarter (the same
         for the whole batch, as in FastGAN) at 32×32 from that quarter of the 16×16 features."""
+        image = image.detach()  # the data is the target (a concat discriminator's label planes are not trained by it)
         target = F.interpolate(image.float(), size=RECONSTRUCTION_SIZE, mode="area")
         loss = F.l1_loss(self.decoders["whole"](whole).float(), target)
         quarter = int(torch.randint(4, (1,)))

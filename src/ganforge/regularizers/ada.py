@@ -94,9 +94,10 @@ class AdaptiveAugment:
 
     def __init__(self, p: float = 0.0, adaptive: bool = True, target: float = ADA_TARGET,
                  interval: int = ADA_INTERVAL, speed_images: int = ADA_SPEED_IMAGES,
-                 reduce: Callable[[Tensor], Tensor] | None = None):
+                 reduce: Callable[[Tensor], Tensor] | None = None, world: int = 1):
         self.p, self.adaptive, self.target = p, adaptive, target
-        self.reduce = reduce  # sums over the processes of a multi-process run, so every rank steers p alike
+        # sums over the `world` processes of a multi-process run, so every rank steers p alike
+        self.reduce, self.world = reduce, world
         self.interval, self.speed_images = interval, speed_images
         self._signs: Tensor | float = 0.0  # sum of sign(D(x_real)) since the last adjustment
         self._count = 0
@@ -106,10 +107,13 @@ class AdaptiveAugment:
     def __call__(self, x: Tensor) -> Tensor:
         return augment(x, self.p)
 
-    def observe(self, real_logits: Tensor) -> None:
-        """Accumulate the signs of D's logits on real images; every `interval` calls, adjust p."""
-        self._signs = self._signs + torch.sign(real_logits.detach().float()).sum()  # no sync with the device
-        self._count += real_logits.numel()
+    def observe(self, real_logits: Tensor, images: int | None = None) -> None:
+        """Accumulate the signs of D's logits on real images (`images` of them: more than logits when D judges
+        packs); every `interval` calls, adjust p."""
+        images = real_logits.numel() if images is None else images
+        # each pack's sign stands for its images; no sync with the device here
+        self._signs = self._signs + torch.sign(real_logits.detach().float()).sum() * (images / real_logits.numel())
+        self._count += images
         self._steps += 1
         if self._steps < self.interval:
             return
@@ -120,12 +124,17 @@ class AdaptiveAugment:
         self.last_rt = float(totals[0]) / max(1.0, float(totals[1]))
         self._count = int(totals[1])
         if self.adaptive:
-            step = math.copysign(self._count / self.speed_images, self.last_rt - self.target)
-            self.p = min(1.0, max(0.0, self.p + step))
+            direction = (self.last_rt > self.target) - (self.last_rt < self.target)  # 0 on target, as ADA's sign
+            self.p = min(1.0, max(0.0, self.p + direction * self._count / self.speed_images))
         self._signs, self._count, self._steps = 0.0, 0, 0
 
     def state_dict(self) -> dict[str, Any]:
-        """Plain-JSON state, so a resumed run steers p exactly as an unbroken one."""
+        """Plain-JSON state, so a resumed run steers p exactly as an unbroken one. With several processes the
+        partial sums are first shared out evenly (their total, all the next adjustment reads, is unchanged), so
+        that the one state a checkpoint keeps is every rank's."""
+        if self.reduce is not None and self.world > 1 and self._steps:
+            total = self.reduce(torch.as_tensor(self._signs, dtype=torch.float64).clone())
+            self._signs = float(total) / self.world
         return {"p": self.p, "signs": float(self._signs), "count": self._count, "steps": self._steps,
                 "rt": self.last_rt}
 

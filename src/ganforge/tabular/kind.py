@@ -25,9 +25,11 @@ class TableRuns(RunKind):
         return Path(data).suffix.lower() in TABLE_SUFFIXES
 
     def train(self, config: TrainConfig, given: set[str], progress: bool) -> TrainResult:
+        _one_process()
         return table_run.train_table(config, progress=progress, given=given)
 
     def resume(self, run: RunFolder, overrides: dict[str, Any], progress: bool) -> TrainResult:
+        _one_process()
         return table_run.resume_table(run, overrides, progress=progress)
 
     def report(self, result: TrainResult) -> list[str]:
@@ -96,3 +98,12 @@ def _print_table_report(run: str, report: dict[str, Any]) -> None:
         print(f"  efficacy ({e['real']['metric']} on holdout, target {e['real']['target']}): trained on synthetic "
               f"{e['synthetic']['score']:.4f}, on real {e['real']['score']:.4f}")
     print(f"written to {run}/eval.json")
+
+
+def _one_process() -> None:
+    """Tables train in one process (their networks are small): several processes under torchrun are refused."""
+    from ganforge.training.distributed import launched_by_torchrun
+
+    if launched_by_torchrun():
+        raise GanforgeError("option --nproc (several processes) applies to image and vector data; tables train in "
+                            "one process")

@@ -87,13 +87,15 @@ class Processes:
         dist.broadcast_object_list(box, src=0)
         return box[0]
 
-    def gather(self, tensor: Tensor) -> list[Tensor]:
-        """`tensor` of every rank (same shape on all), in rank order."""
+    def gather(self, tensor: Tensor, device: torch.device) -> list[Tensor]:
+        """`tensor` of every rank (same shape on all), in rank order, on the CPU; sent through `device` (NCCL
+        moves only CUDA tensors)."""
         if not self.active:
-            return [tensor]
-        parts = [torch.empty_like(tensor) for _ in range(self.world)]
-        dist.all_gather(parts, tensor.contiguous())
-        return parts
+            return [tensor.cpu()]
+        sent = tensor.to(device).contiguous()
+        parts = [torch.empty_like(sent) for _ in range(self.world)]
+        dist.all_gather(parts, sent)
+        return [part.cpu() for part in parts]
 
     def barrier(self) -> None:
         """Wait until every rank gets here."""
@@ -196,9 +198,9 @@ def join(device: torch.device) -> Processes:
     local_rank = int(os.environ.get("LOCAL_RANK", rank))
     if not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
-        if device.type == "cuda":
-            torch.cuda.set_device(local_rank)
         try:
+            if device.type == "cuda":
+                torch.cuda.set_device(local_rank)
             dist.init_process_group(backend, timeout=timedelta(minutes=30))
         except (RuntimeError, ValueError) as error:
             raise GanforgeError(f"could not join the {world} training processes ({backend}): {error}") from error

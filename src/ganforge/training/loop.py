@@ -126,7 +126,7 @@ class TrainingLoop:
         task = self.task
         processes = task.processes
         # every rank's random state (each draws its own augmentations); rank 0's under the one-process name
-        states = processes.gather(torch.get_rng_state())
+        states = processes.gather(torch.get_rng_state(), task.device)
         training: dict[str, Tensor] = {"rng.torch": states[0]}
         training.update({f"rng.torch.rank{rank}": state for rank, state in enumerate(states) if rank})
         optimizers = {}
@@ -135,7 +135,7 @@ class TrainingLoop:
             training.update(tensors)
         training.update({f"rng.{name}": g.get_state() for name, g in task.generators().items()})
         if task.device.type == "cuda":
-            cuda_states = processes.gather(torch.cuda.get_rng_state(task.device).to(task.device))
+            cuda_states = processes.gather(torch.cuda.get_rng_state(task.device), task.device)
             training["rng.cuda"] = cuda_states[0].cpu()
             training.update({f"rng.cuda.rank{rank}": state.cpu() for rank, state in enumerate(cuda_states) if rank})
         training.update({name: t.detach().cpu().contiguous() for name, t in task.tensors().items()})
@@ -183,7 +183,9 @@ class TrainingLoop:
             torch.cuda.set_rng_state(training.get(f"rng.cuda.rank{rank}", training["rng.cuda"]), task.device)
         task.load_tensors(training)
         task.load_state_dict(state.get("task") or {})
-        self.stat_sum = training["stats.sum"].to(task.device)
+        saved = training["stats.sum"]  # shorter in checkpoints made before a task logged more statistics
+        self.stat_sum = torch.zeros(len(task.stat_names), dtype=torch.float64, device=task.device)
+        self.stat_sum[: len(saved)] = saved.to(task.device)
         self.stat_count, self.step = int(state["stat_count"]), int(state["step"])
         self.lr_scale, self.rollbacks = float(state.get("lr_scale", 1.0)), int(state.get("rollbacks", 0))
         self.best = state.get("best")
@@ -306,7 +308,8 @@ class TrainingLoop:
         if self.best is None or (value < self.best["value"] if lower else value > self.best["value"]):
             self.best = {"metric": key, "value": value, "step": self.step}
             path = self.latest() if self._saved_at_this_step() else self.save()
-            ckpt.keep_as_best(path, self.best)
+            if self.task.processes.main:  # every rank saves (it gathers their states); rank 0 writes
+                ckpt.keep_as_best(path, self.best)
         return results
 
     # ----- the loop --------------------------------------------------------------------------------------------
@@ -350,16 +353,21 @@ class TrainingLoop:
                             continue
                         bar.set_postfix(self._postfix(last))
                     io_start = time.perf_counter()
-                    if (self.step % cfg.sample_every == 0 or finished) and processes.main:
+                    sampling = self.step % cfg.sample_every == 0 or finished
+                    evaluating = bool(cfg.eval_every) and (self.step % cfg.eval_every == 0 or finished)
+                    if sampling and processes.main:
                         task.preview(self.step)
                     if self.step % cfg.checkpoint_every == 0 or finished or stopping:
                         if not self.weights_finite():
                             self._roll_back()
                             continue
                         self.save()
-                    if cfg.eval_every and (self.step % cfg.eval_every == 0 or finished):
+                    if evaluating:
                         self._evaluate()
                     busy += time.perf_counter() - io_start
+                    if sampling or evaluating:  # a Ctrl-C may have come meanwhile
+                        stopping = processes.any(stop.requested, task.device) if processes.active \
+                            else stop.requested
                     if stopping and not finished:  # Ctrl-C during sampling or evaluation: save now
                         if not self._saved_at_this_step():
                             self.save()

@@ -57,6 +57,7 @@ class TensorRuns(RunKind):
     """Runs on fixed-shape samples: image folders, array files and the built-in sets."""
 
     name = "tensor"
+    multi_process = True
 
     def claims(self, data: str) -> bool:
         return True  # whatever no other kind claims
@@ -65,11 +66,18 @@ class TensorRuns(RunKind):
         return _train(config, None, progress)
 
     def resume(self, run: RunFolder, overrides: dict[str, Any], progress: bool) -> TrainResult:
+        return _train(self._resumed_config(run, overrides), run, progress)
+
+    def check_resume(self, run: RunFolder, overrides: dict[str, Any]) -> None:
+        self._resumed_config(run, overrides)
+
+    @staticmethod
+    def _resumed_config(run: RunFolder, overrides: dict[str, Any]) -> TrainConfig:
         from ganforge.api import absolute_data
 
         if "data" in overrides:
             overrides = {**overrides, "data": absolute_data(overrides["data"])}
-        return _train(resume_config(run, overrides), run, progress)
+        return resume_config(run, overrides)
 
     def report(self, result: TrainResult) -> list[str]:
         run = result.run_dir

@@ -171,7 +171,7 @@ class SampleTask(Task):
             if config.loss not in SIGN_LOSSES:
                 raise GanforgeError(f"option --augment-p ada steers by the sign of D's output, which the {config.loss} "
                                     f"loss does not give; use --loss {' / '.join(SIGN_LOSSES)} or a fixed --augment-p")
-            return AdaptiveAugment(0.0, adaptive=True, reduce=self.processes.sum_)
+            return AdaptiveAugment(0.0, adaptive=True, reduce=self.processes.sum_, world=self.processes.world)
         return AdaptiveAugment(float(wanted), adaptive=False)
 
     def describe(self) -> dict[str, Any]:
@@ -337,7 +337,7 @@ class SampleTask(Task):
                 d_norm = grad_norm(discriminator)
             self.opt_d.step()
             if self.ada is not None:
-                self.ada.observe(real_logits)
+                self.ada.observe(real_logits, images=real.shape[0])
 
         discriminator.requires_grad_(False)  # no weight gradients for D during G's update
         with self.autocast():
