@@ -198,12 +198,18 @@ def join(device: torch.device) -> Processes:
     local_rank = int(os.environ.get("LOCAL_RANK", rank))
     if not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
+        # the backend's threads start here: with Ctrl-C and SIGTERM blocked they inherit the block, so those signals
+        # reach the main thread alone (in a gloo thread an interrupted system call aborts the process)
+        stops = {signal.SIGINT, signal.SIGTERM}
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, stops)
         try:
             if device.type == "cuda":
                 torch.cuda.set_device(local_rank)
             dist.init_process_group(backend, timeout=timedelta(minutes=30))
         except (RuntimeError, ValueError) as error:
             raise GanforgeError(f"could not join the {world} training processes ({backend}): {error}") from error
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
     if rank != 0:  # one voice: rank 0 speaks for the run
         log.setLevel(logging.ERROR)
     return Processes(rank, world, local_rank)

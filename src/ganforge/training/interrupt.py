@@ -28,6 +28,8 @@ class StopOnInterrupt:
         if threading.current_thread() is threading.main_thread():
             signals = (signal.SIGINT, signal.SIGTERM) if self.shared else (signal.SIGINT,)
             self._previous = {s: signal.signal(s, self._handle) for s in signals}
+            for number in signals:  # system calls a signal lands in resume rather than fail (other threads too)
+                signal.siginterrupt(number, False)
         return self
 
     def _handle(self, signum: int, frame: Any) -> None:
