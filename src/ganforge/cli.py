@@ -56,7 +56,7 @@ TRAIN_HELP: dict[str, str] = {
     "augment": "DiffAugment policy for images: color,translation,cutout",
     "augment_p": "adaptive augmentation (ADA) of what D sees: ada (p steered so that E[sign D(real)] stays near 0.6), "
                  "a fixed probability such as 0.3, off, or auto (ada for image folders of fewer than 10,000 images)",
-    "preset": "measured defaults: toy-2d, dcgan-32, sngan-32, r3gan-lite (flags override)",
+    "preset": "measured defaults: toy-2d, dcgan-32, sngan-32, r3gan-lite, photos-64 (flags override)",
     "epochs": "tables: passes over the rows (default about 0.85·√rows, at most 120, more on small tables "
               "for at least 1,250 steps: 61 for 5,092 rows; with --resume: the new total)",
     "categorical": "tables: comma-separated columns to treat as categories whatever their type",
