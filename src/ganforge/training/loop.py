@@ -342,7 +342,7 @@ class TrainingLoop:
                     bar.update(1)
                     finished = self.step == cfg.steps
                     # a stop asked of any rank is every rank's, at this same step
-                    stopping = processes.any(stop.requested, task.device) if processes.active else stop.requested
+                    stopping = processes.any(stop.requested, task.device)
                     if logging_now:
                         last = self._log(time.perf_counter() - interval_start - busy)
                         interval_start, busy = time.perf_counter(), 0.0
@@ -366,8 +366,7 @@ class TrainingLoop:
                         self._evaluate()
                     busy += time.perf_counter() - io_start
                     if sampling or evaluating:  # a Ctrl-C may have come meanwhile
-                        stopping = processes.any(stop.requested, task.device) if processes.active \
-                            else stop.requested
+                        stopping = processes.any(stop.requested, task.device)
                     if stopping and not finished:  # Ctrl-C during sampling or evaluation: save now
                         if not self._saved_at_this_step():
                             self.save()
