@@ -29,11 +29,11 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from ganforge.config import TrainConfig
 from ganforge.data import IMAGE, Codec, Dataset
+from ganforge.kinds.tensor import Trainer
 from ganforge.models import build_models, resolve_options
 from ganforge.models.fastgan import reconstructing
 from ganforge.training.hardware import autocast_factory, pick_device, pick_precision, set_threads
 from ganforge.training.run_folder import RunFolder
-from ganforge.training.runs import Trainer
 
 PEAK_BF16_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "A10": 125.0, "4090": 165.0}
 

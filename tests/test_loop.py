@@ -19,7 +19,8 @@ from ganforge.errors import GanforgeError
 from ganforge.tabular import TableGAN
 from ganforge.tabular.task import TableTask
 from ganforge.training import checkpoint as ckpt
-from ganforge.training.loop import LoopOutput, TrainResult, check_identity
+from ganforge.training.checkpoint import check_identity
+from ganforge.training.loop import LoopOutput, TrainResult
 
 
 def _poison_table_generator_at(monkeypatch, step: int, times: int = 1) -> None:

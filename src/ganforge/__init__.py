@@ -6,8 +6,7 @@
     report = ganforge.evaluate("runs/r", n=2500)
 """
 
-__version__ = "0.2.0"
-
 from ganforge.api import TrainedGenerator, evaluate, load, train
+from ganforge.version import __version__
 
 __all__ = ["TrainedGenerator", "__version__", "evaluate", "load", "train"]

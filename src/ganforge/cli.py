@@ -17,9 +17,10 @@ from typing import Any, NoReturn
 
 from tqdm.auto import tqdm
 
-from ganforge import __version__, models
+from ganforge import models
 from ganforge.config import TrainConfig, build_config, load_toml
 from ganforge.errors import GanforgeError
+from ganforge.version import __version__
 
 TRAIN_HELP: dict[str, str] = {
     "data": "a folder of images, an .npy/.npz array file, a table (.csv, .tsv, .parquet), or a built-in dataset "

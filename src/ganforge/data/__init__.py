@@ -10,7 +10,7 @@ from ganforge.data import arrays, builtin, images, toy
 from ganforge.data.base import IMAGE, VECTOR, BatchOrder, Codec, Dataset
 from ganforge.errors import GanforgeError
 
-__all__ = ["BUILTIN", "IMAGE", "VECTOR", "BatchOrder", "Codec", "Dataset", "load_dataset"]
+__all__ = ["BUILTIN", "IMAGE", "VECTOR", "BatchOrder", "Codec", "Dataset", "absolute_data", "load_dataset"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,13 @@ def load_dataset(spec: str, image_size: int | None = None, channels: int | None 
     `labels`: read class labels where the data has them, else leave every sample unlabelled)."""
     dataset = _load(spec, image_size, channels, workers, cache_gb, progress, labels)
     return dataset if labels else dataset.without_labels()
+
+
+def absolute_data(spec: str | None) -> str | None:
+    """A data path made absolute, so that the run can be resumed and evaluated from any directory."""
+    if spec and spec not in BUILTIN and Path(spec).expanduser().exists():
+        return str(Path(spec).expanduser().resolve())
+    return spec
 
 
 def check_spec(spec: str) -> None:

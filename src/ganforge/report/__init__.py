@@ -21,11 +21,11 @@ from typing import Any
 import jinja2
 from PIL import Image
 
-from ganforge import __version__
 from ganforge.errors import GanforgeError
 from ganforge.report import charts
 from ganforge.training.checkpoint import atomic_write_text
 from ganforge.training.run_folder import RunFolder
+from ganforge.version import __version__
 
 REPORT_FILE = "report.html"
 MAX_GRIDS = 100  # grids embedded per run: the newest, the best and the rest evenly spread

@@ -33,7 +33,8 @@ from ganforge.tabular.schema import infer_columns
 from ganforge.tabular.task import TableTask, make_rows, table_identity
 from ganforge.tabular.transform import TableTransformer
 from ganforge.training import checkpoint as ckpt
-from ganforge.training.loop import LoopOutput, LoopSettings, TrainingLoop, check_identity
+from ganforge.training.checkpoint import check_identity
+from ganforge.training.loop import LoopOutput, LoopSettings, TrainingLoop
 
 FORMAT = "ganforge-table-2"  # 2 added dropout, gp_every and column time zones; version 1 files still load
 READABLE_FORMATS = ("ganforge-table-1", FORMAT)

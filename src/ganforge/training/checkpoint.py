@@ -259,3 +259,23 @@ def load_checkpoint(path: Path) -> tuple[dict[str, Tensor], dict[str, Tensor], d
         raise GanforgeError(f"checkpoint {path} holds a file that is not valid safetensors: {error}") from None
     state = json.loads((path / STATE_FILE).read_text(encoding="utf-8"))
     return models, training, state
+
+
+def check_identity(source: Path | tuple, state: dict[str, Any], kind: str, identity: dict[str, Any],
+                   other_data: str = "other data", resumable: str = "--steps") -> None:
+    """The one resume check: a checkpoint continues only a run of its own `kind`, options and data (`identity`,
+    see `Task.identity`); `other_data` and `resumable` word the refusal."""
+    where = source if isinstance(source, Path) else "in memory"
+    made = state.get("kind", "tensor")  # image and vector checkpoints before the shared loop named no kind
+    if made != kind:
+        raise GanforgeError(f"checkpoint {where} is a {made} run's; it cannot continue a {kind} run")
+    saved, own = state.get("identity"), plain_json(identity)
+    if saved is None:  # made before checkpoints recorded it: the caller checked options and data
+        return
+    if saved.get("data") != own.get("data"):
+        raise GanforgeError(f"checkpoint {where} was made on {other_data}; resume with the data it was trained on")
+    options, asked = saved.get("options", {}), own.get("options", {})
+    changed = sorted(key for key in set(options) | set(asked) if options.get(key) != asked.get(key))
+    if changed:
+        raise GanforgeError(f"checkpoint {where} was made with other options ({', '.join(changed)}); only "
+                            f"{resumable} may change when resuming")

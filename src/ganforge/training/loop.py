@@ -170,7 +170,7 @@ class TrainingLoop:
             models, training = ({k: v.clone() for k, v in part.items()} for part in source[:2])
             state = source[2]
         task = self.task
-        check_identity(source, state, task.kind, task.identity(), task.other_data, task.resumable)
+        ckpt.check_identity(source, state, task.kind, task.identity(), task.other_data, task.resumable)
         ckpt.load_module_tensors(task.modules(), models, source)
         for name, optimizer in task.optimizers().items():
             meta = state["optimizers"].get(name) or state["optimizers"][LEGACY_OPTIMIZER_NAMES[name]]
@@ -388,23 +388,3 @@ class TrainingLoop:
         if self.monitor is not None and self.monitor.active:
             postfix["!"] = ",".join(self.monitor.active)
         return postfix
-
-
-def check_identity(source: Path | tuple, state: dict[str, Any], kind: str, identity: dict[str, Any],
-                   other_data: str = "other data", resumable: str = "--steps") -> None:
-    """The one resume check: a checkpoint continues only a run of its own `kind`, options and data (`identity`,
-    see `Task.identity`); `other_data` and `resumable` word the refusal."""
-    where = source if isinstance(source, Path) else "in memory"
-    made = state.get("kind", "tensor")  # image and vector checkpoints before the shared loop named no kind
-    if made != kind:
-        raise GanforgeError(f"checkpoint {where} is a {made} run's; it cannot continue a {kind} run")
-    saved, own = state.get("identity"), ckpt.plain_json(identity)
-    if saved is None:  # made before checkpoints recorded it: the caller checked options and data
-        return
-    if saved.get("data") != own.get("data"):
-        raise GanforgeError(f"checkpoint {where} was made on {other_data}; resume with the data it was trained on")
-    options, asked = saved.get("options", {}), own.get("options", {})
-    changed = sorted(key for key in set(options) | set(asked) if options.get(key) != asked.get(key))
-    if changed:
-        raise GanforgeError(f"checkpoint {where} was made with other options ({', '.join(changed)}); only "
-                            f"{resumable} may change when resuming")

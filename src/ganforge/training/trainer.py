@@ -14,56 +14,29 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from ganforge import __version__
-from ganforge.config import RESUMABLE, TrainConfig, augment_probability
+from ganforge.config import RESUMABLE, TrainConfig
 from ganforge.data import IMAGE, Dataset
 from ganforge.data.export import save_samples
 from ganforge.diagnostics.classes import ClassReference
-from ganforge.diagnostics.monitor import SIGN_LOSSES
-from ganforge.errors import GanforgeError
 from ganforge.losses import get_loss
 from ganforge.models import build_models, resolve_model, sample_latent
 from ganforge.models.conditional import GRID_COLUMNS, auxiliary_loss, fixed_labels
-from ganforge.models.fastgan import reconstructing
-from ganforge.regularizers.ada import AUTO_LIMIT, AdaptiveAugment
-from ganforge.regularizers.augment import diff_augment, parse_policy
+from ganforge.models.judging import JudgeBoth, judge
 from ganforge.regularizers.ema import GeneratorEMA
-from ganforge.regularizers.penalties import r1_penalty, wgan_gradient_penalty
 from ganforge.training.distributed import SINGLE, Processes, local_processes
 from ganforge.training.evaluation import TrainingEvaluation
 from ganforge.training.hardware import CoreShare, autocast_factory, pick_device, pick_precision, set_threads
 from ganforge.training.loop import TrainResult
+from ganforge.training.regularisation import Regularisation
 from ganforge.training.run_folder import RunFolder
 from ganforge.training.task import Task, grad_norm
+from ganforge.version import __version__
 
 __all__ = ["SampleTask", "TrainResult"]
 log = logging.getLogger("ganforge")
 DIVERSITY_SAMPLES = 1000  # all fixed points of vector data; images have 64
-
-
-def judge(discriminator: nn.Module, x: Tensor, labels: Tensor | None) -> tuple[Tensor, Tensor | None]:
-    """(D's logits, ACGAN class logits or None): D(x), or D(x, y) for a conditional discriminator."""
-    if labels is None:
-        return discriminator(x), None
-    return discriminator(x, labels)
-
-
-class JudgeBoth(nn.Module):
-    """D on real and on generated samples in one forward pass: DDP averages gradients for one forward pass per
-    backward pass. Self-supervised discriminators (fastgan) reconstruct the real samples on the way."""
-
-    def __init__(self, discriminator: nn.Module):
-        super().__init__()
-        self.discriminator = discriminator
-
-    def forward(self, real: Tensor, fake: Tensor, real_labels: Tensor | None, fake_labels: Tensor | None
-                ) -> tuple[Tensor, Tensor | None, Tensor, list[Tensor]]:
-        with reconstructing(self.discriminator) as reconstruction:
-            real_logits, real_classes = judge(self.discriminator, real, real_labels)
-        fake_logits, _ = judge(self.discriminator, fake, fake_labels)
-        return real_logits, real_classes, fake_logits, reconstruction
 
 
 class SampleTask(Task):
@@ -95,7 +68,10 @@ class SampleTask(Task):
         self.precision = pick_precision(config.precision, self.device)
         self.autocast = autocast_factory(self.precision, self.device)
         self.loss = get_loss(config.loss)
-        self._configure_regularisers(config)
+        self.regularisation = Regularisation(config, self.loss, dataset, processes)
+        self.ada = self.regularisation.ada
+        if self.ada is not None:
+            self.shown_stats = (*Task.shown_stats, ("augment_p", "p", ".2f"))
 
         torch.manual_seed(config.seed)
         generator, discriminator = build_models(self.model_name, dataset.sample_shape, self.model_options,
@@ -127,52 +103,8 @@ class SampleTask(Task):
         self._class_reference: ClassReference | None = None
         self._batches: Iterator[Any] = iter(())
         self.evaluation = TrainingEvaluation(config, dataset, bool(self.classes)) if config.eval_every else None
-        self.sinks: Any = None  # the run's report and TensorBoard writer (training.runs), when it has them
+        self.sinks: Any = None  # the run's report and TensorBoard writer (kinds.tensor), when it has them
         self.best_metric = self.evaluation.best_metric if self.evaluation else None
-
-    def _configure_regularisers(self, config: TrainConfig) -> None:
-        """Check the regulariser options against the loss and the data, and fill in implied values."""
-        if config.gp is None:
-            config.gp = 10.0 if self.loss.implied_penalty == "gp" else 0.0
-        if config.label_smoothing:
-            if not self.loss.probabilistic:
-                raise GanforgeError(f"option --label-smoothing works with the cross-entropy losses (minimax, "
-                                    f"nonsaturating), not {config.loss}")
-            self.loss.real_label = 1.0 - config.label_smoothing
-        self.augment_policy = parse_policy(config.augment) if config.augment else []
-        if self.augment_policy and self.dataset.kind != IMAGE:
-            raise GanforgeError("option --augment (DiffAugment) applies to images, not vector data")
-        self.ada = self._adaptive_augmentation(config)
-        if self.ada is not None:
-            self.shown_stats = (*Task.shown_stats, ("augment_p", "p", ".2f"))
-        if config.batch_size % config.pack:
-            raise GanforgeError(f"option --pack {config.pack} needs --batch-size divisible by it, "
-                                f"got {config.batch_size}")
-
-    def _adaptive_augmentation(self, config: TrainConfig) -> AdaptiveAugment | None:
-        """ADA from `--augment-p`: `auto` turns it on for image folders of fewer than 10,000 images (and says so)."""
-        wanted = augment_probability(config.augment_p)
-        folder = self.dataset.kind == IMAGE and "files" in self.dataset.info
-        if wanted == "auto":
-            if not folder or len(self.dataset) >= AUTO_LIMIT:
-                return None
-            if config.loss not in SIGN_LOSSES:
-                log.info("adaptive augmentation stays off: the %s loss's D output has no sign to steer it by",
-                         config.loss)
-                return None
-            log.info("adaptive augmentation on: %s images are few enough for D to memorise them (fewer than %s); "
-                     "--augment-p off turns it off", f"{len(self.dataset):,}", f"{AUTO_LIMIT:,}")
-            wanted = "ada"
-        if wanted == "off":
-            return None
-        if self.dataset.kind != IMAGE:
-            raise GanforgeError("option --augment-p (adaptive augmentation) applies to images, not vector data")
-        if wanted == "ada":
-            if config.loss not in SIGN_LOSSES:
-                raise GanforgeError(f"option --augment-p ada steers by the sign of D's output, which the {config.loss} "
-                                    f"loss does not give; use --loss {' / '.join(SIGN_LOSSES)} or a fixed --augment-p")
-            return AdaptiveAugment(0.0, adaptive=True, reduce=self.processes.sum_, world=self.processes.world)
-        return AdaptiveAugment(float(wanted), adaptive=False)
 
     def describe(self) -> dict[str, Any]:
         """Everything `config.json` records: the resolved configuration, model, data codec, hardware choices."""
@@ -235,7 +167,7 @@ class SampleTask(Task):
 
     def augments(self) -> bool:
         """Whether what D sees is augmented (ADA above 0, or DiffAugment)."""
-        return bool(self.augment_policy) or (self.ada is not None and self.ada.p > 0)
+        return self.regularisation.augments()
 
     # ----- one step --------------------------------------------------------------------------------------------
     def start(self, step: int) -> None:
@@ -274,32 +206,6 @@ class SampleTask(Task):
         """(D's logits, ACGAN class logits or None): D(x), or D(x, y) for a conditional run."""
         return judge(self.discriminator, x, labels)
 
-    def _discriminator_view(self, x: Tensor, step: int) -> Tensor:
-        """What D sees: DiffAugment and annealed instance noise, the same for real and generated samples."""
-        if self.augment_policy:
-            x = diff_augment(x, self.augment_policy)
-        if self.ada is not None:
-            x = self.ada(x)
-        if self.config.instance_noise:
-            sigma = self.config.instance_noise * max(0.0, 1.0 - step / max(1, self.config.steps))
-            x = x + sigma * torch.randn_like(x)
-        return x
-
-    def _penalties(self, real_in: Tensor, fake_in: Tensor, real_logits: Tensor, fake_logits: Tensor,
-                   real_labels: Tensor | None = None) -> Tensor:
-        """The regularisation phase of a D step: R1, R2 and the WGAN penalty, scaled for lazy application."""
-        cfg = self.config
-        total = torch.zeros((), device=real_logits.device)
-        if cfg.r1:
-            total = total + cfg.r1 * r1_penalty(real_logits, real_in)
-        if cfg.r2:
-            total = total + cfg.r2 * r1_penalty(fake_logits, fake_in)
-        if cfg.gp:
-            # interpolates are judged as the real samples' class (as StudioGAN does for conditional WGAN-GP)
-            critic = lambda x: self.judge(x, real_labels)[0]  # noqa: E731
-            total = total + cfg.gp * wgan_gradient_penalty(critic, real_in, fake_in, pack=cfg.pack)
-        return total * cfg.lazy_every
-
     def train_step(self, step: int, measure: bool) -> Tensor:
         """`d_steps` discriminator updates, then one generator update; returns detached step statistics."""
         generator, discriminator, loss, cfg = self.generator, self.discriminator, self.loss, self.config
@@ -315,8 +221,8 @@ class SampleTask(Task):
             last = i == cfg.d_steps - 1
             with self.autocast(), torch.set_grad_enabled(last):
                 fake = self.generate(self.generator_pass, z, fake_labels)  # kept with its graph on the last pass, for G
-            real_in = self._discriminator_view(real, step)
-            fake_in = self._discriminator_view(fake.detach(), step)
+            real_in = self.regularisation.view(real, step)
+            fake_in = self.regularisation.view(fake.detach(), step)
             if regularise and cfg.r1:
                 real_in = real_in.detach().requires_grad_(True)
             if regularise and cfg.r2:
@@ -330,7 +236,8 @@ class SampleTask(Task):
                 if real_classes is not None:  # ACGAN: D's classifier learns the real samples' classes
                     d_loss = d_loss + auxiliary_loss(real_classes, real_labels)
                 if regularise:
-                    d_loss = d_loss + self._penalties(real_in, fake_in, real_logits, fake_logits, real_labels)
+                    d_loss = d_loss + self.regularisation.penalties(self.judge, real_labels, real_in, fake_in,
+                                                                    real_logits, fake_logits)
             self.opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
             if measure and last:
@@ -341,10 +248,10 @@ class SampleTask(Task):
 
         discriminator.requires_grad_(False)  # no weight gradients for D during G's update
         with self.autocast():
-            fake_logits_g, fake_classes = self.judge(self._discriminator_view(fake, step), fake_labels)
+            fake_logits_g, fake_classes = self.judge(self.regularisation.view(fake, step), fake_labels)
             real_logits_g = None
             if loss.generator_needs_real:
-                real_logits_g = self.judge(self._discriminator_view(real, step), real_labels)[0].float()
+                real_logits_g = self.judge(self.regularisation.view(real, step), real_labels)[0].float()
             g_loss = loss.generator_loss(fake_logits_g.float(), real_logits_g)
             if fake_classes is not None:  # ACGAN: G makes samples D's classifier files under the class asked for
                 g_loss = g_loss + auxiliary_loss(fake_classes, fake_labels)

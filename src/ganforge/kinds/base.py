@@ -1,14 +1,9 @@
-"""Run kinds: how each kind of run is trained, resumed, and used by `ganforge sample`, `eval` and `interpolate`.
-
-A run folder's `config.json` records its kind; `api` and `cli` dispatch on it instead of testing for tables. Images
-and vectors are the `tensor` kind (`training.runs`), tables the `table` kind (`tabular.kind`). A new kind of data is
-one module with a `RunKind` subclass plus one line in `RUN_KINDS`.
-"""
+"""What every run kind is: the `RunKind` interface that `api` and `cli` call, and the one check of options given
+when resuming."""
 
 from __future__ import annotations
 
 import argparse
-import importlib
 from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
@@ -17,10 +12,6 @@ from ganforge.config import TrainConfig
 from ganforge.errors import GanforgeError
 from ganforge.training.loop import TrainResult
 from ganforge.training.run_folder import RunFolder
-
-# kind name → "module:class" (imported when first needed: tables bring pandas)
-RUN_KINDS = {"tensor": "ganforge.training.runs:TensorRuns", "table": "ganforge.tabular.kind:TableRuns"}
-DEFAULT_KIND = "tensor"  # runs from before kinds were recorded were image or vector runs
 
 
 class RunKind:
@@ -82,24 +73,3 @@ def refuse_changes(run: RunFolder, overrides: dict[str, Any], resumable: Collect
             raise GanforgeError(f"option --{key.replace('_', '-')} cannot change when resuming {run.path}{was}; "
                                 f"{instead}")
 
-
-def kind_named(name: str) -> RunKind:
-    """The run kind called `name`."""
-    if name not in RUN_KINDS:
-        raise GanforgeError(f"unknown run kind {name!r}; this ganforge knows {', '.join(RUN_KINDS)}")
-    module, cls = RUN_KINDS[name].split(":")
-    return getattr(importlib.import_module(module), cls)()
-
-
-def kind_for_data(spec: str) -> RunKind:
-    """The kind that trains on `--data spec` (images and vectors unless another kind claims it)."""
-    for name in RUN_KINDS:
-        kind = kind_named(name)
-        if name != DEFAULT_KIND and kind.claims(spec):
-            return kind
-    return kind_named(DEFAULT_KIND)
-
-
-def kind_of(run: RunFolder) -> RunKind:
-    """The kind recorded in a run folder."""
-    return kind_named(run.read_config().get("kind", DEFAULT_KIND))

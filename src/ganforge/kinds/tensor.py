@@ -1,5 +1,5 @@
-"""Images and vectors as a run kind (`ganforge.kinds`): train and resume a `SampleTask` in the shared loop into a
-run folder, and the `sample`, `eval` and `interpolate` commands on such a run."""
+"""Images and vectors as a run kind: train and resume a `SampleTask` in the shared loop into a run folder, and the
+`sample`, `eval` and `interpolate` commands on such a run (its generator: `kinds.generator`)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from ganforge.config import RESUMABLE, TrainConfig, build_config
-from ganforge.data import Dataset, load_dataset
+from ganforge.data import Dataset, absolute_data, load_dataset
 from ganforge.errors import GanforgeError
-from ganforge.kinds import RunKind, refuse_changes
+from ganforge.kinds.base import RunKind, refuse_changes
+from ganforge.kinds.generator import TrainedGenerator, evaluate, load, real_data_for
+from ganforge.report.sinks import RunSinks
 from ganforge.training import checkpoint as ckpt
 from ganforge.training.distributed import SINGLE, Processes, join
 from ganforge.training.hardware import pick_device
@@ -27,8 +29,6 @@ class Trainer:
 
     def __init__(self, config: TrainConfig, dataset: Dataset, run: RunFolder, progress: bool = True,
                  processes: Processes = SINGLE):
-        from ganforge.report.sinks import RunSinks
-
         self.run = run
         self.task = SampleTask(config, dataset, run, processes)
         settings = LoopSettings(config.steps, config.log_every, config.sample_every, config.checkpoint_every,
@@ -73,8 +73,6 @@ class TensorRuns(RunKind):
 
     @staticmethod
     def _resumed_config(run: RunFolder, overrides: dict[str, Any]) -> TrainConfig:
-        from ganforge.api import absolute_data
-
         if "data" in overrides:
             overrides = {**overrides, "data": absolute_data(overrides["data"])}
         return resume_config(run, overrides)
@@ -90,8 +88,6 @@ class TensorRuns(RunKind):
                 f"  more samples: ganforge sample {run} --n 64 --out grid.png", f"  measure it:   ganforge eval {run}"]
 
     def sample(self, args: argparse.Namespace) -> int:
-        from ganforge.api import load
-
         if args.where:
             raise GanforgeError("--where applies to table runs (trained on a .csv, .tsv or .parquet file)")
         generator = load(args.run, checkpoint=args.checkpoint, device=args.device)
@@ -110,8 +106,6 @@ class TensorRuns(RunKind):
         return 0
 
     def evaluate(self, args: argparse.Namespace) -> int:
-        from ganforge.api import evaluate
-
         if args.target:
             raise GanforgeError("--target applies to table runs")
         report = evaluate(args.run, real=args.real, n=args.n_given or 10_000, metrics=args.metrics,
@@ -134,8 +128,6 @@ class TensorRuns(RunKind):
         return 0
 
     def interpolate(self, args: argparse.Namespace) -> int:
-        from ganforge.api import load
-
         generator = load(args.run, checkpoint=args.checkpoint, device=args.device)
         if args.start is not None and args.label is not None:
             raise GanforgeError("option --class walks within one class; --from/--to walk between two: give one of them")
@@ -228,7 +220,7 @@ def _check_same_data(run: RunFolder, dataset: Dataset) -> None:
                             "new run to train on other data")
 
 
-def _sample_every_class(args: argparse.Namespace, generator: Any) -> int:
+def _sample_every_class(args: argparse.Namespace, generator: TrainedGenerator) -> int:
     """`--class all`: `--n` samples of each class, as a grid with one class per row or one subfolder per class."""
     import torch
 
@@ -268,8 +260,6 @@ def _safe_name(name: str) -> str:
 
 def _real_vectors(run_dir: str, n: int) -> Any:
     """Up to `n` training vectors in the user's units, drawn behind a scatter plot; None if the data is gone."""
-    from ganforge.api import real_data_for
-
     try:
         dataset = real_data_for(RunFolder.open(run_dir))
     except GanforgeError:
