@@ -2,10 +2,11 @@
 
     python tests/kill_driver.py KIND OUT MOMENT N [TABLE.csv]
 
-KIND: image, vector or table. MOMENT: `step` (as the N-th training step begins: the steps since the last checkpoint
-are lost), `checkpoint` (half-way through writing the N-th safetensors file of a checkpoint), `grid` (half-way
-through writing the N-th sample grid), `metrics` (half-way through the N-th metrics line), or `none` (no planned
-kill: the test kills at a random moment after the line "training" appears on stdout).
+KIND: image, vector or table. MOMENT: `start` (as config.json is about to be written: the run folder holds only its
+lock and start record), `step` (as the N-th training step begins: the steps since the last checkpoint are lost),
+`checkpoint` (half-way through writing the N-th safetensors file of a checkpoint), `grid` (half-way through writing
+the N-th sample grid), `metrics` (half-way through the N-th metrics line), or `none` (no planned kill: the test kills
+at a random moment after the line "training" appears on stdout).
 """
 
 from __future__ import annotations
@@ -77,7 +78,9 @@ def main() -> None:
         return original_step(*args, **kwargs)
 
     setattr(step_owner, step_name, step)
-    if moment == "step":
+    if moment == "start":
+        kill_on_call(RunFolder, "write_config", n)
+    elif moment == "step":
         kill_on_call(step_owner, step_name, n)
     elif moment == "checkpoint":
         kill_on_call(ckpt, "write_safetensors", n, half_write=True)

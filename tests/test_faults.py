@@ -1,5 +1,5 @@
-"""Faults: kill -9 at seeded moments (during a step, a checkpoint write, a grid write, a metrics line, or at a
-random time) and --resume ends bit-identical to an uninterrupted run, for image, vector and table runs; a full disk
+"""Faults: kill -9 at seeded moments (during start-up, a step, a checkpoint write, a grid write, a metrics line, or
+at a random time) and --resume ends bit-identical to an uninterrupted run, for image, vector and table runs; a full disk
 or an impossible --out is a one-line error that leaves the last good checkpoint; two processes on one run folder."""
 
 import json
@@ -27,9 +27,9 @@ from kill_driver import run_options  # noqa: E402
 
 # (moment, how many calls there are to choose from) per kind; the call is drawn with a seeded RNG
 MOMENTS = {
-    "vector": [("step", 40), ("checkpoint", 16), ("grid", 8), ("metrics", 14), ("none", 0)],
-    "image": [("step", 16), ("checkpoint", 10), ("grid", 6), ("metrics", 8), ("none", 0)],
-    "table": [("step", 12), ("checkpoint", 7), ("metrics", 6), ("none", 0), ("none", 0)],
+    "vector": [("start", 1), ("step", 40), ("checkpoint", 16), ("grid", 8), ("metrics", 14), ("none", 0)],
+    "image": [("start", 1), ("step", 16), ("checkpoint", 10), ("grid", 6), ("metrics", 8), ("none", 0)],
+    "table": [("start", 1), ("step", 12), ("checkpoint", 7), ("metrics", 6), ("none", 0), ("none", 0)],
 }
 CASES = [(kind, moment, i, total) for kind, moments in MOMENTS.items()
          for i, (moment, total) in enumerate(moments)]
@@ -91,6 +91,10 @@ def test_kill_9_then_resume_ends_bit_identical(kind, moment, index, total, tmp_p
         process.send_signal(signal.SIGKILL)
     _, err = process.communicate(timeout=300)
     assert process.returncode in (-signal.SIGKILL, 0), err
+    if moment == "start":  # before config.json: the folder holds its lock and start record, which --resume reads
+        assert sorted(p.name for p in out.iterdir()) == [".lock", "start.json"]
+        with pytest.raises(GanforgeError, match="was stopped before its first step; `ganforge train --resume"):
+            RunFolder.open(out)
     if process.returncode == -signal.SIGKILL and not finished(out, kind):
         resumed = ganforge.train(resume=out, progress=False)
         assert not resumed.interrupted
@@ -140,6 +144,23 @@ def test_an_impossible_out_is_one_line(tmp_path, capsys, data, table_csv):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "cannot create the run folder there (Not a directory" in err
     assert blocker.read_text() == "not a folder"
+
+
+def test_a_run_killed_during_start_up_is_started_again_by_resume_from_the_command_line(tmp_path, capsys):
+    out = tmp_path / "ring"
+    killed = subprocess.run([sys.executable, str(DRIVER), "vector", str(out), "start", "1"], capture_output=True,
+                            text=True, timeout=300)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert main(["sample", str(out), "--out", str(tmp_path / "x.png")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"ganforge train --resume {out}` starts it again" in err
+    assert main(["train", "--resume", str(out), "--out", str(tmp_path / "elsewhere"), "--quiet"]) == 2
+    assert "continues in its own folder" in capsys.readouterr().err
+    assert main(["train", "--resume", str(out), "--steps", "12", "--quiet"]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["config"]["steps"] == 12 and config["config"]["seed"] == 5  # the options it was started with
+    assert ckpt.read_checkpoint_state(ckpt.find_checkpoint(out))["step"] == 12
+    assert not (out / "start.json").exists()
 
 
 def test_a_second_process_on_the_same_run_is_refused_and_a_killed_one_leaves_no_lock(tmp_path):

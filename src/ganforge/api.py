@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
-from ganforge.config import build_config
+from ganforge.config import TrainConfig, build_config
 from ganforge.data import absolute_data
-from ganforge.kinds import RunKind, kind_for_data, kind_of
+from ganforge.kinds import RunKind, kind_for_data, kind_named, kind_of, refuse_changes
 from ganforge.kinds.generator import TrainedGenerator, evaluate, load, path, truncate
 from ganforge.presets import preset_options
 from ganforge.training.loop import TrainResult
@@ -15,6 +16,7 @@ from ganforge.training.run_folder import RunFolder
 
 __all__ = ["TrainResult", "TrainedGenerator", "absolute_data", "check_train", "evaluate", "load", "path", "train",
            "truncate"]
+log = logging.getLogger("ganforge")
 
 
 def train(data: str | None = None, *, resume: str | Path | None = None, progress: bool = True,
@@ -28,9 +30,13 @@ def train(data: str | None = None, *, resume: str | Path | None = None, progress
     run (`ganforge.kinds`) is chosen by the data and recorded in the run folder.
     """
     if resume is not None:
-        run = RunFolder.open(resume)
+        run = RunFolder.open(resume, unstarted=True)
         if data is not None:
             options = {**options, "data": data}
+        if not run.started:
+            kind, cfg, given = _start_again(run, options)
+            log.info("run %s was stopped before its first step; starting it again", run.path)
+            return kind.train(cfg, given, progress)
         return kind_of(run).resume(run, options, progress)
     values = {**(config or {}), **options}
     if data is not None:
@@ -49,7 +55,9 @@ def check_train(data: str | None = None, *, resume: str | Path | None = None, co
     """What `train` with these arguments would refuse, refused now without training; returns the run kind
     (`ganforge.kinds.RunKind`) it would train. Launchers call it before starting processes."""
     if resume is not None:
-        run = RunFolder.open(resume)
+        run = RunFolder.open(resume, unstarted=True)
+        if not run.started:
+            return _start_again(run, {**options, "data": data} if data is not None else options)[0]
         kind = kind_of(run)
         kind.check_resume(run, {**options, "data": data} if data is not None else options)
         return kind
@@ -64,3 +72,15 @@ def check_train(data: str | None = None, *, resume: str | Path | None = None, co
     check_spec(cfg.data)
     return kind_for_data(absolute_data(cfg.data))
 
+
+def _start_again(run: RunFolder, options: dict[str, Any]) -> tuple[RunKind, TrainConfig, set[str] | None]:
+    """(kind, configuration, options the user chose) to train a run killed before it wrote `config.json` again,
+    from step 0, in its own folder: the options it was started with, under those given now."""
+    record = run.read_start()
+    refuse_changes(run, options, resumable=set(options) - {"out"}, stored=lambda key: None,
+                   asked=lambda key, value: value, instead="")  # only --out must stay the run's folder
+    values = {**record["options"], **{k.replace("-", "_"): v for k, v in options.items()}, "out": str(run.path)}
+    cfg = build_config(values, source=str(run.start_path)).validate()
+    cfg.data = absolute_data(cfg.data)
+    given = None if record["given"] is None else set(record["given"]) | set(options)
+    return kind_named(record["kind"]), cfg, given

@@ -73,3 +73,8 @@ def refuse_changes(run: RunFolder, overrides: dict[str, Any], resumable: Collect
             raise GanforgeError(f"option --{key.replace('_', '-')} cannot change when resuming {run.path}{was}; "
                                 f"{instead}")
 
+
+def start_record(kind: str, config: TrainConfig, given: set[str] | None) -> dict[str, Any]:
+    """What a new run is started with (`training.run_folder.START_FILE`): enough to start it again if it is killed
+    before it writes `config.json`."""
+    return {"kind": kind, "options": config.to_json(), "given": None if given is None else sorted(given)}

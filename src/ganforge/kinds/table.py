@@ -17,7 +17,7 @@ import torch
 
 from ganforge.config import TrainConfig, build_config
 from ganforge.errors import GanforgeError
-from ganforge.kinds.base import RunKind, refuse_changes
+from ganforge.kinds.base import RunKind, refuse_changes, start_record
 from ganforge.report.sinks import LiveReport
 from ganforge.tabular import run as table_run
 from ganforge.tabular.gan import TableGAN, TableGANConfig, describe_columns
@@ -163,7 +163,7 @@ def train_table(config: TrainConfig, progress: bool = True, given: set[str] | No
               "checkpoint_every": config.checkpoint_every if chosen("checkpoint_every") else CHECKPOINT_EVERY,
               "keep_checkpoints": config.keep_checkpoints if chosen("keep_checkpoints") else KEEP_CHECKPOINTS,
               **dataclasses.asdict(options)}
-    return _fit_run(run, frame, options, stored, progress, resume=False)
+    return _fit_run(run, frame, options, stored, progress, resume=False, start=start_record(TableRuns.name, config, given))
 
 
 def resume_table(run: RunFolder, overrides: dict[str, Any], progress: bool = True) -> TrainResult:
@@ -193,11 +193,11 @@ def resume_table(run: RunFolder, overrides: dict[str, Any], progress: bool = Tru
 
 
 def _fit_run(run: RunFolder, frame: pd.DataFrame, options: TableGANConfig, stored: dict[str, Any], progress: bool,
-             resume: bool) -> TrainResult:
+             resume: bool, start: dict[str, Any] | None = None) -> TrainResult:
     """Fit (or go on fitting) with checkpoints in the run folder, which this process holds locked; Ctrl-C and
     kill -9 keep the run resumable, and a full disk is a one-line error."""
     created = not run.path.exists()
-    with run.lock(new=not resume), write_failures_explained(run.path):
+    with run.lock(new=not resume, start=start), write_failures_explained(run.path):
         return _fit_locked(run, frame, options, stored, progress, resume, created)
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from ganforge.config import RESUMABLE, TrainConfig, build_config
 from ganforge.data import Dataset, absolute_data, load_dataset
 from ganforge.errors import GanforgeError
-from ganforge.kinds.base import RunKind, refuse_changes
+from ganforge.kinds.base import RunKind, refuse_changes, start_record
 from ganforge.kinds.generator import TrainedGenerator, evaluate, load, real_data_for
 from ganforge.report.sinks import RunSinks
 from ganforge.training import checkpoint as ckpt
@@ -63,7 +63,7 @@ class TensorRuns(RunKind):
         return True  # whatever no other kind claims
 
     def train(self, config: TrainConfig, given: set[str], progress: bool) -> TrainResult:
-        return _train(config, None, progress)
+        return _train(config, None, progress, given)
 
     def resume(self, run: RunFolder, overrides: dict[str, Any], progress: bool) -> TrainResult:
         return _train(self._resumed_config(run, overrides), run, progress)
@@ -140,17 +140,18 @@ class TensorRuns(RunKind):
         return 0
 
 
-def _train(cfg: TrainConfig, run: RunFolder | None, progress: bool) -> TrainResult:
-    """Train a new run (`run` None) or continue `run`, holding its folder locked; under torchrun, as one of its
-    processes (see `training.distributed`)."""
+def _train(cfg: TrainConfig, run: RunFolder | None, progress: bool, given: set[str] | None = None) -> TrainResult:
+    """Train a new run (`run` None; `given`: the options the user chose) or continue `run`, holding its folder
+    locked; under torchrun, as one of its processes (see `training.distributed`)."""
     processes = join(pick_device(cfg.device))
     try:
-        return _train_as(processes, cfg, run, progress and processes.main)
+        return _train_as(processes, cfg, run, progress and processes.main, given)
     finally:
         processes.close()
 
 
-def _train_as(processes: Processes, cfg: TrainConfig, run: RunFolder | None, progress: bool) -> TrainResult:
+def _train_as(processes: Processes, cfg: TrainConfig, run: RunFolder | None, progress: bool,
+              given: set[str] | None) -> TrainResult:
     dataset = load_dataset(cfg.data, cfg.image_size, cfg.channels, cfg.workers, cfg.cache_gb, progress=progress,
                            labels=cfg.labels != "none")
     cfg.conditional = resolve_conditional(cfg.conditional, dataset)
@@ -168,7 +169,8 @@ def _train_as(processes: Processes, cfg: TrainConfig, run: RunFolder | None, pro
         trainer = Trainer(cfg, dataset, run, progress=False, processes=processes)
         _restore(trainer, run, cfg, resume)
         return trainer.fit()
-    with run.lock(new=not resume), write_failures_explained(run.path):
+    start = None if resume else start_record(TensorRuns.name, cfg, given)
+    with run.lock(new=not resume, start=start), write_failures_explained(run.path):
         processes.barrier()
         trainer = Trainer(cfg, dataset, run, progress=progress, processes=processes)
         _restore(trainer, run, cfg, resume)

@@ -25,6 +25,9 @@ CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
 DIAGNOSES_FILE = "diagnoses.jsonl"
 LOCK_FILE = ".lock"
+# What a new run was started with, written as soon as its folder is locked and removed once config.json exists: a
+# run killed before then (kill -9 during start-up) is started again by `ganforge train --resume`.
+START_FILE = "start.json"
 # a full disk or quota, or a read-only file system: wherever they happen, nothing more can be written
 NO_SPACE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}
 # an impossible or forbidden path: a write failure when it is inside the run folder (elsewhere, e.g. an unreadable
@@ -36,7 +39,7 @@ def default_run_path(name: str) -> Path:
     """`runs/NAME`, or `runs/NAME-2`, `-3`, … when that already holds a run (nothing is overwritten)."""
     base = Path("runs") / name
     candidate, n = base, 1
-    while (candidate / CONFIG_FILE).exists():
+    while (candidate / CONFIG_FILE).exists() or (candidate / START_FILE).exists():
         n += 1
         candidate = base.with_name(f"{base.name}-{n}")
     return candidate
@@ -51,6 +54,7 @@ class RunFolder:
         self.metrics_path = self.path / METRICS_FILE
         self.samples = self.path / "samples"
         self.checkpoints = self.path / "checkpoints"
+        self.start_path = self.path / START_FILE
 
     @classmethod
     def new(cls, out: str | Path) -> RunFolder:
@@ -66,24 +70,47 @@ class RunFolder:
         return run
 
     @classmethod
-    def open(cls, path: str | Path) -> RunFolder:
-        """An existing run; a folder without `config.json` is refused by name."""
+    def open(cls, path: str | Path, unstarted: bool = False) -> RunFolder:
+        """An existing run; a folder without `config.json` is refused by name. `unstarted`: also a run stopped
+        before it wrote `config.json` (see `START_FILE`), which only `--resume` can use."""
         run = cls(path)
         if not run.path.is_dir():
             raise GanforgeError(f"run folder {run.path} does not exist")
         if not run.config_path.is_file():
+            if run.start_path.is_file():
+                if unstarted:
+                    return run
+                raise GanforgeError(f"run {run.path} was stopped before its first step; `ganforge train --resume "
+                                    f"{run.path}` starts it again")
             raise GanforgeError(f"{run.path} is not a ganforge run folder (no {CONFIG_FILE}); expected the --out of "
                                 f"an earlier `ganforge train`")
         return run
 
+    @property
+    def started(self) -> bool:
+        """Whether the run got as far as writing `config.json` (else only its start record may exist)."""
+        return self.config_path.is_file()
+
+    def read_start(self) -> dict[str, Any]:
+        """The start record of a run stopped before `config.json` existed: {kind, options, given}."""
+        try:
+            record = json.loads(self.start_path.read_text(encoding="utf-8"))
+            given = record["given"]
+            return {"kind": record["kind"], "options": dict(record["options"]),
+                    "given": None if given is None else list(given)}
+        except (OSError, ValueError, KeyError, TypeError):
+            raise GanforgeError(f"{self.start_path} is not a start record written by ganforge; delete the folder "
+                                f"{self.path} and train again") from None
+
     @contextlib.contextmanager
-    def lock(self, new: bool = False) -> Iterator[None]:
+    def lock(self, new: bool = False, start: dict[str, Any] | None = None) -> Iterator[None]:
         """Hold the run folder for this process; a second process writing the same run is refused by name.
 
         The lock is the kernel's (`flock` on `.lock`): it ends with the process that holds it, so a run killed with
         kill -9 never leaves a stale lock. `new`: the folder must not hold a run (checked again under the lock, in
-        case another process created one in between). Temporary folders of a killed checkpoint write are removed,
-        and a folder this call created is removed again if the work fails before `config.json` exists.
+        case another process created one in between); `start`, the new run's start record (`START_FILE`), is
+        written at once. Temporary folders of a killed checkpoint write are removed, and a folder this call created
+        is removed again if the work fails before `config.json` exists.
         """
         created = not self.path.exists()
         try:
@@ -109,6 +136,8 @@ class RunFolder:
             handle.write(f"{os.getpid()}\n")
             handle.flush()
             remove_partial_writes(self.checkpoints)
+            if new and start is not None:
+                write_json(self.start_path, start)
             try:
                 yield
             except BaseException:
@@ -127,6 +156,7 @@ class RunFolder:
         """Write `config.json` atomically (creating the run folder on a new run's first write)."""
         self.samples.mkdir(parents=True, exist_ok=True)
         write_json(self.config_path, data)
+        self.start_path.unlink(missing_ok=True)
 
     def latest_checkpoint(self) -> Path:
         """The newest complete checkpoint, or a clear error if the run has none yet."""
@@ -217,7 +247,7 @@ def write_failures_explained(run: Path) -> Iterator[None]:
         if latest is not None:
             then = (f"the last good checkpoint ({latest}) is untouched: free space, then continue with "
                     f"ganforge train --resume {run}")
-        elif (run / CONFIG_FILE).exists():
+        elif (run / CONFIG_FILE).exists() or (run / START_FILE).exists():
             then = f"no checkpoint was written yet: free space, then ganforge train --resume {run} starts it again"
         else:
             then = "nothing was saved: free space or choose another --out"
