@@ -258,3 +258,27 @@ def test_sample_grids_follow_the_umask_like_every_other_file(tmp_path):
     finally:
         os.umask(umask)
     assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_a_conditional_augmented_run_shows_class_names_by_row_and_its_augmentation(tmp_path):
+    root = tmp_path / "pets"
+    for name, colour in (("cat", (200, 40, 40)), ("dog", (40, 40, 200))):
+        (root / name).mkdir(parents=True)
+        for i in range(6):
+            Image.new("RGB", (40, 40), tuple(c + 5 * i for c in colour)).save(root / name / f"{i}.png")
+    run = ganforge.train(data=str(root), model="fastgan", image_size=32, g_width=4, d_width=4, latent_dim=16,
+                         batch_size=8, augment_p="ada", steps=8, log_every=4, sample_every=8, threads=1,
+                         precision="fp32", progress=False, out=tmp_path / "run").run_dir
+    config = json.loads((run / "config.json").read_text())
+    assert config["model"]["conditional"]["grid_rows"] == ["cat", "dog"]  # one row of 8 fixed samples per class
+    assert config["augmentation"] == {"adaptive": True, "p": config["augmentation"]["p"]}
+    page = build_report([run]).read_text()
+    assert page.count("<li>cat</li>") == page.count("<li>dog</li>") == 1  # beside the one grid's rows
+    assert re.search(r"<td>augmentation</td><td>adaptive \(ADA\): p \d\.\d\d at the last log line", page)
+    assert "adaptive augmentation: p, and r_t" in page  # the curve of p
+    plain = build_report([runs_without_classes(tmp_path)]).read_text()
+    assert "row-labels" not in plain.split("</style>")[1] and "<td>augmentation</td><td>none</td>" in plain
+
+
+def runs_without_classes(tmp_path):
+    return ganforge.train(**TINY, steps=4, log_every=4, sample_every=4, out=tmp_path / "plain").run_dir

@@ -38,6 +38,7 @@ CURVES = [("losses", ("d_loss", "g_loss", "cond_loss", "target_loss"), False),
           ("samples per second", ("samples_per_sec",), False),
           ("fixed samples: spread vs real, movement", ("diversity", "movement"), False),
           ("modes reached", ("modes_reached",), False),
+          ("adaptive augmentation: p, and r_t = E[sign D(x)] (target 0.6)", ("augment_p", "rt"), False),
           ("classes: least and median spread vs real, worst leak", ("class_diversity_min", "class_diversity_median",
                                                                     "leak_share"), False)]
 NOT_CHARTED = {"n_real", "n_fake", "seconds", "modes_total"}
@@ -185,6 +186,7 @@ class RunView:
                       + (f", conditional {conditional['method']} on {conditional['classes']} classes"
                          if conditional else "")),
                      ("loss", f"{config.get('loss')}" + (f"; {regularisers}" if regularisers else "")),
+                     ("augmentation", self._augmentation()),
                      ("steps", f"{self.steps_done():,} of {self.steps_planned() or 0:,}")]
         shown = "—" if not seconds else f"{seconds:.1f} s" if seconds < 60 else f"{seconds / 60:.1f} min"
         precision = f"{runtime['precision']}, " if "precision" in runtime else ""
@@ -193,6 +195,24 @@ class RunView:
                               f"{'' if runtime.get('threads') == 1 else 's'}"),
                  ("ganforge", f"{stored.get('ganforge', '?')} (report by {__version__})")]
         return rows
+
+    def _augmentation(self) -> str:
+        """What augmented D's inputs: adaptive augmentation (with the p it reached), a fixed p, DiffAugment."""
+        ps = [r["augment_p"] for r in self.records if _is_number(r.get("augment_p"))]
+        parts = []
+        if ps:
+            adaptive = self.config.get("augment_p") in ("ada", "auto")
+            parts.append(f"adaptive (ADA): p {ps[-1]:.2f} at the last log line, at most {max(ps):.2f}, steered to "
+                         "r_t 0.6" if adaptive else f"ADA transforms at a fixed p {ps[-1]:.2f}")
+        elif self.config.get("augment_p") not in (None, "off", "auto"):
+            parts.append(f"ADA transforms, p {self.config['augment_p']}")
+        if self.config.get("augment"):
+            parts.append(f"DiffAugment {self.config['augment']}")
+        return "; ".join(parts) or "none"
+
+    def row_labels(self) -> list[str]:
+        """The class of each row of a conditional run's sample grids (recorded in config.json; none before)."""
+        return list((self.stored.get("model", {}).get("conditional") or {}).get("grid_rows") or [])
 
     def _status(self) -> str:
         """Finished, or stopped (or still running)."""

@@ -28,13 +28,12 @@ from ganforge.regularizers.ema import GeneratorEMA
 from ganforge.training.distributed import SINGLE, Processes, local_processes
 from ganforge.training.evaluation import TrainingEvaluation
 from ganforge.training.hardware import CoreShare, autocast_factory, pick_device, pick_precision, set_threads
-from ganforge.training.loop import TrainResult
 from ganforge.training.regularisation import Regularisation
 from ganforge.training.run_folder import RunFolder
 from ganforge.training.task import Task, grad_norm
 from ganforge.version import __version__
 
-__all__ = ["SampleTask", "TrainResult"]
+__all__ = ["SampleTask"]
 log = logging.getLogger("ganforge")
 DIVERSITY_SAMPLES = 1000  # all fixed points of vector data; images have 64
 
@@ -113,11 +112,18 @@ class SampleTask(Task):
             "config": self.config.to_json(),
             "model": {"name": self.model_name, "options": self.model_options, "pack": self.config.pack,
                       "spectral_norm": self.config.spectral_norm, "ema": self.ema is not None,
-                      "conditional": {"method": self.config.cond, "classes": self.classes} if self.classes else None},
+                      "conditional": self._conditioning()},
+            "augmentation": None if self.ada is None else {"adaptive": self.ada.adaptive, "p": self.ada.p},
             "data": self._data_identity(),
             "runtime": {"device": str(self.device), "precision": self.precision, "threads": self.threads,
                         "threads_adapt": self.core_share is not None, "processes": self.processes.world},
         }
+
+    def _conditioning(self) -> dict[str, Any] | None:
+        """How the run is conditioned, and the class of each row of its sample grids."""
+        rows = self.fixed_labels[::GRID_COLUMNS].tolist() if self.classes else []
+        return {"method": self.config.cond, "classes": self.classes,
+                "grid_rows": [self.dataset.class_names[i] for i in rows]} if self.classes else None
 
     def _data_identity(self) -> dict[str, Any]:
         return {"name": self.dataset.name, "size": len(self.dataset), **self.dataset.codec.to_json(),
