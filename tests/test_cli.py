@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import ganforge
 from ganforge.cli import main
 
 TINY = ["--image-size", "16", "--g-width", "8", "--d-width", "8", "--latent-dim", "8", "--batch-size", "8",
@@ -202,3 +203,69 @@ def test_model_flags_and_their_help_come_from_the_families(capsys):
     assert ("--latent-dim LATENT_DIM size of the noise vector z (default: dcgan 100, fastgan 128, mlp 32); tables: 128"
             in text)
     assert text.index("--latent LATENT") < text.index("--latent-dim") < text.index("--spectral-norm")
+
+
+def test_model_auto_help_says_what_auto_picks(capsys):
+    from ganforge.models import default_model
+
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "auto (fastgan for a folder of photos at 64 pixels or more, dcgan for other images, mlp for vectors)" in text
+    assert (default_model("image", 64), default_model("image", 32), default_model("image", None),
+            default_model("vector", None)) == ("fastgan", "dcgan", "dcgan", "mlp")
+
+
+def test_suggested_commands_are_written_the_way_the_user_ran_ganforge(tmp_path, monkeypatch):
+    from ganforge.cli import invoked_as
+    from ganforge.kinds import kind_named
+    from ganforge.training.loop import TrainResult
+
+    monkeypatch.chdir(tmp_path)
+    venv = tmp_path / ".venv" / "bin"
+    venv.mkdir(parents=True)
+    (venv / "ganforge").write_text("#!/bin/sh\n")
+    (venv / "ganforge").chmod(0o755)
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    assert invoked_as(".venv/bin/ganforge") == ".venv/bin/ganforge"  # after `make demo`
+    assert invoked_as(str(venv / "ganforge")) == ".venv/bin/ganforge"
+    monkeypatch.setenv("PATH", f"{venv}:/usr/bin:/bin")
+    assert invoked_as(str(venv / "ganforge")) == "ganforge"  # the shell found it on PATH
+    assert invoked_as("/site-packages/ganforge/__main__.py").endswith(" -m ganforge")
+    assert invoked_as("/somewhere/pytest") == "ganforge"  # from Python: the plain name
+    done = TrainResult(tmp_path / "runs" / "d", 10, False, {})
+    lines = "\n".join(kind_named("tensor").report(done, ".venv/bin/ganforge"))
+    assert f".venv/bin/ganforge sample {done.run_dir} --n 64" in lines and "  ganforge" not in lines
+    stopped = "\n".join(kind_named("table").report(TrainResult(done.run_dir, 1, True, {}), ".venv/bin/ganforge"))
+    assert f"Continue with: .venv/bin/ganforge train --resume {done.run_dir}" in stopped
+
+
+def test_a_folder_of_one_image_trains_with_a_warning(tmp_path, caplog):
+    folder = tmp_path / "one"
+    folder.mkdir()
+    Image.new("RGB", (20, 20), (200, 30, 30)).save(folder / "only.png")
+    with caplog.at_level("WARNING", logger="ganforge"):
+        ganforge.train(data=str(folder), image_size=16, g_width=8, d_width=8, latent_dim=16, batch_size=4, steps=2,
+                       threads=1, precision="fp32", out=tmp_path / "run", progress=False)
+    warned = [r.getMessage() for r in caplog.records if "learns little from so few" in r.getMessage()]
+    assert len(warned) == 1 and "has only 1 image:" in warned[0]
+
+
+def test_training_says_how_long_it_will_take_from_its_first_steps(monkeypatch, caplog):
+    from ganforge.training import pace
+
+    clock = [100.0]
+    monkeypatch.setattr(pace.time, "perf_counter", lambda: clock[0])
+    watch = pace.Pace(0, 3000)
+    with caplog.at_level("INFO", logger="ganforge"):
+        for step in range(1, 20):
+            clock[0] += 5.0 if step == 1 else 0.58  # the first step pays for warm-up and is not counted
+            watch.step_done(step)
+    assert watch.said == "about 29 min for 3,000 steps at 0.58 s/step"
+    assert [r.getMessage() for r in caplog.records].count(watch.said) == 1  # said once
+    resumed = pace.Pace(1000, 3000)
+    for step in range(1001, 1100):
+        clock[0] += 0.01
+        resumed.step_done(step)
+    assert resumed.said == "about 20 s for 2,000 steps (from 1,000 to 3,000) at 0.01 s/step"
+    assert (pace.duration(45), pace.duration(3600 * 2.5)) == ("45 s", "2 h 30 min")

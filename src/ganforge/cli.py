@@ -9,10 +9,12 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import MISSING, Field, fields
+from pathlib import Path
 from typing import Any, NoReturn
 
 from tqdm.auto import tqdm
@@ -32,7 +34,8 @@ TRAIN_HELP: dict[str, str] = {
     "conditional": "train a class-conditional GAN (default: on for labelled folders and arrays, off for built-ins)",
     "cond": "conditioning method: cbn-proj (conditional batch norm + projection discriminator), acgan "
             "(auxiliary classifier) or concat (class embedding beside the input)",
-    "model": "model family: {models}; or auto (dcgan for images, mlp for vectors)",
+    "model": "model family: {models}; or auto (fastgan for a folder of photos at 64 pixels or more, dcgan for other "
+             "images, mlp for vectors)",
     "latent": "noise distribution: normal or uniform",
     "loss": "adversarial loss: nonsaturating (default), minimax, hinge, lsgan, wgan-gp, relativistic",
     "d_steps": "discriminator updates per generator update",
@@ -297,10 +300,35 @@ def _train(args: argparse.Namespace) -> int:
     from ganforge.training.run_folder import RunFolder
 
     if int(os.environ.get("RANK", "0")) == 0:  # one of several processes: rank 0 speaks for the run
-        print("\n".join(kind_of(RunFolder(result.run_dir)).report(result)))
+        print("\n".join(kind_of(RunFolder(result.run_dir)).report(result, invoked_as())))
     if launched_by_torchrun():  # torchrun takes any other status for a crash; `--nproc` says 130 itself
         return 0
     return 130 if result.interrupted else 0  # 130: the shell's convention for a run stopped by Ctrl-C
+
+
+def invoked_as(program: str | None = None) -> str:
+    """The command the user ran ganforge by, for the commands it suggests: `ganforge` when that name on PATH is this
+    program, else the path typed (`.venv/bin/ganforge` after `make demo`), or `python -m ganforge`."""
+    program = sys.argv[0] if program is None else program
+    path = Path(program)
+    if path.name == "__main__.py" and path.parent.name == "ganforge":
+        return f"{_as_typed(Path(sys.executable))} -m ganforge"
+    if path.name != "ganforge":  # called from Python (tests, notebooks): the plain name
+        return "ganforge"
+    on_path = shutil.which("ganforge")
+    if path.is_absolute() and on_path is not None and Path(on_path).resolve() == path.resolve():
+        return "ganforge"  # the shell found it on PATH: the user typed `ganforge`
+    return _as_typed(path)
+
+
+def _as_typed(path: Path) -> str:
+    """A program's path as short as it can be typed from here: relative below the working folder."""
+    if not path.is_absolute():
+        return str(path)
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def _without_nproc(argv: list[str]) -> list[str]:

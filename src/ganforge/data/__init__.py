@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,7 +11,10 @@ from ganforge.data import arrays, builtin, images, toy
 from ganforge.data.base import IMAGE, VECTOR, BatchOrder, Codec, Dataset
 from ganforge.errors import GanforgeError
 
-__all__ = ["BUILTIN", "IMAGE", "VECTOR", "BatchOrder", "Codec", "Dataset", "absolute_data", "load_dataset"]
+log = logging.getLogger("ganforge")
+
+__all__ = ["BUILTIN", "IMAGE", "VECTOR", "BatchOrder", "Codec", "Dataset", "absolute_data", "load_dataset",
+           "warn_if_few"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,19 @@ def load_dataset(spec: str, image_size: int | None = None, channels: int | None 
     `labels`: read class labels where the data has them, else leave every sample unlabelled)."""
     dataset = _load(spec, image_size, channels, workers, cache_gb, progress, labels)
     return dataset if labels else dataset.without_labels()
+
+
+FEW_SAMPLES = 100  # training data with fewer samples than this gets a warning (tables: 200 rows, in tabular/)
+
+
+def warn_if_few(dataset: Dataset) -> None:
+    """Say so when the data is too small for a GAN to learn more than copies of it."""
+    n = len(dataset)
+    if n < FEW_SAMPLES:
+        what = "image" if dataset.kind == IMAGE else "sample"
+        log.warning("%s has only %d %s%s: a GAN learns little from so few, and its samples will be close copies of "
+                    "them (a few hundred or more is better; for photos, adaptive augmentation helps: --augment-p "
+                    "ada)", dataset.name, n, what, "" if n == 1 else "s")
 
 
 def absolute_data(spec: str | None) -> str | None:

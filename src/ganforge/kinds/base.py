@@ -36,8 +36,9 @@ class RunKind:
     def check_resume(self, run: RunFolder, overrides: dict[str, Any]) -> None:
         """Refuse `overrides` that `resume` would refuse, without training (before starting processes)."""
 
-    def report(self, result: TrainResult) -> list[str]:
-        """The lines `ganforge train` prints when a run finished or was interrupted."""
+    def report(self, result: TrainResult, command: str = "ganforge") -> list[str]:
+        """The lines `ganforge train` prints when a run finished or was interrupted; the commands they suggest start
+        with `command`, as the user ran ganforge."""
         raise NotImplementedError
 
     def sample(self, args: argparse.Namespace) -> int:

@@ -60,15 +60,16 @@ class TableRuns(RunKind):
         _one_process()
         return resume_table(run, overrides, progress=progress)
 
-    def report(self, result: TrainResult) -> list[str]:
+    def report(self, result: TrainResult, command: str = "ganforge") -> list[str]:
         run = result.run_dir
         if result.interrupted:
-            return [f"interrupted after epoch {result.step}; checkpoint saved. Continue with: ganforge train --resume "
+            return [f"interrupted after epoch {result.step}; checkpoint saved. Continue with: {command} train --resume "
                     f"{run}"]
         return [f"fitted {result.step} epoch{'' if result.step == 1 else 's'}. Run folder: {run}",
                 f"  report:    {run / 'report.html'}", f"  preview:   {run / 'samples' / 'preview.csv'}",
                 f"  metrics:   {run / 'metrics.jsonl'}",
-                f"  more rows: ganforge sample {run} --n 1000 --out synthetic.csv", f"  measure:   ganforge eval {run}"]
+                f"  more rows: {command} sample {run} --n 1000 --out synthetic.csv",
+                f"  measure:   {command} eval {run}"]
 
     def sample(self, args: argparse.Namespace) -> int:
         training_table = RunFolder.open(args.run).read_config()["config"]["data"]
@@ -163,7 +164,8 @@ def train_table(config: TrainConfig, progress: bool = True, given: set[str] | No
               "checkpoint_every": config.checkpoint_every if chosen("checkpoint_every") else CHECKPOINT_EVERY,
               "keep_checkpoints": config.keep_checkpoints if chosen("keep_checkpoints") else KEEP_CHECKPOINTS,
               **dataclasses.asdict(options)}
-    return _fit_run(run, frame, options, stored, progress, resume=False, start=start_record(TableRuns.name, config, given))
+    start = start_record(TableRuns.name, config, given)
+    return _fit_run(run, frame, options, stored, progress, resume=False, start=start)
 
 
 def resume_table(run: RunFolder, overrides: dict[str, Any], progress: bool = True) -> TrainResult:

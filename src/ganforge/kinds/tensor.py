@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ganforge.config import RESUMABLE, TrainConfig, build_config
-from ganforge.data import Dataset, absolute_data, load_dataset
+from ganforge.data import Dataset, absolute_data, load_dataset, warn_if_few
 from ganforge.errors import GanforgeError
 from ganforge.kinds.base import RunKind, refuse_changes, start_record
 from ganforge.kinds.generator import TrainedGenerator, evaluate, load, real_data_for
@@ -77,15 +77,16 @@ class TensorRuns(RunKind):
             overrides = {**overrides, "data": absolute_data(overrides["data"])}
         return resume_config(run, overrides)
 
-    def report(self, result: TrainResult) -> list[str]:
+    def report(self, result: TrainResult, command: str = "ganforge") -> list[str]:
         run = result.run_dir
         if result.interrupted:
-            return [f"interrupted at step {result.step}; checkpoint saved. Continue with: ganforge train --resume "
+            return [f"interrupted at step {result.step}; checkpoint saved. Continue with: {command} train --resume "
                     f"{run} (add --steps N for a new total)"]
         return [f"trained to step {result.step}. Run folder: {run}", f"  report:       {run / 'report.html'}",
                 f"  samples:      {run / 'samples'}",
                 f"  metrics:      {run / 'metrics.jsonl'}", f"  checkpoints:  {run / 'checkpoints'}",
-                f"  more samples: ganforge sample {run} --n 64 --out grid.png", f"  measure it:   ganforge eval {run}"]
+                f"  more samples: {command} sample {run} --n 64 --out grid.png",
+                f"  measure it:   {command} eval {run}"]
 
     def sample(self, args: argparse.Namespace) -> int:
         if args.where:
@@ -156,6 +157,8 @@ def _train_as(processes: Processes, cfg: TrainConfig, run: RunFolder | None, pro
                            labels=cfg.labels != "none")
     cfg.conditional = resolve_conditional(cfg.conditional, dataset)
     resume = run is not None
+    if processes.main and not resume:
+        warn_if_few(dataset)
     if run is None:
         # rank 0 picks the folder (runs/NAME-2 when runs/NAME is taken) and the other ranks take its word
         path = processes.share(str(RunFolder.new(cfg.out or default_run_path(dataset.name)).path)

@@ -28,6 +28,7 @@ from ganforge.metrics.base import better_direction
 from ganforge.training import checkpoint as ckpt
 from ganforge.training.hardware import CoreShare
 from ganforge.training.interrupt import StopOnInterrupt
+from ganforge.training.pace import Pace
 from ganforge.training.task import Task
 
 log = logging.getLogger("ganforge")
@@ -325,6 +326,7 @@ class TrainingLoop:
         interrupted = False
         bar = tqdm(total=cfg.steps, initial=self.step, desc=cfg.description, unit="step", dynamic_ncols=True,
                    disable=not self.progress, smoothing=0.05, mininterval=0.1 if sys.stderr.isatty() else 10.0)
+        pace = Pace(self.step, cfg.steps) if task.processes.main else None  # says how long the run will take
         busy = 0.0  # seconds of sampling, checkpoints and evaluation in the current log interval: not step time
         interval_start = time.perf_counter()
         try:
@@ -340,6 +342,8 @@ class TrainingLoop:
                     if self.core_share is not None:
                         self._share_cores()
                     bar.update(1)
+                    if pace is not None:
+                        pace.step_done(self.step)
                     finished = self.step == cfg.steps
                     # a stop asked of any rank is every rank's, at this same step
                     stopping = processes.any(stop.requested, task.device)
