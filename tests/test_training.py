@@ -272,3 +272,47 @@ def test_a_checkpoint_from_before_rt_was_logged_resumes(tmp_path):
     save_file(tensors, training_file)
     resumed = ganforge.train(resume=run.run_dir, steps=6, progress=False)
     assert resumed.step == 6 and math.isfinite(resumed.last_metrics["rt"])
+
+
+@pytest.mark.parametrize("model", ["dcgan", "fastgan", "mlp"])
+def test_bf16_agrees_with_fp32_on_this_cpu(model):
+    from ganforge.config import build_config
+    from ganforge.models import build_models, resolve_model
+    from ganforge.training.hardware import autocast_factory
+    from ganforge.training.precision_check import bf16_disagreement
+
+    # the families at their default sizes (the measured errors: docs of training/precision_check.py)
+    kind, shape = ("vector", (2,)) if model == "mlp" else ("image", (3, 64, 64))
+    _, options = resolve_model(build_config({"model": model}), kind)
+    torch.manual_seed(0)
+    generator, discriminator = build_models(model, shape, options)
+    z = torch.randn(8, options["latent_dim"], generator=torch.Generator().manual_seed(0))
+    assert bf16_disagreement(generator, lambda x: discriminator(x), z, autocast_factory("bf16", torch.device("cpu")),
+                             [generator, discriminator]) is None
+
+
+@pytest.mark.auto_precision  # sets GANFORGE_ASSUME_AMX itself
+def test_a_broken_bf16_kernel_is_caught_and_auto_trains_in_fp32(tmp_path, monkeypatch, caplog):
+    import torch.nn.functional as F
+
+    from ganforge.training.hardware import AMX_SWITCH
+
+    convolution = F.conv2d
+
+    def striped(x, *args, **kwargs):  # wrong every 8th row under bf16, as a broken kernel might be
+        out = convolution(x, *args, **kwargs)
+        if out.dtype == torch.bfloat16:
+            out = out.clone()
+            out[..., ::8, :] *= 4
+        return out
+
+    monkeypatch.setattr(torch.nn.modules.conv.F, "conv2d", striped)
+    monkeypatch.setenv(AMX_SWITCH, "1")  # --precision auto is bf16, as on a CPU with AMX
+    with caplog.at_level("WARNING", logger="ganforge"):
+        auto = ganforge.train(**TINY_DCGAN, steps=1, threads=1, out=tmp_path / "auto", progress=False).run_dir
+        asked = ganforge.train(**TINY_DCGAN, steps=1, threads=1, precision="bf16", out=tmp_path / "bf16",
+                               progress=False).run_dir
+    assert json.loads((auto / "config.json").read_text())["runtime"]["precision"] == "fp32"
+    assert json.loads((asked / "config.json").read_text())["runtime"]["precision"] == "bf16"  # kept, as asked
+    warnings = [r.getMessage() for r in caplog.records if "bf16 disagrees with fp32" in r.getMessage()]
+    assert len(warnings) == 2 and "training in fp32 instead" in warnings[0] and "worst image row" in warnings[0]

@@ -28,6 +28,7 @@ from ganforge.regularizers.ema import GeneratorEMA
 from ganforge.training.distributed import SINGLE, Processes, local_processes
 from ganforge.training.evaluation import TrainingEvaluation
 from ganforge.training.hardware import CoreShare, autocast_factory, pick_device, pick_precision, set_threads
+from ganforge.training.precision_check import checked_precision
 from ganforge.training.regularisation import Regularisation
 from ganforge.training.run_folder import RunFolder
 from ganforge.training.task import Task, grad_norm
@@ -64,8 +65,6 @@ class SampleTask(Task):
         # --threads 0 on a CPU: give cores up to other processes while they are busy (see CoreShare)
         self.core_share = CoreShare(self.threads) if config.threads == 0 and self.device.type == "cpu" \
             and self.threads > 1 and not processes.active else None
-        self.precision = pick_precision(config.precision, self.device)
-        self.autocast = autocast_factory(self.precision, self.device)
         self.loss = get_loss(config.loss)
         self.regularisation = Regularisation(config, self.loss, dataset, processes)
         self.ada = self.regularisation.ada
@@ -93,11 +92,10 @@ class SampleTask(Task):
         self.noise_rng = torch.Generator().manual_seed(config.seed + 1)
         fixed_rng = torch.Generator().manual_seed(config.seed + 2)
         self.fixed_noise = sample_latent(config.latent, config.n_fixed_samples, latent_dim, fixed_rng)
-        self.fixed_labels: Tensor | None = None
-        self.label_frequencies: Tensor | None = None
-        if self.classes:
-            self.fixed_labels = fixed_labels(config.n_fixed_samples, self.classes)
-            self.label_frequencies = dataset.class_frequencies().float()
+        self.fixed_labels = fixed_labels(config.n_fixed_samples, self.classes) if self.classes else None
+        self.label_frequencies = dataset.class_frequencies().float() if self.classes else None
+        self.precision = checked_precision(pick_precision(config.precision, self.device), config.precision, self)
+        self.autocast = autocast_factory(self.precision, self.device)
         self.reference: Tensor | None = None
         self._class_reference: ClassReference | None = None
         self._batches: Iterator[Any] = iter(())
