@@ -115,6 +115,11 @@ def cpu_name() -> str:
     return platform.processor() or "unknown CPU"
 
 
+# `GANFORGE_ASSUME_AMX=1` makes `--precision auto` on a CPU choose what it chooses on a CPU with AMX (bf16), and
+# `=0` what it chooses without (fp32), whatever this CPU has: the test suite runs both paths on any x86 CPU.
+AMX_SWITCH = "GANFORGE_ASSUME_AMX"
+
+
 def cpu_has_fast_bf16() -> bool:
     """True when this CPU has AMX tiles, where bf16 matrix work is much faster than fp32."""
     with contextlib.suppress(Exception):
@@ -122,13 +127,29 @@ def cpu_has_fast_bf16() -> bool:
     return False
 
 
+def assumed_amx() -> bool | None:
+    """What `GANFORGE_ASSUME_AMX` says of AMX (True, False), or None when it is unset."""
+    value = os.environ.get(AMX_SWITCH, "").strip().lower()
+    if value in ("", "auto"):
+        return None
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise GanforgeError(f"environment variable {AMX_SWITCH}={value!r} must be 1 (act as on a CPU with AMX: "
+                        "--precision auto is bf16) or 0 (as without: fp32), or unset")
+
+
 def pick_precision(name: str, device: torch.device) -> str:
-    """`auto` → bf16 autocast where the hardware runs it fast (CUDA with bf16, CPUs with AMX), else fp32."""
+    """`auto` → bf16 autocast where the hardware runs it fast (CUDA with bf16, CPUs with AMX), else fp32.
+
+    On a CPU, `GANFORGE_ASSUME_AMX` overrides the detection of AMX (see `AMX_SWITCH`)."""
     if name != "auto":
         return name
     if device.type == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    return "bf16" if cpu_has_fast_bf16() else "fp32"
+    amx = assumed_amx()
+    return "bf16" if (cpu_has_fast_bf16() if amx is None else amx) else "fp32"
 
 
 def autocast_factory(precision: str, device: torch.device) -> Callable[[], AbstractContextManager]:
