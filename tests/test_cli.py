@@ -12,7 +12,7 @@ import ganforge
 from ganforge.cli import main
 
 TINY = ["--image-size", "16", "--g-width", "8", "--d-width", "8", "--latent-dim", "8", "--batch-size", "8",
-        "--quiet"]
+        "--precision", "fp32", "--threads", "1", "--quiet"]
 
 
 def test_train_and_sample_on_a_folder_of_pngs(png_folder, tmp_path, capsys):
@@ -38,7 +38,8 @@ def test_config_file_with_flag_overrides(tmp_path):
     config = tmp_path / "run.toml"
     config.write_text('data = "ring"\nsteps = 50\ndepth = 1\ng-width = 16\nd-width = 16\n')
     out = tmp_path / "ring"
-    assert main(["train", "--config", str(config), "--steps", "3", "--out", str(out), "--quiet"]) == 0
+    assert main(["train", "--precision", "fp32", "--config", str(config), "--steps", "3", "--out", str(out),
+                 "--quiet"]) == 0
     assert (out / "checkpoints" / "step_000003").is_dir()
     assert main(["sample", str(out), "--n", "20", "--out", str(tmp_path / "points.csv")]) == 0
     assert np.loadtxt(tmp_path / "points.csv", delimiter=",", skiprows=1).shape == (20, 2)
@@ -109,7 +110,8 @@ def test_resume_guards_and_checkpoint_names(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "run"
     small = ["--depth", "1", "--g-width", "8", "--d-width", "8", "--batch-size", "16", "--quiet"]
-    assert main(["train", "--data", "points.npy", "--steps", "4", "--checkpoint-every", "2", "--out", str(out),
+    assert main(["train", "--precision", "fp32", "--data", "points.npy", "--steps", "4", "--checkpoint-every", "2",
+                 "--out", str(out),
                  *small]) == 0
     config = (out / "config.json").read_text()
     assert str(points.resolve()) in config  # stored absolute: the run resumes and evaluates from anywhere
@@ -161,7 +163,8 @@ def test_ctrl_c_saves_and_exits_130(tmp_path, capsys, monkeypatch):
 
     monkeypatch.setattr(SampleTask, "train_step", press_ctrl_c)
     out = tmp_path / "run"
-    assert main(["train", "--data", "ring", "--depth", "1", "--steps", "50", "--out", str(out), "--quiet"]) == 130
+    assert main(["train", "--precision", "fp32", "--data", "ring", "--depth", "1", "--steps", "50", "--out",
+                 str(out), "--quiet"]) == 130
     assert "Continue with: ganforge train --resume" in capsys.readouterr().out
     assert (out / "checkpoints" / "step_000001").is_dir()
 
@@ -174,7 +177,8 @@ def test_real_fid_on_a_digits_run_from_the_fid_extra(tmp_path, capsys, monkeypat
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.delenv("GANFORGE_INCEPTION_WEIGHTS", raising=False)
     run = tmp_path / "d"
-    assert main(["train", "--data", "digits", "--image-size", "16", "--g-width", "8", "--d-width", "8",
+    assert main(["train", "--precision", "fp32", "--data", "digits", "--image-size", "16", "--g-width", "8",
+                 "--d-width", "8",
                  "--steps", "2", "--out", str(run), "--quiet"]) == 0
     assert main(["eval", str(run), "--features", "inception", "--n", "24", "--quiet"]) == 0
     report = json.loads((run / "eval.json").read_text())

@@ -22,7 +22,7 @@ from ganforge.models import build_models, resolve_options
 from ganforge.models.conditional import COND_METHODS, ClassEmbedding, fixed_labels
 from ganforge.training.run_folder import RunFolder
 
-TINY_DCGAN = {"image_size": 16, "g_width": 8, "d_width": 8, "latent_dim": 16, "batch_size": 16}
+TINY_DCGAN = {"image_size": 16, "g_width": 8, "d_width": 8, "latent_dim": 16, "batch_size": 16, "precision": "fp32"}
 CENTRES = np.array([[-2.0, -2.0], [-2.0, 2.0], [2.0, -2.0], [2.0, 2.0]])
 
 
@@ -162,7 +162,8 @@ def test_every_method_works_with_every_family_and_packing(method, family, shape,
 def test_each_method_makes_the_class_asked_for(quadrants, tmp_path, method):
     # Four blobs, one per class. A generator that ignored the class would put a quarter of each class's samples
     # near its centre; measured here: 99–100 % for every method and seed tried (0–2).
-    run = ganforge.train(str(quadrants), model="mlp", g_width=64, d_width=64, depth=2, steps=1500, seed=0,
+    run = ganforge.train(str(quadrants), precision="fp32", model="mlp", g_width=64, d_width=64, depth=2, steps=1500,
+                         seed=0,
                          threads=1, cond=method, out=tmp_path / method, progress=False)
     generator = ganforge.load(run.run_dir)
     assert generator.class_names == ["north-east", "north-west", "south-east", "south-west"]
@@ -334,7 +335,8 @@ def test_a_leaking_class_is_diagnosed_while_training(quadrants, tmp_path, monkey
         return {"leak_share": 0.9, "leaking_class": "north-west", "leak_target": "north-east"}
 
     monkeypatch.setattr(ClassReference, "judge", judge)
-    run = ganforge.train(str(quadrants), model="mlp", g_width=16, d_width=16, depth=1, steps=300, log_every=10,
+    run = ganforge.train(str(quadrants), precision="fp32", model="mlp", g_width=16, d_width=16, depth=1, steps=300,
+                         log_every=10,
                          threads=1, out=tmp_path / "leak", progress=False)
     findings = [e for e in RunFolder(run.run_dir).read_diagnoses() if e["name"] == "class_leakage"]
     assert findings and "north-west look like class north-east" in findings[0]["evidence"]

@@ -82,7 +82,8 @@ def test_oscillation_and_stall():
 @pytest.mark.slow
 def test_a_planted_collapse_on_ring_is_diagnosed(tmp_path):
     # The original minimax loss against a discriminator with 5 steps per G step and a 30× larger learning rate.
-    result = ganforge.train("ring", loss="minimax", d_steps=5, lr_d=3e-3, lr_g=1e-4, steps=800, seed=0,
+    result = ganforge.train("ring", precision="fp32", loss="minimax", d_steps=5, lr_d=3e-3, lr_g=1e-4, steps=800,
+                            seed=0,
                             out=tmp_path / "r", progress=False)
     events = RunFolder(result.run_dir).read_diagnoses()
     started = {e["name"] for e in events if e["event"] == "start"}

@@ -121,7 +121,8 @@ def test_a_full_disk_is_one_line_and_keeps_the_last_good_checkpoint(tmp_path, ca
 
     monkeypatch.setattr(ckpt, "write_safetensors", disk_full_at_the_third_checkpoint)
     run = tmp_path / "r"
-    args = ["train", "--data", "ring", "--g-width", "16", "--d-width", "16", "--depth", "1", "--steps", "12",
+    args = ["train", "--precision", "fp32", "--data", "ring", "--g-width", "16", "--d-width", "16", "--depth", "1",
+            "--steps", "12",
             "--checkpoint-every", "4", "--out", str(run), "--quiet"]
     assert main(args) == 2
     err = capsys.readouterr().err.strip()
@@ -164,7 +165,8 @@ def test_a_run_killed_during_start_up_is_started_again_by_resume_from_the_comman
 
 
 def test_a_second_process_on_the_same_run_is_refused_and_a_killed_one_leaves_no_lock(tmp_path):
-    run = ganforge.train("ring", g_width=16, d_width=16, depth=1, steps=2, out=tmp_path / "r", progress=False).run_dir
+    run = ganforge.train("ring", precision="fp32", g_width=16, d_width=16, depth=1, steps=2, out=tmp_path / "r",
+                         progress=False).run_dir
     with RunFolder(run).lock(), pytest.raises(GanforgeError, match="is in use by another ganforge process"):
         ganforge.train(resume=run, steps=4, progress=False)
     holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from ganforge.training.run_folder import "

@@ -61,7 +61,8 @@ def test_a_table_run_that_diverges_rolls_back_to_its_checkpoint(tmp_path, monkey
     mixed_table(300).to_csv(table, index=False)
     _poison_table_generator_at(monkeypatch, 7)  # epoch 3; the checkpoint of epoch 2 (step 6) is the good state
     run = tmp_path / "run"
-    assert main(["train", "--data", str(table), "--epochs", "4", "--batch-size", "100", "--checkpoint-every", "1",
+    assert main(["train", "--precision", "fp32", "--data", str(table), "--epochs", "4", "--batch-size", "100",
+                 "--checkpoint-every", "1",
                  "--out", str(run), "--quiet"]) == 0
     events = [json.loads(line) for line in (run / "diagnoses.jsonl").read_text().splitlines()]
     assert [e["event"] for e in events if e["name"] == "divergence"][:2] == ["start", "rollback"]
@@ -104,7 +105,8 @@ def test_runs_are_dispatched_on_their_recorded_kind(tmp_path):
     assert kinds.kind_for_data("customers.CSV").name == "table"
     assert kinds.kind_for_data("digits").name == "tensor"
     assert kinds.kind_for_data(str(tmp_path / "x.npz")).name == "tensor"
-    run = ganforge.train("ring", model="mlp", depth=1, g_width=8, d_width=8, steps=2, out=tmp_path / "r",
+    run = ganforge.train("ring", precision="fp32", model="mlp", depth=1, g_width=8, d_width=8, steps=2,
+                         out=tmp_path / "r",
                          progress=False, threads=1)
     config = json.loads((run.run_dir / "config.json").read_text())
     assert config["kind"] == "tensor"

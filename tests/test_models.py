@@ -172,15 +172,18 @@ def test_a_new_family_is_one_declaration(blocks_family, tmp_path, capsys):
     assert "--blocks BLOCKS blocky: hidden layers of each network (default 1)" in help_text
 
     out = tmp_path / "blocky"
-    assert main(["train", "--data", "ring", "--model", "blocky", "--blocks", "3", "--steps", "2", "--out", str(out),
+    assert main(["train", "--precision", "fp32", "--data", "ring", "--model", "blocky", "--blocks", "3", "--steps",
+                 "2", "--out", str(out),
                  "--threads", "1", "--quiet"]) == 0
     assert blocks_family[-1] == {"latent_dim": 8, "blocks": 3}
     assert json.loads((out / "config.json").read_text())["config"]["blocks"] == 3
     ganforge.load(out).sample(4, seed=0)  # the run's generator is rebuilt by the same family
-    ganforge.train(data="ring", model="blocky", steps=2, out=tmp_path / "default", progress=False, threads=1)
+    ganforge.train(data="ring", precision="fp32", model="blocky", steps=2, out=tmp_path / "default", progress=False,
+                   threads=1)
     assert blocks_family[-1]["blocks"] == 1  # unset: the family's default
 
     with pytest.raises(GanforgeError, match="option --blocks does not apply to model dcgan; it takes --latent-dim"):
         resolve_options("dcgan", "image", {"blocks": 3})
     with pytest.raises(GanforgeError, match="option --blocks does not apply to model mlp"):
-        ganforge.train(data="ring", model="mlp", blocks=3, steps=2, out=tmp_path / "mlp", progress=False, threads=1)
+        ganforge.train(data="ring", precision="fp32", model="mlp", blocks=3, steps=2, out=tmp_path / "mlp",
+                       progress=False, threads=1)

@@ -15,7 +15,7 @@ from ganforge.regularizers.augment import diff_augment, parse_policy, translatio
 from ganforge.regularizers.ema import GeneratorEMA
 from ganforge.regularizers.penalties import r1_penalty, wgan_gradient_penalty
 from ganforge.regularizers.spectral import apply_spectral_norm
-from ganforge.training import trainer as trainer_module
+from ganforge.training import regularisation
 
 REAL, FAKE = torch.tensor([2.0, -0.5]), torch.tensor([0.5, -3.0])
 
@@ -129,9 +129,9 @@ def test_trainer_augments_real_and_generated_alike(tmp_path, monkeypatch):
         seen.append(x.requires_grad)
         return diff_augment(x, policy)
 
-    monkeypatch.setattr(trainer_module, "diff_augment", spy)
+    monkeypatch.setattr(regularisation, "diff_augment", spy)
     ganforge.train("digits", image_size=16, g_width=4, d_width=4, batch_size=8, steps=2, augment="translation",
-                   out=tmp_path / "r", progress=False)
+                   precision="fp32", out=tmp_path / "r", progress=False)
     assert len(seen) == 6  # per step: real and fake for D, fake for G
     assert seen.count(True) == 2  # only the generator step's fakes carry G's graph
 
@@ -141,17 +141,20 @@ def test_every_piece_trains_from_the_api(tmp_path):
               dict(loss="lsgan", instance_noise=0.1), dict(loss="relativistic", r1=1.0, r2=1.0, lazy_every=2),
               dict(label_smoothing=0.1, ema=0.9, pack=2, minibatch_std=True)]
     for i, setup in enumerate(setups):
-        result = ganforge.train("ring", g_width=16, d_width=16, depth=1, batch_size=16, steps=4, log_every=2,
+        result = ganforge.train("ring", precision="fp32", g_width=16, d_width=16, depth=1, batch_size=16, steps=4,
+                                log_every=2,
                                 out=tmp_path / f"r{i}", progress=False, **setup)
         assert math.isfinite(result.last_metrics["d_loss"]), setup
     assert ganforge.load(tmp_path / "r4").sample(5, seed=0).shape == (5, 2)  # the EMA generator
     with pytest.raises(GanforgeError, match="--label-smoothing works with the cross-entropy losses"):
-        ganforge.train("ring", loss="hinge", label_smoothing=0.1, steps=1, out=tmp_path / "x", progress=False)
+        ganforge.train("ring", precision="fp32", loss="hinge", label_smoothing=0.1, steps=1, out=tmp_path / "x",
+                       progress=False)
 
 
 def test_presets_apply_and_flags_override(tmp_path):
     assert set(PRESETS) >= {"toy-2d", "dcgan-32", "sngan-32"}
-    result = ganforge.train("ring", preset="toy-2d", steps=3, ema=0.5, out=tmp_path / "p", progress=False)
+    result = ganforge.train("ring", precision="fp32", preset="toy-2d", steps=3, ema=0.5, out=tmp_path / "p",
+                            progress=False)
     import json
 
     config = json.loads((result.run_dir / "config.json").read_text())["config"]
@@ -159,20 +162,31 @@ def test_presets_apply_and_flags_override(tmp_path):
     assert config["g_width"] == preset["g_width"] != 64 and config["batch_size"] == preset["batch_size"]
     assert config["ema"] == 0.5 and config["steps"] == 3  # flags given beside the preset win
     with pytest.raises(GanforgeError, match="unknown preset 'fast'"):
-        ganforge.train("ring", preset="fast", out=tmp_path / "q", progress=False)
+        ganforge.train("ring", precision="fp32", preset="fast", out=tmp_path / "q", progress=False)
 
 
 @pytest.mark.slow
+@pytest.mark.auto_precision
 def test_nonsaturating_defaults_capture_more_ring_modes_than_plain_minimax(ring_runs):
     """The vector defaults (the toy-2d preset's settings, at 3,000 steps) against the same model with the minimax
-    loss, each over several seeds (see conftest): minimax collapses, the defaults reach most modes."""
+    loss, each over several seeds (see conftest): minimax collapses, the defaults reach most modes.
+
+    In bf16 minimax fails another way as often: its samples spread over most modes but far from them (seeds 0-3 on
+    an AMD EPYC: 7, 2, 1, 7 modes at 6 %, 30 %, 0 %, 7 % high quality), so the modes alone do not tell the losses
+    apart. There the score is the high-quality share times the share of modes reached: the defaults' mean 0.44 over
+    8 seeds (sd 0.23), minimax's 0.05 over 4."""
     defaults, minimax = ring_runs["defaults"], ring_runs["minimax"]
 
-    def mean(runs, key):
-        return sum(r[key] for r in runs) / len(runs)
+    def mean(runs, score):
+        return sum(score(r) for r in runs) / len(runs)
 
-    assert mean(defaults, "high_quality") > mean(minimax, "high_quality") + 0.25, (defaults, minimax)
-    assert mean(defaults, "modes") > mean(minimax, "modes"), (defaults, minimax)
+    if ring_runs["precision"] == "bf16":
+        covered = lambda r: r["high_quality"] * r["modes"] / r["modes_total"]  # noqa: E731
+        assert mean(defaults, covered) > mean(minimax, covered) + 0.05, (defaults, minimax)
+        return
+    assert mean(defaults, lambda r: r["high_quality"]) > mean(minimax, lambda r: r["high_quality"]) + 0.25, \
+        (defaults, minimax)
+    assert mean(defaults, lambda r: r["modes"]) > mean(minimax, lambda r: r["modes"]), (defaults, minimax)
 
 
 def test_each_regulariser_changes_the_discriminator_loss_by_what_it_adds(tmp_path):

@@ -17,7 +17,8 @@ from ganforge.tabular import quality as gq
 from ganforge.tabular.schema import MAX_MODELLED_CATEGORIES
 from ganforge.tabular.task import TableTask
 
-FAST = {"epochs": 2, "batch_size": 100, "generator_dims": (32,), "discriminator_dims": (32,), "latent_dim": 8}
+FAST = {"epochs": 2, "batch_size": 100, "generator_dims": (32,), "discriminator_dims": (32,), "latent_dim": 8,
+        "precision": "fp32"}
 
 
 def mixed_table(n: int = 600, seed: int = 0) -> pd.DataFrame:
@@ -178,7 +179,8 @@ def test_bad_tables_are_one_line_errors(tables, capsys, file, extra, message):
 
 def test_table_run_end_to_end_from_the_command_line(tables, capsys, caplog):
     run = tables / "runs" / "cust"
-    assert main(["train", "--data", str(tables / "customers.csv"), "--epochs", "2", "--batch-size", "100",
+    assert main(["train", "--precision", "fp32", "--data", str(tables / "customers.csv"), "--epochs", "2",
+                 "--batch-size", "100",
                  "--out", str(run), "--quiet"]) == 0
     assert "fitted 2 epochs" in capsys.readouterr().out
     assert (run / "samples" / "preview.csv").is_file()
@@ -268,7 +270,8 @@ def test_odd_but_valid_tables(tmp_path):
 
 def test_sampling_never_overwrites_the_training_table(tables, capsys):
     run = tables / "runs" / "guard"
-    assert main(["train", "--data", str(tables / "customers.csv"), "--epochs", "1", "--batch-size", "100",
+    assert main(["train", "--precision", "fp32", "--data", str(tables / "customers.csv"), "--epochs", "1",
+                 "--batch-size", "100",
                  "--out", str(run), "--quiet"]) == 0
     before = (tables / "customers.csv").read_bytes()
     assert main(["sample", str(run), "--n", "5", "--out", str(tables / "customers.csv")]) == 2
@@ -280,7 +283,8 @@ def test_table_runs_take_their_own_defaults_and_the_options_given(tables, capsys
     """Options left out keep TableGAN's measured defaults; options given (even 0 or 1) override them; image-only
     options are named in a warning instead of being dropped silently."""
     default_run, tuned_run = tables / "runs" / "default", tables / "runs" / "tuned"
-    common = ["train", "--data", str(tables / "customers.csv"), "--epochs", "1", "--batch-size", "100", "--quiet"]
+    common = ["train", "--precision", "fp32", "--data", str(tables / "customers.csv"), "--epochs", "1",
+              "--batch-size", "100", "--quiet"]
     assert main([*common, "--out", str(default_run)]) == 0
     stored = json.loads((default_run / "config.json").read_text())["config"]
     assert (stored["ema"], stored["pac"], stored["gp"], stored["gp_every"]) == (0.995, 5, 10.0, 2)
@@ -308,7 +312,8 @@ def test_default_training_length_grows_with_the_table_and_is_stored(tables, caps
     monkeypatch.setattr(gan, "PASSES_PER_ROOT_ROW", 0.01)
     monkeypatch.setattr(gan, "TRAINING_STEPS", 1)  # one pass, to keep the test short
     run = tables / "runs" / "resolved"
-    assert main(["train", "--data", str(tables / "customers.csv"), "--out", str(run), "--pack", "4", "--quiet"]) == 0
+    assert main(["train", "--precision", "fp32", "--data", str(tables / "customers.csv"), "--out", str(run),
+                 "--pack", "4", "--quiet"]) == 0
     written = json.loads((run / "config.json").read_text())
     stored = written["config"]
     assert (stored["epochs"], stored["batch_size"], stored["pac"]) == (1, 248, 4)  # 250 rounded to the pack
@@ -425,7 +430,8 @@ def test_a_table_run_stopped_by_ctrl_c_resumes_from_the_command_line(tables, cap
         return real_step(self, *args)
 
     monkeypatch.setattr(TableTask, "train_step", step_with_ctrl_c)
-    assert main(["train", "--data", table, "--epochs", "3", "--batch-size", "100", "--checkpoint-every", "1",
+    assert main(["train", "--precision", "fp32", "--data", table, "--epochs", "3", "--batch-size", "100",
+                 "--checkpoint-every", "1",
                  "--out", str(run), "--quiet"]) == 130
     assert f"interrupted after epoch 1; checkpoint saved. Continue with: ganforge train --resume {run}" in \
         capsys.readouterr().out
@@ -488,14 +494,16 @@ def test_target_head_reads_the_target_back_from_encoded_rows():
 
 def test_tiny_tables_are_refused_or_warned_and_copies_are_reported(tmp_path, capsys, caplog):
     mixed_table(1).to_csv(tmp_path / "one.csv", index=False)
-    assert main(["train", "--data", str(tmp_path / "one.csv"), "--out", str(tmp_path / "r1"), "--quiet"]) == 2
+    assert main(["train", "--precision", "fp32", "--data", str(tmp_path / "one.csv"), "--out", str(tmp_path / "r1"),
+                 "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
     assert "has 1 row; a GAN needs at least 10 rows" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "r1").exists()
     rng = np.random.default_rng(0)  # two independent numbers: |r| stays far below 0.5, so no pair counts
     pd.DataFrame({"a": rng.normal(size=150), "b": rng.normal(size=150)}).to_csv(tmp_path / "few.csv", index=False)
     with caplog.at_level("WARNING", logger="ganforge"):
-        assert main(["train", "--data", str(tmp_path / "few.csv"), "--epochs", "2", "--out", str(tmp_path / "r"),
+        assert main(["train", "--precision", "fp32", "--data", str(tmp_path / "few.csv"), "--epochs", "2", "--out",
+                     str(tmp_path / "r"),
                      "--quiet"]) == 0
     assert "has only 150 rows" in caplog.text
     capsys.readouterr()

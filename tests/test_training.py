@@ -14,11 +14,14 @@ from ganforge.training import checkpoint as ckpt
 from ganforge.training.run_folder import RunFolder
 from ganforge.training.trainer import SampleTask
 
-TINY_DCGAN = {"data": "digits", "image_size": 16, "g_width": 8, "d_width": 8, "latent_dim": 16, "batch_size": 16}
-# Over 3 seeds (12 measured seeds: mean high quality 0.56, sd 0.2; modes 5–8), so a mean below 0.3 or fewer than
-# 19 of 24 modes is a failure on any CPU, not bad luck (about 1 % chance from the measured spread).
-RING_MIN_MEAN_QUALITY, RING_MIN_TOTAL_MODES = 0.3, 19
-TINY_MLP = {"data": "ring", "g_width": 32, "d_width": 32, "depth": 2, "batch_size": 64}
+TINY_DCGAN = {"data": "digits", "image_size": 16, "g_width": 8, "d_width": 8, "latent_dim": 16, "batch_size": 16,
+              "precision": "fp32"}
+# Over 3 seeds, by precision (measured spreads in conftest), so that a mean below the bound or fewer modes of 24 is a
+# failure on any CPU, not bad luck (about 1 % chance from the measured spread): fp32 mean high quality 0.56, sd 0.2;
+# bf16 mean 0.44, sd 0.23, one seed in 8 with 5 modes.
+RING_MIN_MEAN_QUALITY = {"fp32": 0.3, "bf16": 0.15}
+RING_MIN_TOTAL_MODES = {"fp32": 19, "bf16": 18}
+TINY_MLP = {"data": "ring", "g_width": 32, "d_width": 32, "depth": 2, "batch_size": 64, "precision": "fp32"}
 
 
 def _final_tensors(run_dir):
@@ -38,12 +41,13 @@ def _losses(run_dir):
 
 
 @pytest.mark.slow
+@pytest.mark.auto_precision
 def test_ring_training_puts_most_samples_on_the_modes(ring_runs):
     # Three seeds judged together (see conftest): a broken trainer or loss puts almost nothing within 3σ of a mode.
-    runs = ring_runs["defaults"]
+    runs, precision = ring_runs["defaults"], ring_runs["precision"]
     mean_quality = sum(r["high_quality"] for r in runs) / len(runs)
-    assert mean_quality > RING_MIN_MEAN_QUALITY, runs
-    assert sum(r["modes"] for r in runs) >= RING_MIN_TOTAL_MODES, runs
+    assert mean_quality > RING_MIN_MEAN_QUALITY[precision], (precision, runs)
+    assert sum(r["modes"] for r in runs) >= RING_MIN_TOTAL_MODES[precision], (precision, runs)
     for run in runs:  # mode crowding can be flagged on the way; nothing worse may be
         assert not run["findings"] & {"divergence", "discriminator_wins", "generator_stalled"}, run
 

@@ -61,8 +61,7 @@ def warn_if_few(dataset: Dataset) -> None:
     if n < FEW_SAMPLES:
         what = "image" if dataset.kind == IMAGE else "sample"
         log.warning("%s has only %d %s%s: a GAN learns little from so few, and its samples will be close copies of "
-                    "them (a few hundred or more is better; for photos, adaptive augmentation helps: --augment-p "
-                    "ada)", dataset.name, n, what, "" if n == 1 else "s")
+                    "them (a few hundred or more is better)", dataset.name, n, what, "" if n == 1 else "s")
 
 
 def absolute_data(spec: str | None) -> str | None:
