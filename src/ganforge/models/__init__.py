@@ -2,8 +2,8 @@
 
 A family is one module that registers itself with `@register`; it builds a (generator, discriminator) pair and
 declares its options (`ModelOption`: name, type, default, help) there, once. `TrainConfig`'s fields, the help of
-`ganforge train` and the README's table of families are read from these declarations, so a new family is its file
-plus one line in the import at the end of this module.
+`ganforge train` and the table of families in docs/images.md are read from these declarations, so a new family is
+its file plus one line in the import at the end of this module.
 The discriminator returns one logit per sample; losses work on logits and `probability` exposes D(x).
 """
 
@@ -185,11 +185,11 @@ def option_help(name: str, defaults: bool = True) -> str:
     return "; ".join(f"{family}: {o.help}{default(o)}" for family, o in declared.items())
 
 
-README_MARKERS = ("<!-- models:start -->", "<!-- models:end -->")  # around options_table() in README.md
+README_MARKERS = ("<!-- models:start -->", "<!-- models:end -->")  # around options_table() in docs/images.md
 
 
 def options_table() -> str:
-    """The README's tables of model families and their options (markdown), rendered from the registry; written
+    """The tables of model families and their options (markdown), rendered from the registry; written
     between `README_MARKERS` by `python -m ganforge.models --readme`."""
     families = list(MODELS.values())
     lines = ["| family | data | what it is |", "|---|---|---|"]
