@@ -15,7 +15,8 @@ from ganforge.training import hardware
 def precision_is_named(request, monkeypatch):
     """A test that lets `--precision auto` choose runs bf16 on a CPU with AMX and fp32 elsewhere, so its numbers
     depend on the CPU: it must name its precision, or be marked `auto_precision` (it then holds on both paths, and
-    CI runs it once more with GANFORGE_ASSUME_AMX=1). Checked here for everything trained in this process."""
+    `make test` runs it once more on the other path: GANFORGE_ASSUME_AMX=1 without AMX, =0 with it). Checked for
+    everything the test itself trains; fixtures of a wider scope are set up before this one and are not seen."""
     asked = []
     original = hardware.assumed_amx
 
@@ -30,7 +31,7 @@ def precision_is_named(request, monkeypatch):
                     "precision it was written for, or mark it @pytest.mark.auto_precision if it holds on both")
 
 # Ring runs shared by the training and stabiliser tests, with --precision auto on purpose: fp32 on most CPUs, bf16
-# on a CPU with AMX, and bf16 again in `make test`'s second pass (GANFORGE_ASSUME_AMX=1), so the quality tests hold
+# on a CPU with AMX, and the other one in `make test`'s second pass (GANFORGE_ASSUME_AMX), so the quality tests hold
 # on both paths with bounds of their own. Floating-point paths differ between CPUs (AMX, AVX-512, AMD), so one
 # seed's outcome is not a property of the code: these tests judge several seeds together. Measured on an AMD EPYC
 # (AVX-512, no AMX), 3,000 steps at one thread: fp32, 12 seeds of the defaults: high quality 0.20–0.81 (mean 0.56),

@@ -2,6 +2,7 @@
 at a random time) and --resume ends bit-identical to an uninterrupted run, for image, vector and table runs; a full disk
 or an impossible --out is a one-line error that leaves the last good checkpoint; two processes on one run folder."""
 
+import errno
 import json
 import random
 import signal
@@ -157,11 +158,27 @@ def test_a_run_killed_during_start_up_is_started_again_by_resume_from_the_comman
     assert len(err.splitlines()) == 1 and f"ganforge train --resume {out}` starts it again" in err
     assert main(["train", "--resume", str(out), "--out", str(tmp_path / "elsewhere"), "--quiet"]) == 2
     assert "continues in its own folder" in capsys.readouterr().err
+    record = (out / "start.json").read_text()
+    assert main(["train", "--resume", str(out), "--pack", "7", "--quiet"]) == 2  # refused once the task is built
+    assert "--pack 7 needs --batch-size divisible by it" in capsys.readouterr().err
+    assert (out / "start.json").read_text() == record  # the failed restart kept what starts the run again
     assert main(["train", "--resume", str(out), "--steps", "12", "--quiet"]) == 0
     config = json.loads((out / "config.json").read_text())
     assert config["config"]["steps"] == 12 and config["config"]["seed"] == 5  # the options it was started with
     assert ckpt.read_checkpoint_state(ckpt.find_checkpoint(out))["step"] == 12
     assert not (out / "start.json").exists()
+
+
+def test_a_full_disk_during_start_up_says_nothing_was_saved_and_leaves_no_folder(tmp_path, capsys, monkeypatch):
+    def full(self, data):
+        raise OSError(errno.ENOSPC, "No space left on device", str(self.config_path))
+
+    monkeypatch.setattr(RunFolder, "write_config", full)
+    out = tmp_path / "run"
+    assert main(["train", "--precision", "fp32", "--data", "ring", "--steps", "2", "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "nothing was saved: free space or choose another --out" in err
+    assert not out.exists()
 
 
 def test_a_second_process_on_the_same_run_is_refused_and_a_killed_one_leaves_no_lock(tmp_path):

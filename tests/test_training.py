@@ -282,7 +282,7 @@ def test_a_checkpoint_from_before_rt_was_logged_resumes(tmp_path):
 def test_bf16_agrees_with_fp32_on_this_cpu(model):
     from ganforge.config import build_config
     from ganforge.models import build_models, resolve_model
-    from ganforge.training.hardware import autocast_factory
+    from ganforge.training.hardware import autocast_factory, cpu_has_fast_bf16
     from ganforge.training.precision_check import bf16_disagreement
 
     # the families at their default sizes (the measured errors: docs of training/precision_check.py)
@@ -291,8 +291,12 @@ def test_bf16_agrees_with_fp32_on_this_cpu(model):
     torch.manual_seed(0)
     generator, discriminator = build_models(model, shape, options)
     z = torch.randn(8, options["latent_dim"], generator=torch.Generator().manual_seed(0))
-    assert bf16_disagreement(generator, lambda x: discriminator(x), z, autocast_factory("bf16", torch.device("cpu")),
-                             [generator, discriminator]) is None
+    problem = bf16_disagreement(generator, lambda x: discriminator(x), z, autocast_factory("bf16", torch.device("cpu")),
+                                [generator, discriminator])
+    if problem is not None and cpu_has_fast_bf16():  # AMX kernels are the ones the check guards against
+        pytest.xfail(f"this CPU's AMX bf16 kernels disagree with fp32 ({problem}): --precision auto trains in fp32 "
+                     "here")
+    assert problem is None  # healthy bf16 must not be mistaken for a broken kernel (it would cost AMX its speed)
 
 
 @pytest.mark.auto_precision  # sets GANFORGE_ASSUME_AMX itself
@@ -313,8 +317,9 @@ def test_a_broken_bf16_kernel_is_caught_and_auto_trains_in_fp32(tmp_path, monkey
     monkeypatch.setattr(torch.nn.modules.conv.F, "conv2d", striped)
     monkeypatch.setenv(AMX_SWITCH, "1")  # --precision auto is bf16, as on a CPU with AMX
     with caplog.at_level("WARNING", logger="ganforge"):
-        auto = ganforge.train(**TINY_DCGAN, steps=1, threads=1, out=tmp_path / "auto", progress=False).run_dir
-        asked = ganforge.train(**TINY_DCGAN, steps=1, threads=1, precision="bf16", out=tmp_path / "bf16",
+        auto = ganforge.train(**{**TINY_DCGAN, "precision": "auto"}, steps=1, threads=1, out=tmp_path / "auto",
+                              progress=False).run_dir
+        asked = ganforge.train(**{**TINY_DCGAN, "precision": "bf16"}, steps=1, threads=1, out=tmp_path / "bf16",
                                progress=False).run_dir
     assert json.loads((auto / "config.json").read_text())["runtime"]["precision"] == "fp32"
     assert json.loads((asked / "config.json").read_text())["runtime"]["precision"] == "bf16"  # kept, as asked

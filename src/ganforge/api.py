@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from ganforge.config import TrainConfig, build_config
-from ganforge.data import absolute_data
-from ganforge.kinds import RunKind, kind_for_data, kind_named, kind_of, refuse_changes
+from ganforge.data import absolute_data, check_spec
+from ganforge.kinds import RunKind, check_own_folder, kind_for_data, kind_named, kind_of
 from ganforge.kinds.generator import TrainedGenerator, evaluate, load, path, truncate
 from ganforge.presets import preset_options
 from ganforge.training.loop import TrainResult
@@ -57,7 +57,9 @@ def check_train(data: str | None = None, *, resume: str | Path | None = None, co
     if resume is not None:
         run = RunFolder.open(resume, unstarted=True)
         if not run.started:
-            return _start_again(run, {**options, "data": data} if data is not None else options)[0]
+            kind, cfg, _ = _start_again(run, {**options, "data": data} if data is not None else options)
+            check_spec(cfg.data)
+            return kind
         kind = kind_of(run)
         kind.check_resume(run, {**options, "data": data} if data is not None else options)
         return kind
@@ -67,8 +69,6 @@ def check_train(data: str | None = None, *, resume: str | Path | None = None, co
     if values.get("preset"):
         values = {**preset_options(values["preset"]), **values}
     cfg = build_config(values, source="options").validate()
-    from ganforge.data import check_spec
-
     check_spec(cfg.data)
     return kind_for_data(absolute_data(cfg.data))
 
@@ -77,9 +77,10 @@ def _start_again(run: RunFolder, options: dict[str, Any]) -> tuple[RunKind, Trai
     """(kind, configuration, options the user chose) to train a run killed before it wrote `config.json` again,
     from step 0, in its own folder: the options it was started with, under those given now."""
     record = run.read_start()
-    refuse_changes(run, options, resumable=set(options) - {"out"}, stored=lambda key: None,
-                   asked=lambda key, value: value, instead="")  # only --out must stay the run's folder
-    values = {**record["options"], **{k.replace("-", "_"): v for k, v in options.items()}, "out": str(run.path)}
+    options = {key.replace("-", "_"): value for key, value in options.items()}
+    check_own_folder(run, options.pop("out", None))
+    build_config(options, source="options")  # an unknown or bad option is named as the user's
+    values = {**record["options"], **options, "out": str(run.path)}
     cfg = build_config(values, source=str(run.start_path)).validate()
     cfg.data = absolute_data(cfg.data)
     given = None if record["given"] is None else set(record["given"]) | set(options)

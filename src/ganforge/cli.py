@@ -97,6 +97,7 @@ TABLE_NOTES = {"latent_dim": "tables: 128 unless given"}
 BOOL_OPTIONS = {"tensorboard", "conditional", "diagnose", "spectral_norm"}  # and the model options declared bool
 PAIR_OPTIONS = {"betas_g", "betas_d"}
 INTERNAL = {"extra"}
+INVOKED_AS = "GANFORGE_INVOKED_AS"  # how the user ran ganforge, for the processes `--nproc` starts
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -286,6 +287,7 @@ def _train(args: argparse.Namespace) -> int:
         if not kind.multi_process:
             raise GanforgeError(f"option --nproc (several processes) applies to image and vector data, not to "
                                 f"{kind.name} runs; drop --nproc")
+        os.environ[INVOKED_AS] = invoked_as()  # the processes run as `python -m ganforge`: say it as the user did
         return launch(args.nproc, _without_nproc(args.argv))
     if args.resume:
         if args.config:
@@ -309,6 +311,8 @@ def _train(args: argparse.Namespace) -> int:
 def invoked_as(program: str | None = None) -> str:
     """The command the user ran ganforge by, for the commands it suggests: `ganforge` when that name on PATH is this
     program, else the path typed (`.venv/bin/ganforge` after `make demo`), or `python -m ganforge`."""
+    if program is None and os.environ.get(INVOKED_AS):  # one of the processes of `--nproc N`
+        return os.environ[INVOKED_AS]
     program = sys.argv[0] if program is None else program
     path = Path(program)
     if path.name == "__main__.py" and path.parent.name == "ganforge":
@@ -323,12 +327,7 @@ def invoked_as(program: str | None = None) -> str:
 
 def _as_typed(path: Path) -> str:
     """A program's path as short as it can be typed from here: relative below the working folder."""
-    if not path.is_absolute():
-        return str(path)
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
+    return str(path.relative_to(Path.cwd()) if path.is_absolute() and path.is_relative_to(Path.cwd()) else path)
 
 
 def _without_nproc(argv: list[str]) -> list[str]:

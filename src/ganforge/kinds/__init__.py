@@ -10,10 +10,11 @@ from __future__ import annotations
 import importlib
 
 from ganforge.errors import GanforgeError
-from ganforge.kinds.base import RunKind, refuse_changes
+from ganforge.kinds.base import RunKind, check_own_folder, refuse_changes
 from ganforge.training.run_folder import RunFolder
 
-__all__ = ["DEFAULT_KIND", "RUN_KINDS", "RunKind", "kind_for_data", "kind_named", "kind_of", "refuse_changes"]
+__all__ = ["DEFAULT_KIND", "RUN_KINDS", "RunKind", "check_own_folder", "kind_for_data", "kind_named", "kind_of",
+           "refuse_changes"]
 
 # kind name → "module:class" (imported when first needed: tables bring pandas)
 RUN_KINDS = {"tensor": "ganforge.kinds.tensor:TensorRuns", "table": "ganforge.kinds.table:TableRuns"}

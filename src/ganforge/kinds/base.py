@@ -61,9 +61,7 @@ def refuse_changes(run: RunFolder, overrides: dict[str, Any], resumable: Collect
     for key, value in overrides.items():
         key = key.replace("-", "_")
         if key == "out":
-            if value is not None and Path(value).resolve() != run.path.resolve():
-                raise GanforgeError(f"--out {value} differs from the run being resumed ({run.path}); a resumed run "
-                                    "continues in its own folder (drop --out, or start a new run without --resume)")
+            check_own_folder(run, value)
             continue
         if key in resumable:
             continue
@@ -73,6 +71,13 @@ def refuse_changes(run: RunFolder, overrides: dict[str, Any], resumable: Collect
             was = f" (it was {old!r})" if old is not None else ""
             raise GanforgeError(f"option --{key.replace('_', '-')} cannot change when resuming {run.path}{was}; "
                                 f"{instead}")
+
+
+def check_own_folder(run: RunFolder, out: str | Path | None) -> None:
+    """A resumed run continues in its own folder: an `--out` elsewhere is refused."""
+    if out is not None and Path(out).resolve() != run.path.resolve():
+        raise GanforgeError(f"--out {out} differs from the run being resumed ({run.path}); a resumed run continues "
+                            "in its own folder (drop --out, or start a new run without --resume)")
 
 
 def start_record(kind: str, config: TrainConfig, given: set[str] | None) -> dict[str, Any]:

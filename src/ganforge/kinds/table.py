@@ -199,7 +199,7 @@ def _fit_run(run: RunFolder, frame: pd.DataFrame, options: TableGANConfig, store
     """Fit (or go on fitting) with checkpoints in the run folder, which this process holds locked; Ctrl-C and
     kill -9 keep the run resumable, and a full disk is a one-line error."""
     created = not run.path.exists()
-    with run.lock(new=not resume, start=start), write_failures_explained(run.path):
+    with write_failures_explained(run.path), run.lock(new=not resume, start=start):
         return _fit_locked(run, frame, options, stored, progress, resume, created)
 
 

@@ -173,7 +173,7 @@ def _train_as(processes: Processes, cfg: TrainConfig, run: RunFolder | None, pro
         _restore(trainer, run, cfg, resume)
         return trainer.fit()
     start = None if resume else start_record(TensorRuns.name, cfg, given)
-    with run.lock(new=not resume, start=start), write_failures_explained(run.path):
+    with write_failures_explained(run.path), run.lock(new=not resume, start=start):
         processes.barrier()
         trainer = Trainer(cfg, dataset, run, progress=progress, processes=processes)
         _restore(trainer, run, cfg, resume)

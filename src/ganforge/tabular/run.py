@@ -1,4 +1,5 @@
-"""Tables in the run folder: `ganforge train --data customers.csv` fits a `TableGAN` and leaves
+"""Tables in the run folder: what `ganforge train --data customers.csv` leaves (the fit itself is the table run kind,
+`kinds/table.py`), the options it takes, and loading, sampling and evaluating a finished table run:
 
     runs/NAME/config.json      the options, the data's columns and what each was taken to be
     runs/NAME/model/           table.json + table_model.safetensors (TableGAN.save)

@@ -71,9 +71,15 @@ def bf16_disagreement(generate: Callable[[Tensor], Tensor], judge: Callable[[Ten
 
 def checked_precision(precision: str, asked: str, task: Any) -> str:
     """`precision` after the bf16 check of a `SampleTask`'s networks on the CPU: `--precision auto` falls back to
-    fp32 when bf16 disagrees, and an explicit `--precision bf16` is kept with a warning."""
+    fp32 when bf16 disagrees, and an explicit `--precision bf16` is kept with a warning. With several processes,
+    every one trains in rank 0's choice."""
     if precision != "bf16" or task.device.type != "cpu":
         return precision
+    return task.processes.share(_checked_bf16(asked, task))
+
+
+def _checked_bf16(asked: str, task: Any) -> str:
+    """bf16, or fp32 when the check fails under `--precision auto`."""
     n = min(8, len(task.fixed_noise))
     labels = None if task.fixed_labels is None else task.fixed_labels[:n].to(task.device)
     z = task.fixed_noise[:n].to(task.device)
@@ -81,11 +87,11 @@ def checked_precision(precision: str, asked: str, task: Any) -> str:
                                 lambda x: task.judge(x, labels)[0], z, autocast_factory("bf16", task.device),
                                 [task.generator, task.discriminator])
     if problem is None:
-        return precision
+        return "bf16"
     if asked == "auto":
         log.warning("bf16 disagrees with fp32 on this CPU (%s): training in fp32 instead; its kernels would teach the "
                     "generator their errors (stripes, say)", problem)
         return "fp32"
     log.warning("bf16 disagrees with fp32 on this CPU (%s); --precision bf16 kept as asked, but samples may show the "
                 "kernels' errors (stripes, say): --precision fp32 avoids them", problem)
-    return precision
+    return "bf16"

@@ -109,8 +109,9 @@ class RunFolder:
         The lock is the kernel's (`flock` on `.lock`): it ends with the process that holds it, so a run killed with
         kill -9 never leaves a stale lock. `new`: the folder must not hold a run (checked again under the lock, in
         case another process created one in between); `start`, the new run's start record (`START_FILE`), is
-        written at once. Temporary folders of a killed checkpoint write are removed, and a folder this call created
-        is removed again if the work fails before `config.json` exists.
+        written at once. Temporary folders of a killed checkpoint write are removed. If the work fails before
+        `config.json` exists, a folder this call created is removed again, and an existing one gets back the start
+        record it had (a failed `--resume` of a run stopped during start-up can be tried again).
         """
         created = not self.path.exists()
         try:
@@ -136,13 +137,19 @@ class RunFolder:
             handle.write(f"{os.getpid()}\n")
             handle.flush()
             remove_partial_writes(self.checkpoints)
-            if new and start is not None:
-                write_json(self.start_path, start)
+            previous = self.start_path.read_bytes() if new and self.start_path.is_file() else None
             try:
+                if new and start is not None:
+                    write_json(self.start_path, start)
                 yield
             except BaseException:
-                if created and not self.config_path.exists():  # failed before it was a run: leave nothing behind
-                    shutil.rmtree(self.path, ignore_errors=True)
+                if not self.config_path.exists():  # failed before it was a run
+                    if created:  # leave nothing behind
+                        shutil.rmtree(self.path, ignore_errors=True)
+                    elif previous is not None:  # a failed restart keeps the options that can start it again
+                        atomic_write_text(self.start_path, previous.decode("utf-8"))
+                    else:
+                        self.start_path.unlink(missing_ok=True)
                 raise
 
     def read_config(self) -> dict[str, Any]:

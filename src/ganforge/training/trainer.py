@@ -111,7 +111,7 @@ class SampleTask(Task):
             "model": {"name": self.model_name, "options": self.model_options, "pack": self.config.pack,
                       "spectral_norm": self.config.spectral_norm, "ema": self.ema is not None,
                       "conditional": self._conditioning()},
-            "augmentation": None if self.ada is None else {"adaptive": self.ada.adaptive, "p": self.ada.p},
+            "augmentation": None if self.ada is None else {"adaptive": self.ada.adaptive},
             "data": self._data_identity(),
             "runtime": {"device": str(self.device), "precision": self.precision, "threads": self.threads,
                         "threads_adapt": self.core_share is not None, "processes": self.processes.world},
