@@ -135,7 +135,7 @@ def test_a_new_kind_of_run_is_one_module_and_one_registry_line(tmp_path, monkeyp
         def resume(self, run, overrides, progress):
             return TrainResult(run.path, 9)
 
-        def report(self, result):
+        def report(self, result, command="ganforge"):
             return [f"waves to step {result.step}"]
 
         def sample(self, args):
