@@ -146,9 +146,12 @@ def _train(cfg: TrainConfig, run: RunFolder | None, progress: bool, given: set[s
     locked; under torchrun, as one of its processes (see `training.distributed`)."""
     processes = join(pick_device(cfg.device))
     try:
-        return _train_as(processes, cfg, run, progress and processes.main, given)
-    finally:
-        processes.close()
+        result = _train_as(processes, cfg, run, progress and processes.main, given)
+    except BaseException:
+        processes.close(finished=False)
+        raise
+    processes.close()
+    return result
 
 
 def _train_as(processes: Processes, cfg: TrainConfig, run: RunFolder | None, progress: bool,

@@ -124,9 +124,14 @@ class Processes:
             warnings.filterwarnings("ignore", "`broadcast_buffers` is deprecated", FutureWarning)
             return nn.parallel.DistributedDataParallel(module, device_ids=ids, broadcast_buffers=False)
 
-    def close(self) -> None:
-        """Leave the process group."""
+    def close(self, finished: bool = True) -> None:
+        """Leave the process group; after a `finished` run, once every rank has finished (in gloo, a rank that
+        leaves while another is still working can abort that one's exit: "terminate called without an active
+        exception"). After a failure there is no waiting: another rank may be gone."""
         if self.active and dist.is_initialized():
+            if finished:
+                with contextlib.suppress(RuntimeError):
+                    dist.barrier()
             dist.destroy_process_group()
 
 
