@@ -63,7 +63,7 @@ def bad_files(tmp_path):
 
 @pytest.mark.parametrize(("args", "message"), [
     (["train", "--data", "{tmp}/missing_photos"], "neither an existing path nor a built-in dataset"),
-    (["train", "--data", "rings"], "nor a built-in dataset (ring, grid, digits, stacked-digits, shapes)"),
+    (["train", "--data", "rings"], "nor a built-in dataset (ring, grid, digits, stacked-digits, shapes, sines)"),
     (["train", "--data", "ring", "--model", "resnet"], "unknown model 'resnet'"),
     (["train", "--data", "ring", "--loss", "hinge2"], "unknown loss 'hinge2'"),
     (["train", "--data", "digits", "--image-size", "48"], "image size 48×48 is not supported by model dcgan"),
@@ -203,9 +203,10 @@ def test_model_flags_and_their_help_come_from_the_families(capsys):
         main(["train", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert ("--g-width G_WIDTH generator width: dcgan: base channels (default 64); fastgan: base channels (16× at 4×4 "
-            "pixels) (default 16); mlp: hidden units (default 256)" in text)
-    assert ("--latent-dim LATENT_DIM size of the noise vector z (default: dcgan 100, fastgan 128, mlp 32); tables: 128"
-            in text)
+            "pixels) (default 16); mlp: hidden units (default 256); sequence: hidden units (per step for gru and conv) "
+            "(default 256)" in text)
+    assert ("--latent-dim LATENT_DIM size of the noise vector z (default: dcgan 100, fastgan 128, mlp 32, sequence 32); "
+            "tables: 128" in text)
     assert text.index("--latent LATENT") < text.index("--latent-dim") < text.index("--spectral-norm")
 
 

@@ -45,7 +45,7 @@ def test_digits_and_shapes_builtins():
     assert shapes.sample_shape == (3, 16, 16) and len(shapes) == 10_000
     assert torch.equal(shapes.samples, again.samples)  # deterministic
     assert shapes.samples.float().std() > 20  # not blank
-    assert set(BUILTIN) == {"ring", "grid", "digits", "stacked-digits", "shapes"}
+    assert set(BUILTIN) == {"ring", "grid", "digits", "stacked-digits", "shapes", "sines"}
 
 
 def test_image_folder_reads_every_format_and_counts_bad_files(image_folder, caplog):

@@ -6,6 +6,8 @@ import re
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 from test_tabular import mixed_table
@@ -29,6 +31,11 @@ def write_inputs(snippet: str, folder: Path) -> None:
         table = mixed_table(200)
         table.insert(0, "id", range(1, len(table) + 1))
         table.to_csv(folder / "customers.csv", index=False)
+    if "prices.csv" in snippet:  # one long series with a date column, newest first, as price downloads often are
+        days = np.arange(120)
+        frame = pd.DataFrame({"Date": pd.date_range("2024-01-01", periods=120).strftime("%Y-%m-%d")[::-1],
+                              "open": 100 + np.sin(days / 9.0)[::-1] * 5, "volume": (1000 + days * 3)[::-1]})
+        frame.to_csv(folder / "prices.csv", index=False)
     if "./pets" in snippet:  # a folder of class folders
         for name, colour in (("cat", (200, 40, 40)), ("dog", (40, 40, 200))):
             (folder / "pets" / name).mkdir(parents=True)
@@ -54,6 +61,10 @@ def test_snippet_runs_as_written(page, snippet, tmp_path, monkeypatch):
         assert {"fd", "precision", "modes", "high_quality"} <= set(namespace["report"])
     if "dogs" in namespace:
         assert namespace["dogs"].shape == (16, 3, 64, 64) and namespace["g"].class_names == ["cat", "dog"]
+    if "series" in namespace:  # sampled series come back in the data's units, a window each
+        series = namespace["series"]
+        assert series.shape == (1000, 24, 2) and 1000 <= float(series[..., 1].mean()) <= 1400
+        assert Path("synthetic.csv").read_text().splitlines()[0] == "series,step,open,volume"
     if "rows" in namespace:
         rows = namespace["rows"]
         assert len(rows) == 1000 and (rows["churned"] == "yes").all() and "id" not in rows

@@ -75,7 +75,7 @@ def test_a_table_run_that_diverges_rolls_back_to_its_checkpoint(tmp_path, monkey
     state = ckpt.read_checkpoint_state(ckpt.find_checkpoint(run))
     assert state["kind"] == "table" and state["lr_scale"] == 0.5 and state["rollbacks"] == 1
     assert main(["sample", str(run), "--n", "5", "--out", str(tmp_path / "x.csv")]) == 0
-    with pytest.raises(GanforgeError, match="is a table run, which has no image or vector generator"):
+    with pytest.raises(GanforgeError, match="is a table run, which has no image, vector or sequence generator"):
         ganforge.load(run)
     with pytest.raises(GanforgeError, match="unknown option in options: stepz"):  # a typo is named, not a crash
         ganforge.train(resume=run, stepz=5)
@@ -113,8 +113,10 @@ def test_runs_are_dispatched_on_their_recorded_kind(tmp_path):
     del config["kind"]  # a run from before kinds were recorded
     (run.run_dir / "config.json").write_text(json.dumps(config))
     assert kinds.kind_of(ganforge.training.run_folder.RunFolder(run.run_dir)).name == "tensor"
-    with pytest.raises(GanforgeError, match="unknown run kind 'sequence'"):
-        kinds.kind_named("sequence")
+    with pytest.raises(GanforgeError, match="unknown run kind 'wave'"):
+        kinds.kind_named("wave")
+    assert kinds.kind_for_data("sines").name == "sequence"
+    assert kinds.kind_for_data("prices.csv", {"window": 24}).name == "sequence"  # --window makes a CSV a series
 
 
 def test_a_new_kind_of_run_is_one_module_and_one_registry_line(tmp_path, monkeypatch, capsys):
@@ -124,7 +126,7 @@ def test_a_new_kind_of_run_is_one_module_and_one_registry_line(tmp_path, monkeyp
     class WaveRuns(kinds.RunKind):
         name = "wave"
 
-        def claims(self, data):
+        def claims(self, data, options):
             return data.endswith(".wav")
 
         def train(self, config, given, progress):

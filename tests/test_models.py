@@ -130,10 +130,15 @@ def test_defaults_and_choices_come_from_the_declarations():
 
 def test_the_help_comes_from_the_declarations():
     assert option_help("g_width") == ("generator width: dcgan: base channels (default 64); fastgan: base channels "
-                                      "(16× at 4×4 pixels) (default 16); mlp: hidden units (default 256)")
-    assert option_help("latent_dim") == "size of the noise vector z (default: dcgan 100, fastgan 128, mlp 32)"
-    assert option_help("minibatch_std") == "minibatch standard-deviation feature in the discriminator (default off)"
-    assert option_help("depth") == "mlp: hidden layers of each network (default 3)"
+                                      "(16× at 4×4 pixels) (default 16); mlp: hidden units (default 256); sequence: "
+                                      "hidden units (per step for gru and conv) (default 256)")
+    assert option_help("latent_dim") == ("size of the noise vector z (default: dcgan 100, fastgan 128, mlp 32, "
+                                         "sequence 32)")
+    assert option_help("minibatch_std") == ("minibatch standard-deviation feature in the discriminator (default: "
+                                            "dcgan off, fastgan off, mlp off)")
+    assert option_help("depth") == "hidden layers of each network (default: mlp 3, sequence 3)"
+    assert option_help("cell") == ("sequence: layers of both networks: dense (the whole window at once, minibatch std "
+                                   "in D), gru, or conv (residual temporal convolutions) (default dense)")
     assert option_help("depth", defaults=False) == "hidden layers of each network"
 
 

@@ -90,8 +90,12 @@ def test_digits_run_writes_grids_and_a_loadable_checkpoint(tmp_path):
          ema=0.9),
     dict(TINY_DCGAN, model="fastgan", image_size=32, g_width=4, d_width=4, precision="bf16", conditional=True,
          pack=2, r1=1.0, augment_p=0.3),
+    # time series: the dense pair (minibatch std, EMA by default) and GRU layers, with their health measures
+    dict(data="sines", g_width=16, d_width=16, depth=1, latent_dim=8, batch_size=32, precision="fp32"),
+    dict(data="sines", cell="gru", g_width=8, d_width=8, depth=1, latent_dim=8, batch_size=16, precision="fp32"),
 ], ids=["mlp", "mlp-dsteps-uniform-bn", "dcgan-fp32", "dcgan-bf16", "mlp-evaluating", "conditional-cbn-proj",
-        "conditional-acgan-gp", "conditional-concat-bf16", "conditional-mlp", "fastgan-ada", "fastgan-conditional"])
+        "conditional-acgan-gp", "conditional-concat-bf16", "conditional-mlp", "fastgan-ada", "fastgan-conditional",
+        "sequence", "sequence-gru"])
 def test_resume_is_bit_identical(tmp_path, setup):
     # one thread: --threads 0 follows the load of the machine, and float results depend on the thread count
     common = dict(setup, log_every=1, checkpoint_every=4, sample_every=100, progress=False, seed=5, threads=1)

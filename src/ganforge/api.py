@@ -47,7 +47,7 @@ def train(data: str | None = None, *, resume: str | Path | None = None, progress
         values = {**preset_options(preset), **values}
     cfg = build_config(values, source="options").validate()
     cfg.data = absolute_data(cfg.data)
-    return kind_for_data(cfg.data).train(cfg, given, progress)
+    return kind_for_data(cfg.data, cfg.to_json()).train(cfg, given, progress)
 
 
 def check_train(data: str | None = None, *, resume: str | Path | None = None, config: dict[str, Any] | None = None,
@@ -70,7 +70,7 @@ def check_train(data: str | None = None, *, resume: str | Path | None = None, co
         values = {**preset_options(values["preset"]), **values}
     cfg = build_config(values, source="options").validate()
     check_spec(cfg.data)
-    return kind_for_data(absolute_data(cfg.data))
+    return kind_for_data(absolute_data(cfg.data), cfg.to_json())
 
 
 def _start_again(run: RunFolder, options: dict[str, Any]) -> tuple[RunKind, TrainConfig, set[str] | None]:

@@ -68,7 +68,7 @@ class _GeneralOptions:
     lazy_every: int = 1
     label_smoothing: float = 0.0
     instance_noise: float = 0.0
-    ema: float = 0.0
+    ema: float | None = None  # None: the model family's default (0 = off)
     augment: str = ""
     augment_p: str = "auto"  # ADA: auto, ada, off, or a fixed probability; see regularizers.ada
     preset: str = ""
@@ -77,6 +77,11 @@ class _GeneralOptions:
     categorical: str = ""
     ignore: str = ""
     target: str = ""  # tables: a column kept predictable from the others
+    # sequences (time series)
+    sequence: bool = False  # read a CSV or a (T, F) array as a time series, not a table or vectors
+    window: int | None = None  # steps per sample, cut from a long series with stride 1
+    time_column: str = ""
+    id_column: str = ""
     # hardware
     device: str = "auto"
     precision: str = "auto"
@@ -113,7 +118,7 @@ class _GeneralOptions:
             raise GanforgeError(f"option --steps must be at least 1 (a run of 0 steps trains nothing), got "
                                 f"{self.steps}")
         counts = [name for name in models.option_names() if models.option_type(name) is int]
-        for name in [*counts, "image_size", "threads", "batch_size", "n_fixed_samples", "epochs"]:
+        for name in [*counts, "image_size", "threads", "batch_size", "n_fixed_samples", "epochs", "window"]:
             value = getattr(self, name)
             if value is not None and value < (0 if name == "threads" else 1):
                 raise GanforgeError(f"option {_flag(name)} must be positive, got {value}")
@@ -145,7 +150,7 @@ class _GeneralOptions:
         augment_probability(self.augment_p)  # raises on a value it cannot read
         if not 0.0 <= self.label_smoothing < 0.5:
             raise GanforgeError(f"option --label-smoothing must be in [0, 0.5), got {self.label_smoothing}")
-        if not 0.0 <= self.ema < 1.0:
+        if self.ema is not None and not 0.0 <= self.ema < 1.0:
             raise GanforgeError(f"option --ema must be in [0, 1) (0 = off; 0.999 is typical), got {self.ema}")
         for name in ["betas_g", "betas_d"]:
             betas = getattr(self, name)

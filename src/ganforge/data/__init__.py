@@ -7,14 +7,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ganforge.data import arrays, builtin, images, toy
-from ganforge.data.base import IMAGE, VECTOR, BatchOrder, Codec, Dataset
+import numpy as np
+
+from ganforge.data import arrays, builtin, images, sequences, toy
+from ganforge.data.base import IMAGE, SEQUENCE, VECTOR, BatchOrder, Codec, Dataset
+from ganforge.data.sequences import SeriesOptions
 from ganforge.errors import GanforgeError
 
 log = logging.getLogger("ganforge")
 
-__all__ = ["BUILTIN", "IMAGE", "VECTOR", "BatchOrder", "Codec", "Dataset", "absolute_data", "load_dataset",
-           "warn_if_few"]
+__all__ = ["BUILTIN", "IMAGE", "SEQUENCE", "VECTOR", "BatchOrder", "Codec", "Dataset", "SeriesOptions",
+           "absolute_data", "is_sequence_data", "load_dataset", "warn_if_few"]
 
 
 @dataclass(frozen=True)
@@ -39,17 +42,48 @@ BUILTIN: dict[str, Builtin] = {
     "shapes": Builtin("10,000 procedural RGB circles, squares and triangles in 6 colours (default 32); 18 classes: "
                       "shape × colour", IMAGE,
                       builtin.shapes),
+    "sines": Builtin("TimeGAN's sines: 10,000 sequences of 24 steps × 5 features, sin(f·t + φ) with f, φ ~ U[0, 0.1]",
+                     SEQUENCE, sequences.builtin_sines),
 }
 
 ARRAY_SUFFIXES = {".npy", ".npz"}
 
 
 def load_dataset(spec: str, image_size: int | None = None, channels: int | None = None, workers: int = -1,
-                 cache_gb: float = 4.0, progress: bool = True, labels: bool = True) -> Dataset:
+                 cache_gb: float = 4.0, progress: bool = True, labels: bool = True,
+                 series: SeriesOptions | None = None) -> Dataset:
     """Resolve `--data`: a built-in name, an image folder or an array file (`progress`: bars while decoding;
-    `labels`: read class labels where the data has them, else leave every sample unlabelled)."""
+    `labels`: read class labels where the data has them, else leave every sample unlabelled); with `series`
+    (`--sequence`), a CSV or array read as time series."""
+    if series is not None or is_sequence_data(spec):
+        check_spec(spec)
+        if spec in BUILTIN:
+            return BUILTIN[spec].build(None, None)
+        path = Path(spec).expanduser()
+        series = series or SeriesOptions()
+        if path.suffix.lower() in ARRAY_SUFFIXES:
+            return sequences.array_sequences(path, arrays.read_array(path), series)
+        if path.suffix.lower() in (".csv", ".tsv", ".txt"):
+            return sequences.csv_sequences(path, series)
+        raise GanforgeError(f"data {spec}: time series are read from .csv files and .npy/.npz arrays")
     dataset = _load(spec, image_size, channels, workers, cache_gb, progress, labels)
     return dataset if labels else dataset.without_labels()
+
+
+def is_sequence_data(spec: str, asked: bool = False) -> bool:
+    """Whether `--data` is read as time series: when `asked` (`--sequence`), for the built-in sines, and for
+    3-D float arrays whose two inner axes differ ((N, T, F); square ones and integer ones are grayscale images)."""
+    if asked or (spec in BUILTIN and BUILTIN[spec].kind == SEQUENCE):
+        return True
+    path = Path(spec).expanduser()
+    if path.suffix.lower() not in ARRAY_SUFFIXES or not path.is_file():
+        return False
+    try:
+        array = arrays.read_array(path) if path.suffix.lower() == ".npz" else \
+            np.load(path, mmap_mode="r", allow_pickle=False)
+    except (GanforgeError, ValueError, OSError):
+        return False  # the array loader names what is wrong with it
+    return array.ndim == 3 and array.dtype.kind == "f" and array.shape[1] != array.shape[2]
 
 
 FEW_SAMPLES = 100  # training data with fewer samples than this gets a warning (tables: 200 rows, in tabular/)

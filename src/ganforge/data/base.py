@@ -18,19 +18,22 @@ from ganforge.errors import GanforgeError
 
 IMAGE = "image"
 VECTOR = "vector"
+SEQUENCE = "sequence"  # (T, F): T steps of F features, each feature min-max scaled to [-1, 1]
 
 
 @dataclass
 class Codec:
     """Maps between model space and the user's space for one dataset.
 
-    For images the user's space is floats in [0, 1]; for vectors it is the original units (mean/std undone).
+    For images the user's space is floats in [0, 1]; for vectors and sequences it is the original units (x·std +
+    mean, per feature: a sequence's last axis). `columns` names a sequence's features.
     """
 
     kind: str
     shape: tuple[int, ...]
     mean: list[float] | None = None
     std: list[float] | None = None
+    columns: list[str] | None = None
 
     def decode(self, x: Tensor) -> Tensor:
         """Generator output → the user's form: images in [0, 1], vectors in original units."""
@@ -50,12 +53,14 @@ class Codec:
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON, stored in `config.json` under `data_meta`."""
-        return {"kind": self.kind, "shape": list(self.shape), "mean": self.mean, "std": self.std}
+        found = {"kind": self.kind, "shape": list(self.shape), "mean": self.mean, "std": self.std}
+        return {**found, "columns": self.columns} if self.columns is not None else found
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Codec:
         """Rebuild a codec from `to_json` output."""
-        return cls(kind=data["kind"], shape=tuple(data["shape"]), mean=data.get("mean"), std=data.get("std"))
+        return cls(kind=data["kind"], shape=tuple(data["shape"]), mean=data.get("mean"), std=data.get("std"),
+                   columns=data.get("columns"))
 
     @classmethod
     def for_vectors(cls, samples: Tensor) -> Codec:
@@ -64,6 +69,21 @@ class Codec:
         std = samples.double().std(0, unbiased=False)
         std = torch.where(std > 0, std, torch.ones_like(std))
         return cls(VECTOR, tuple(samples.shape[1:]), mean.tolist(), std.tolist())
+
+    @classmethod
+    def for_sequences(cls, samples: Tensor, columns: list[str] | None = None) -> Codec:
+        """Min-max scale each feature of (N, T, F) sequences to [-1, 1] over all samples and steps (TimeGAN's
+        scaling, centred); a constant feature keeps unit scale."""
+        flat = samples.reshape(-1, samples.shape[-1])  # a view: min and max need no float64 copy of the data
+        return cls.for_ranges(flat.amin(0).double(), flat.amax(0).double(), tuple(samples.shape[1:]), columns)
+
+    @classmethod
+    def for_ranges(cls, low: Tensor, high: Tensor, shape: tuple[int, ...], columns: list[str] | None = None) -> Codec:
+        """The sequence codec mapping each feature's [low, high] to [-1, 1]."""
+        half = (high - low) / 2
+        half = torch.where(half > 0, half, torch.ones_like(half))
+        return cls(SEQUENCE, shape, ((low + high) / 2).tolist(), half.tolist(),
+                   columns or [f"x{i}" for i in range(shape[-1])])
 
 
 class BatchOrder:

@@ -12,7 +12,7 @@ import torch
 from PIL import Image, ImageDraw
 from torch import Tensor
 
-from ganforge.data.base import IMAGE
+from ganforge.data.base import IMAGE, SEQUENCE
 from ganforge.errors import GanforgeError
 
 IMAGE_OUTPUTS = (".png", ".jpg", ".jpeg", ".webp")
@@ -56,6 +56,41 @@ def scatter_plot(points: Tensor, reference: Tensor | None = None, size: int = 51
     return image
 
 
+LINE_COLOURS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
+                (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)]
+
+
+def sequence_plot(sequences: Tensor, reference: Tensor | None = None, panels: int = 16,
+                  panel: tuple[int, int] = (200, 110)) -> Image.Image:
+    """Small multiples of (N, T, F) sequences, one panel per sample and one colour per feature, on the value range
+    of each feature; with `reference`, a first row of real sequences on grey."""
+    shown = sequences[:panels]
+    rows_of_real = reference[: min(4, len(reference))] if reference is not None else sequences[:0]
+    both = torch.cat([shown, rows_of_real]) if len(rows_of_real) else shown
+    low, high = both.amin((0, 1)), both.amax((0, 1))
+    span = torch.where(high > low, high - low, torch.ones_like(high))
+    columns = 4
+    real_rows = math.ceil(len(rows_of_real) / columns)
+    rows = real_rows + math.ceil(len(shown) / columns)
+    width, height = panel
+    image = Image.new("RGB", (columns * width, rows * height), (255, 255, 255))
+    draw = ImageDraw.Draw(image)
+    steps = shown.shape[1]
+    for i, (series, real) in enumerate([(x, True) for x in rows_of_real] + [(x, False) for x in shown]):
+        slot = i if real else real_rows * columns + (i - len(rows_of_real))
+        top, left = (slot // columns) * height, (slot % columns) * width
+        box = [left + 6, top + 6, left + width - 6, top + height - 6]
+        draw.rectangle(box, fill=(238, 238, 238) if real else (255, 255, 255), outline=(200, 200, 200))
+        for f in range(series.shape[1]):
+            unit = ((series[:, f] - low[f]) / span[f]).clamp(0, 1)
+            points = [(box[0] + t / max(steps - 1, 1) * (box[2] - box[0]), box[3] - float(u) * (box[3] - box[1]))
+                      for t, u in enumerate(unit)]
+            draw.line(points, fill=LINE_COLOURS[f % len(LINE_COLOURS)], width=2)
+        if real:
+            draw.text((box[0] + 3, box[1] + 1), "real", fill=(90, 90, 90))
+    return image
+
+
 def atomic_image_save(image: Image.Image, path: Path) -> None:
     """Write through a temporary file and rename, so a reader never sees half an image."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -84,10 +119,11 @@ def save_image_folder(images: Tensor, out: Path) -> Path:
 
 
 def save_samples(samples: Tensor, kind: str, out: str | Path, reference: Tensor | None = None,
-                 columns: int | None = None) -> Path:
+                 columns: int | None = None, names: list[str] | None = None) -> Path:
     """Save samples already in the user's form. The suffix of `out` chooses the format:
-    `.png`/`.jpg` a grid (images; `columns` wide, else near-square) or scatter plot (vectors); `.npy` an array;
-    `.csv` a table (vectors); no suffix a folder of numbered PNG files (images)."""
+    `.png`/`.jpg` a grid (images; `columns` wide, else near-square), scatter plot (vectors) or line plots
+    (sequences); `.npy` an array; `.csv` a table (vectors; sequences one row per series and step, with the feature
+    `names`); no suffix a folder of numbered PNG files (images)."""
     out = Path(out)
     suffix = out.suffix.lower()
     samples = samples.detach().cpu()
@@ -99,6 +135,15 @@ def save_samples(samples: Tensor, kind: str, out: str | Path, reference: Tensor 
             array = samples.numpy().astype(np.float32)
         np.save(out, array)
         return out
+    if suffix == ".csv" and kind == SEQUENCE:  # long form: one row per series and step
+        out.parent.mkdir(parents=True, exist_ok=True)
+        n, steps, features = samples.shape
+        index = np.stack(np.meshgrid(np.arange(n), np.arange(steps), indexing="ij"), -1).reshape(-1, 2)
+        names = names or [f"x{i}" for i in range(features)]
+        header = ",".join(["series", "step", *names])
+        table = np.concatenate([index.astype(np.float64), samples.reshape(-1, features).double().numpy()], 1)
+        np.savetxt(out, table, delimiter=",", header=header, comments="", fmt=["%d", "%d"] + ["%.7g"] * features)
+        return out
     if suffix == ".csv":
         if kind == IMAGE:
             raise GanforgeError(f"output {out}: images can be written as .png/.jpg grids, .npy or a folder, not CSV")
@@ -107,11 +152,12 @@ def save_samples(samples: Tensor, kind: str, out: str | Path, reference: Tensor 
         np.savetxt(out, samples.numpy(), delimiter=",", header=header, comments="", fmt="%.7g")
         return out
     if suffix in IMAGE_OUTPUTS:
-        picture = image_grid(samples, columns) if kind == IMAGE else scatter_plot(samples, reference)
+        picture = image_grid(samples, columns) if kind == IMAGE else sequence_plot(samples, reference) \
+            if kind == SEQUENCE else scatter_plot(samples, reference)
         atomic_image_save(picture, out)
         return out
     if suffix == "":
         if kind != IMAGE:
-            raise GanforgeError(f"output {out}: vectors can be written to .npy, .csv or a .png scatter plot")
+            raise GanforgeError(f"output {out}: {kind}s can be written to .npy, .csv or a .png plot")
         return save_image_folder(samples, out)
     raise GanforgeError(f"output {out}: unknown format {suffix!r}; use .png, .jpg, .npy, .csv or a folder name")

@@ -15,6 +15,10 @@ Each finding has one sentence of evidence and one remedy. The rules, and why:
 - `discriminator_overfitting`: with nothing augmenting what D sees, D calls nearly every real image real
   (r_t = E[sign D(x_real)] near 1, where adaptive augmentation aims at 0.6) while it rejects the generated ones: on a
   small dataset it has memorised the training images, and G learns artefacts that fool it (Karras et al. 2020).
+- `flat_series` (time series): the generated series barely change over time against real ones (a generator that
+  has learnt each series' level but not its course; see `diagnostics.sequences`).
+- `time_ignored` (time series): neighbouring generated steps are no more alike than any two, where real series'
+  neighbours are: the generator makes each step as if the others were not there.
 Sustained findings need `patience` steps of evidence after a warm-up, so a healthy run raises none.
 """
 
@@ -55,6 +59,8 @@ class Observation:
     leak_share: float | None = None  # share of leaking_class's samples nearest leak_target's real mean
     rt: float | None = None  # E[sign D(x_real)] over the interval (ADA's r_t)
     augmented: bool = False  # whether D's inputs were augmented (ADA above 0, DiffAugment)
+    time_variation: float | None = None  # time series: spread over steps / that of real series
+    time_order: float | None = None  # time series: how much the steps' order matters / as much for real series
 
 
 @dataclass
@@ -97,6 +103,8 @@ class Thresholds:
     overfit_rt: float = 0.85
     overfit_d_fake: float = 0.15
     overfit_window: int = 4
+    flat_variation: float = 0.1
+    time_order_floor: float = 0.25
 
 
 class HealthMonitor:
@@ -226,6 +234,21 @@ class HealthMonitor:
                        "more images help most")
 
     # ----- bookkeeping ----------------------------------------------------------------------------------------
+    def _flat_series(self, now: Observation) -> Finding | None:
+        if now.time_variation is None or now.time_variation >= self.limits.flat_variation:
+            return None
+        return Finding("flat_series", f"the generated series change {now.time_variation:.0%} as much over time as "
+                                      "real ones", "train longer; if it lasts, try --cell gru (recurrent layers)")
+
+    def _time_ignored(self, now: Observation) -> Finding | None:
+        if now.time_order is None or now.time_order >= self.limits.time_order_floor:
+            return None
+        if now.time_variation is not None and now.time_variation < self.limits.flat_variation:
+            return None  # flat series: what little they change is noise, and flat_series says so
+        return Finding("time_ignored", f"neighbouring steps of the generated series keep {max(now.time_order, 0):.0%} "
+                                       "of the likeness real neighbours have: the steps ignore each other",
+                       "train longer; if it lasts, lower --lr-g and --lr-d, or try --cell gru (recurrent layers)")
+
     def state_dict(self) -> dict[str, Any]:
         """Plain-JSON state, stored in checkpoints so a resumed run diagnoses exactly as an unbroken one."""
         return {"history": [asdict(o) for o in self.history], "active": {k: asdict(v) for k, v in self.active.items()},
@@ -246,7 +269,8 @@ class HealthMonitor:
         rules = {"divergence": self._divergence, "discriminator_wins": self._discriminator_wins,
                  "mode_collapse": self._mode_collapse, "oscillation": self._oscillation,
                  "generator_stalled": self._generator_stalled, "class_collapse": self._class_collapse,
-                 "class_leakage": self._class_leakage, "discriminator_overfitting": self._discriminator_overfitting}
+                 "class_leakage": self._class_leakage, "discriminator_overfitting": self._discriminator_overfitting,
+                 "flat_series": self._flat_series, "time_ignored": self._time_ignored}
         immediate = {"divergence", "oscillation"}
         events: list[Event] = []
         for name, rule in rules.items():

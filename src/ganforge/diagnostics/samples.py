@@ -11,6 +11,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ganforge.diagnostics.classes import ClassReference
+from ganforge.diagnostics.sequences import SequenceHealth
+
 
 class SampleHealth:
     """Spread and movement of flattened fixed-input samples; `previous` is checkpointed by the loop."""
@@ -33,4 +36,36 @@ class SampleHealth:
             change = (fake - self.previous).norm() / self.previous.norm().clamp_min(1e-12)
             health["movement"] = float(change)
         self.previous = fake
+        return health
+
+
+class DataHealth:
+    """What the fixed samples say for this data in particular: mode reach on the mixtures (ring, grid), per-class
+    spread and leakage in a conditional run, and for time series how much they change over time and how much their
+    steps' order matters. References are built at the first look (they draw real samples)."""
+
+    def __init__(self, dataset: Any, conditional: bool):
+        self.dataset, self.conditional = dataset, conditional
+        self._classes: Any = None
+        self._series: Any = None
+
+    def judge(self, fake: Tensor, labels: Tensor | None = None) -> dict[str, Any]:
+        """Health fields of `fake` (flattened fixed samples in model space, of classes `labels`)."""
+        health: dict[str, Any] = {}
+        dataset = self.dataset
+        if dataset.kind == "sequence":
+            shape = (-1, *dataset.sample_shape)  # the data may hold fewer windows than there are fixed samples
+            if self._series is None:
+                real = dataset.codec.encode(dataset.real_samples(len(fake), seed=1))
+                self._series = SequenceHealth(real.view(shape))
+            health.update(self._series.judge(fake.view(shape)))
+        if self.conditional:
+            self._classes = self._classes or ClassReference(dataset)
+            health.update(self._classes.judge(fake, labels))
+        if "modes" in dataset.info:
+            modes = torch.tensor(dataset.info["modes"], dtype=torch.float64)
+            nearest = torch.cdist(dataset.codec.decode(fake).double(), modes).argmin(1)
+            counts = torch.bincount(nearest, minlength=len(modes))
+            health["modes_reached"] = int((counts >= len(fake) / (4 * len(modes))).sum())
+            health["modes_total"] = len(modes)
         return health

@@ -8,6 +8,7 @@ kind (`kinds/tensor.py`), tables the `table` kind (`kinds/table.py`). A new kind
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 from ganforge.errors import GanforgeError
 from ganforge.kinds.base import RunKind, check_own_folder, refuse_changes
@@ -17,7 +18,8 @@ __all__ = ["DEFAULT_KIND", "RUN_KINDS", "RunKind", "check_own_folder", "kind_for
            "refuse_changes"]
 
 # kind name → "module:class" (imported when first needed: tables bring pandas)
-RUN_KINDS = {"tensor": "ganforge.kinds.tensor:TensorRuns", "table": "ganforge.kinds.table:TableRuns"}
+RUN_KINDS = {"tensor": "ganforge.kinds.tensor:TensorRuns", "table": "ganforge.kinds.table:TableRuns",
+             "sequence": "ganforge.kinds.sequence:SequenceRuns"}
 DEFAULT_KIND = "tensor"  # runs from before kinds were recorded were image or vector runs
 
 
@@ -29,11 +31,13 @@ def kind_named(name: str) -> RunKind:
     return getattr(importlib.import_module(module), cls)()
 
 
-def kind_for_data(spec: str) -> RunKind:
-    """The kind that trains on `--data spec` (images and vectors unless another kind claims it)."""
-    for name in RUN_KINDS:
+def kind_for_data(spec: str, options: dict[str, Any] | None = None) -> RunKind:
+    """The kind that trains on `--data spec` with these `options` (a TrainConfig's JSON form: `--sequence` makes a
+    CSV a time series); images and vectors unless another kind claims it. Later kinds are asked first: a more
+    particular kind (sequences) is registered after the one it narrows (tables)."""
+    for name in reversed(RUN_KINDS):
         kind = kind_named(name)
-        if name != DEFAULT_KIND and kind.claims(spec):
+        if name != DEFAULT_KIND and kind.claims(spec, options or {}):
             return kind
     return kind_named(DEFAULT_KIND)
 

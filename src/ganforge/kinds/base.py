@@ -21,8 +21,9 @@ class RunKind:
     name = ""
     multi_process = False  # whether it trains as several processes under torchrun (`--nproc`)
 
-    def claims(self, data: str) -> bool:
-        """Whether `--data` names data of this kind (the first kind that claims it trains it)."""
+    def claims(self, data: str, options: dict[str, Any]) -> bool:
+        """Whether `--data` with these `options` (a TrainConfig's JSON form) is data of this kind (the first kind
+        that claims it trains it)."""
         raise NotImplementedError
 
     def train(self, config: TrainConfig, given: set[str], progress: bool) -> TrainResult:

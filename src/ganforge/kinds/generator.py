@@ -13,6 +13,7 @@ from tqdm.auto import tqdm
 
 from ganforge.data import Codec, Dataset, load_dataset
 from ganforge.data.export import save_samples
+from ganforge.data.sequences import series_options
 from ganforge.errors import GanforgeError
 from ganforge.models import build_models, sample_latent
 from ganforge.training import checkpoint as ckpt
@@ -140,7 +141,8 @@ class TrainedGenerator:
              columns: int | None = None) -> Path:
         """Write samples (from `sample`; a tensor or an array) as a grid/scatter PNG (`columns` wide), a folder of
         PNGs, `.npy` or `.csv`; a scatter plot of vectors shows `reference` (real data) behind them when given."""
-        return save_samples(torch.as_tensor(samples), self.kind, out, reference, columns=columns)
+        return save_samples(torch.as_tensor(samples), self.kind, out, reference, columns=columns,
+                            names=self.codec.columns)
 
 
 TRUNCATION_MODES = ("resample", "scale")
@@ -184,9 +186,9 @@ def load(run_dir: str | Path, checkpoint: str | Path | None = None, device: str 
     """The generator of a run (its latest complete checkpoint unless `checkpoint` names one)."""
     run = RunFolder.open(run_dir)
     stored = run.read_config()
-    if stored.get("kind", "tensor") != "tensor":
-        raise GanforgeError(f"run {run.path} is a {stored['kind']} run, which has no image or vector generator to load "
-                            "(tables: ganforge.tabular.run.load_table_run, or `ganforge sample`)")
+    if stored.get("kind", "tensor") not in ("tensor", "sequence"):
+        raise GanforgeError(f"run {run.path} is a {stored['kind']} run, which has no image, vector or sequence "
+                            "generator to load (tables: ganforge.tabular.run.load_table_run, or `ganforge sample`)")
     try:
         codec = Codec.from_json(stored["data"])
         model = stored["model"]
@@ -224,7 +226,7 @@ def real_data_for(run: RunFolder, real: str | None = None) -> Dataset:
         channels, size = codec.shape[0], codec.shape[1]
     conditional = bool(stored["model"].get("conditional"))
     dataset = load_dataset(real or config["data"], size, channels, config.get("workers", -1),
-                           config.get("cache_gb", 4.0), labels=conditional)
+                           config.get("cache_gb", 4.0), labels=conditional, series=series_options(config))
     if dataset.sample_shape != codec.shape:
         raise GanforgeError(f"--real {real} has samples of shape {list(dataset.sample_shape)}; the run's generator "
                             f"makes {list(codec.shape)}")
@@ -239,11 +241,12 @@ def real_data_for(run: RunFolder, real: str | None = None) -> Dataset:
 def evaluate(run_dir: str | Path, real: str | None = None, n: int = 10_000, metrics: str | list[str] | None = None,
              features: str | None = None, inception_weights: str | None = None,
              checkpoint: str | Path | None = None, device: str = "auto", seed: int = 0,
-             progress: bool = True) -> dict[str, Any]:
+             progress: bool = True, repeats: int | None = None) -> dict[str, Any]:
     """Measure a run's generator against real data and write `eval.json` in the run folder.
 
     Metrics default to fd, kid, pr, dc (+ is with class logits, + modes where defined); features default to raw for
-    vectors, digits for the digit sets and inception for other images.
+    vectors, digits for the digit sets and inception for other images. Time series get discriminative, predictive,
+    context-fid and correlational, each repeated as its paper does unless `repeats` says how often.
     """
     from ganforge.metrics.evaluate import evaluate as run_metrics
     from ganforge.metrics.evaluate import parse_metrics
@@ -258,7 +261,7 @@ def evaluate(run_dir: str | Path, real: str | None = None, n: int = 10_000, metr
 
     results = run_metrics(draw, dataset, n=n, metrics=parse_metrics(metrics), features=features,
                           inception_weights=inception_weights, device=generator.device, seed=seed, progress=progress,
-                          announce=True, conditional=generator.conditional)
+                          announce=True, conditional=generator.conditional, repeats=repeats)
     report = {"step": generator.step, "checkpoint": str(generator.source), "real": dataset.name, **results}
     ckpt.write_json(run.path / "eval.json", report)
     return report

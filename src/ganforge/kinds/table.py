@@ -49,7 +49,7 @@ class TableRuns(RunKind):
 
     name = "table"
 
-    def claims(self, data: str) -> bool:
+    def claims(self, data: str, options: dict[str, Any]) -> bool:
         return Path(data).suffix.lower() in TABLE_SUFFIXES
 
     def train(self, config: TrainConfig, given: set[str], progress: bool) -> TrainResult:

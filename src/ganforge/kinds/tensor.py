@@ -10,6 +10,7 @@ from typing import Any
 
 from ganforge.config import RESUMABLE, TrainConfig, build_config
 from ganforge.data import Dataset, absolute_data, load_dataset, warn_if_few
+from ganforge.data.sequences import series_options
 from ganforge.errors import GanforgeError
 from ganforge.kinds.base import RunKind, refuse_changes, start_record
 from ganforge.kinds.generator import TrainedGenerator, evaluate, load, real_data_for
@@ -59,7 +60,7 @@ class TensorRuns(RunKind):
     name = "tensor"
     multi_process = True
 
-    def claims(self, data: str) -> bool:
+    def claims(self, data: str, options: dict[str, Any]) -> bool:
         return True  # whatever no other kind claims
 
     def train(self, config: TrainConfig, given: set[str], progress: bool) -> TrainResult:
@@ -99,7 +100,7 @@ class TensorRuns(RunKind):
                                    label=args.label, truncation=args.truncation,
                                    truncation_mode=args.truncation_mode)
         reference = None
-        if generator.kind == "vector" and Path(args.out).suffix.lower() in {".png", ".jpg", ".jpeg"}:
+        if generator.kind in ("vector", "sequence") and Path(args.out).suffix.lower() in {".png", ".jpg", ".jpeg"}:
             reference = _real_vectors(args.run, n)
         path = generator.save(samples, args.out, reference)
         of_class = f" of class {generator.class_names[generator.class_index(args.label)]}" if args.label else ""
@@ -111,7 +112,8 @@ class TensorRuns(RunKind):
             raise GanforgeError("--target applies to table runs")
         report = evaluate(args.run, real=args.real, n=args.n_given or 10_000, metrics=args.metrics,
                           features=args.features, inception_weights=args.inception_weights,
-                          checkpoint=args.checkpoint, device=args.device, seed=args.seed, progress=not args.quiet)
+                          checkpoint=args.checkpoint, device=args.device, seed=args.seed, progress=not args.quiet,
+                          repeats=args.repeats)
         print(f"{args.run} at step {report['step']}: {report['n_fake']} generated vs {report['n_real']} real "
               f"({report['real']}), {report['features']} features, {report['seconds']} s")
         skip = {"step", "checkpoint", "real", "features", "n_real", "n_fake", "seconds"}
@@ -157,7 +159,7 @@ def _train(cfg: TrainConfig, run: RunFolder | None, progress: bool, given: set[s
 def _train_as(processes: Processes, cfg: TrainConfig, run: RunFolder | None, progress: bool,
               given: set[str] | None) -> TrainResult:
     dataset = load_dataset(cfg.data, cfg.image_size, cfg.channels, cfg.workers, cfg.cache_gb, progress=progress,
-                           labels=cfg.labels != "none")
+                           labels=cfg.labels != "none", series=series_options(cfg.to_json()))
     cfg.conditional = resolve_conditional(cfg.conditional, dataset)
     resume = run is not None
     if processes.main and not resume:
@@ -175,7 +177,8 @@ def _train_as(processes: Processes, cfg: TrainConfig, run: RunFolder | None, pro
         trainer = Trainer(cfg, dataset, run, progress=False, processes=processes)
         _restore(trainer, run, cfg, resume)
         return trainer.fit()
-    start = None if resume else start_record(TensorRuns.name, cfg, given)
+    start = None if resume else start_record("sequence" if dataset.kind == "sequence" else TensorRuns.name, cfg,
+                                             given)
     with write_failures_explained(run.path), run.lock(new=not resume, start=start):
         processes.barrier()
         trainer = Trainer(cfg, dataset, run, progress=progress, processes=processes)

@@ -3,7 +3,8 @@ by name in `METRICS` (in this order: the order of `ganforge eval`'s table):
 
 `fd` Fréchet distance · `kid` kernel distance · `is` Inception Score · `pr` precision/recall ·
 `dc` density/coverage · `modes` mode coverage (mixtures: by nearest centre; digits: by classifier) ·
-`cas`, `fidelity`, `intra-fd` for class-conditional runs.
+`cas`, `fidelity`, `intra-fd` for class-conditional runs · `discriminative`, `predictive`, `correlational` for
+time series.
 """
 
 from ganforge.metrics.base import METRICS, Context, Metric, better_direction, register_metric, value_directions
@@ -16,6 +17,7 @@ from ganforge.metrics.inception_score import InceptionScore
 from ganforge.metrics.prdc import DensityCoverage, PrecisionRecall
 from ganforge.metrics.modes import ClassifierModes, MixtureModes, ModeCoverage, mode_statistics
 from ganforge.metrics.conditional import ClassFidelity, ClassificationAccuracyScore, IntraFrechetDistance
+from ganforge.metrics.sequence import ContextFID, CorrelationalScore, DiscriminativeScore, PredictiveScore
 # isort: on
 
 __all__ = [
@@ -24,7 +26,10 @@ __all__ = [
            "ClassificationAccuracyScore",
            "ClassifierModes",
            "Context",
+           "ContextFID",
+           "CorrelationalScore",
            "DensityCoverage",
+           "DiscriminativeScore",
            "FrechetDistance",
            "InceptionScore",
            "IntraFrechetDistance",
@@ -33,6 +38,7 @@ __all__ = [
            "MixtureModes",
            "ModeCoverage",
            "PrecisionRecall",
+           "PredictiveScore",
            "better_direction",
            "frechet_distance",
            "mode_statistics",

@@ -28,6 +28,7 @@ class Context:
     features: str
     extractor: Any = None
     conditional: bool = False  # the generator makes the class asked for (the class metrics apply)
+    repeats: int | None = None  # time series: repetitions of each score (None: each metric's protocol)
 
 
 class Metric:

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from ganforge.data import Dataset
+from ganforge.data import SEQUENCE, Dataset
 from ganforge.errors import GanforgeError
 from ganforge.features import default_features, extract, get_extractor
 from ganforge.metrics import METRICS, Context, Metric
@@ -37,6 +37,8 @@ def default_metrics(context: Context, announce: bool = False) -> list[str]:
     """Every registered metric that applies to this data and these features (`announce`: log why others don't)."""
     names = []
     for name, cls in METRICS.items():
+        if (cls.needs == "sequences") != (context.dataset.kind == SEQUENCE):  # series are measured as series
+            continue
         reason = cls.unavailable(context)
         if reason is None:
             names.append(name)
@@ -60,23 +62,27 @@ def evaluate(sample: Callable[..., Tensor], dataset: Dataset, n: int = 10_000,
              metrics: list[str] | None = None, features: str | None = None,
              inception_weights: str | None = None, device: torch.device | None = None, seed: int = 0,
              batch_size: int = 250, progress: bool = True, extractor: torch.nn.Module | None = None,
-             announce: bool = False, conditional: bool = False) -> dict[str, Any]:
+             announce: bool = False, conditional: bool = False, repeats: int | None = None) -> dict[str, Any]:
     """Compare `n` generated samples with up to `n` real ones.
 
     `sample(n, seed)` returns generated samples in the user's form; with `conditional`, `sample(n, seed, labels)`
     makes samples of the classes `labels` (drawn by the data's class frequencies). `announce` logs the metrics
-    left out and why. Returns {metric value name: number (or per-class numbers)} plus 'features', 'n_real',
-    'n_fake' and 'seconds'.
+    left out and why; `repeats` overrides how often each time-series score is repeated. Returns {metric value
+    name: number (or per-class numbers)} plus 'features', 'n_real', 'n_fake' and 'seconds'.
     """
     start = time.perf_counter()
     device = device or torch.device("cpu")
     features = features or default_features(dataset.name, dataset.kind)
     conditional = conditional and dataset.labels is not None
+    if repeats is not None and (dataset.kind != SEQUENCE or repeats < 1):
+        raise GanforgeError(f"option --repeats {repeats}: repeats the time-series scores; expected a whole number "
+                            f"of 1 or more, for a time-series run" + ("" if dataset.kind == SEQUENCE else
+                                                                       f" ({dataset.name} is {dataset.kind} data)"))
     if metrics:  # refuse what cannot apply before loading a feature network
-        build_metrics(metrics, Context(dataset, features, conditional=conditional))
+        build_metrics(metrics, Context(dataset, features, conditional=conditional, repeats=repeats))
     if extractor is None:
         extractor = get_extractor(features, inception_weights)
-    context = Context(dataset, features, extractor, conditional)
+    context = Context(dataset, features, extractor, conditional, repeats)
     objects = build_metrics(metrics or default_metrics(context, announce=announce), context)
     width = math.prod(dataset.sample_shape)
     if features == "raw" and width > LARGE_RAW_FEATURES and any(m.needs == "features" for m in objects):
@@ -105,6 +111,9 @@ def evaluate(sample: Callable[..., Tensor], dataset: Dataset, n: int = 10_000,
         elif metric.needs == "labelled":
             metric.update_labelled(real_features, real_labels, real_logits, real=True)
             metric.update_labelled(fake_features, fake_labels, fake_logits, real=False)
+        elif metric.needs == "sequences":  # in the user's units; the metric scales them
+            metric.update(real, real=True)
+            metric.update(fake, real=False)
         elif metric.needs == "samples":
             metric.update(fake_samples if fake_samples.numel() else fake.double(), real=False)
         else:

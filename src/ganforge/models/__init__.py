@@ -209,7 +209,10 @@ PHOTO_MIN_SIZE = 64  # `--model auto` picks fastgan for image folders at this si
 
 def default_model(kind: str, photos: int | None = None) -> str:
     """The family used when `--model auto`: fastgan for folders of photos (`photos`: their size in pixels) of 64
-    pixels or more, where it beat dcgan at equal time (bench/photos.py); dcgan for other images; mlp for vectors."""
+    pixels or more, where it beat dcgan at equal time (bench/photos.py); dcgan for other images; mlp for vectors;
+    sequence for time series."""
+    if kind == "sequence":
+        return "sequence"
     if kind != "image":
         return "mlp"
     return "fastgan" if photos is not None and photos >= PHOTO_MIN_SIZE else "dcgan"
@@ -296,6 +299,8 @@ def resolve_model(config: Any, kind: str, classes: int = 0, photos: int | None =
     for key, value in MODELS[name].training.items():
         if getattr(config, key) is None:
             setattr(config, key, value)
+    if config.ema is None:
+        config.ema = 0.0
     if config.n_fixed_samples is None:
         config.n_fixed_samples = 64 if kind == "image" else 1000
         if config.conditional and kind == "image":
@@ -313,4 +318,4 @@ def sample_latent(kind: str, n: int, dim: int, generator: torch.Generator | None
 
 
 # Families register themselves on import.
-from ganforge.models import dcgan, fastgan, mlp  # noqa: E402, F401
+from ganforge.models import dcgan, fastgan, mlp, sequence  # noqa: E402, F401

@@ -76,7 +76,7 @@ class MLPDiscriminator(nn.Module):
         return torch.sigmoid(self(x))
 
 
-@register("mlp", "fully connected networks for vectors and small images", ("vector", "image"),
+@register("mlp", "fully connected networks for vectors, small images and short series", ("vector", "image", "sequence"),
           # measured on `ring`: 3,000 steps put 87 % of samples within 3σ of a mode and cover all 8 modes,
           # where the DCGAN settings (2e-4, batch 64) put none there
           training={"lr_g": 1e-3, "lr_d": 1e-3, "batch_size": 256},

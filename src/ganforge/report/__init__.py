@@ -23,6 +23,7 @@ from PIL import Image
 
 from ganforge.errors import GanforgeError
 from ganforge.report import charts
+from ganforge.report.sequences import sequence_section
 from ganforge.training.checkpoint import atomic_write_text
 from ganforge.training.run_folder import RunFolder
 from ganforge.version import __version__
@@ -168,7 +169,7 @@ class RunView:
         seconds = stored.get("table", {}).get("fit_seconds") if self.kind == "table" else \
             sum(r.get("seconds") or 0.0 for r in self.records)
         rows = [("data", f"{stored.get('data', {}).get('name') or config.get('data')}"),
-                ("status", self._status())]
+                ("status", self.status())]
         if self.kind == "table":
             table = stored.get("table", {})
             rows += [("model", "TableGAN (conditional tabular GAN, WGAN-GP critic)"),
@@ -214,7 +215,7 @@ class RunView:
         """The class of each row of a conditional run's sample grids (recorded in config.json; none before)."""
         return list((self.stored.get("model", {}).get("conditional") or {}).get("grid_rows") or [])
 
-    def _status(self) -> str:
+    def status(self) -> str:
         """Finished, or stopped (or still running)."""
         if self.kind == "table":
             return {"done": "finished", "fitting": "stopped or still fitting"}.get(self.stored.get("status"), "?")
@@ -343,7 +344,7 @@ def build_report(runs: list[str | Path], out: str | Path | None = None) -> Path:
         view = views[0]
         page = environment.get_template("run.html").render(
             view=view, settings=view.settings(), curves=view.curves(), spans=view.spans(), frames=view.grid_frames(),
-            table=_table_section(view), title=f"ganforge run {view.name}")
+            table=_table_section(view), series=sequence_section(view), title=f"ganforge run {view.name}")
     else:
         _label_apart(views)
         frames = [{f["step"]: f for f in view.grid_frames(GRID_BYTES // len(views))} for view in views]

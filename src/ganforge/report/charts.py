@@ -164,3 +164,41 @@ def _heat_map(names: Sequence[str], differences: dict[tuple[str, str], float]) -
     axes.set_title("pair-trend difference", fontsize=9, loc="left")
     figure.colorbar(image, ax=axes, shrink=0.7)
     return _svg(figure)
+
+
+def series_overlays(real: Any, synthetic: Any, names: Sequence[str], per_row: int = 4) -> str:
+    """Real series (grey) and synthetic ones (colour) of each feature overlaid, one panel per feature; `real` and
+    `synthetic` are (N, T, F) arrays of a few series each, in the user's units."""
+    rows = max(1, math.ceil(len(names) / per_row))
+    with matplotlib.rc_context(RC):
+        figure = Figure(figsize=(2.6 * per_row, 2.0 * rows), dpi=100)
+        for index, name in enumerate(names):
+            axes = figure.add_subplot(rows, per_row, index + 1)
+            for i, series in enumerate(real[:, :, index]):
+                axes.plot(series, color="#999999", linewidth=0.8, alpha=0.6, label="real" if i == 0 else None)
+            for i, series in enumerate(synthetic[:, :, index]):
+                axes.plot(series, color=PALETTE[1], linewidth=0.8, alpha=0.6, label="synthetic" if i == 0 else None)
+            axes.set_title(plain(name), fontsize=8, loc="left")
+            axes.set_xlabel("step", fontsize=7)
+            axes.tick_params(labelsize=6)
+            if index == 0:
+                axes.legend(fontsize=6, frameon=False)
+        figure.tight_layout()
+        return _svg(figure)
+
+
+def embeddings(panels: dict[str, tuple[Any, Any]]) -> str:
+    """Scatter plots of 2-D embeddings of real (grey) and synthetic (colour) samples, one panel each (PCA, t-SNE)."""
+    with matplotlib.rc_context(RC):
+        figure = Figure(figsize=(3.2 * len(panels), 3.0), dpi=100)
+        for index, (title, (real, synthetic)) in enumerate(panels.items()):
+            axes = figure.add_subplot(1, len(panels), index + 1)
+            axes.scatter(real[:, 0], real[:, 1], s=4, color="#999999", alpha=0.5, label="real", linewidths=0)
+            axes.scatter(synthetic[:, 0], synthetic[:, 1], s=4, color=PALETTE[1], alpha=0.5, label="synthetic",
+                         linewidths=0)
+            axes.set_title(plain(title), fontsize=9, loc="left")
+            axes.set_xticks([])
+            axes.set_yticks([])
+            axes.legend(fontsize=6, frameon=False, markerscale=2)
+        figure.tight_layout()
+        return _svg(figure)

@@ -87,6 +87,19 @@ def plain_json(data: Any) -> Any:
     return data
 
 
+def atomic_save_array(path: Path, array: Any) -> None:
+    """Write a numpy array as `.npy` through a temporary file in the same folder, then rename it over `path`."""
+    import numpy as np
+
+    temp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with temp.open("wb") as handle:
+        np.save(handle, array, allow_pickle=False)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temp, path)
+    _fsync_dir(path.parent)
+
+
 def write_json(path: Path, data: Any) -> None:
     """Atomic, human-readable, standard JSON (non-finite numbers written as null)."""
     atomic_write_text(path, json.dumps(plain_json(data), indent=2, sort_keys=False, allow_nan=False) + "\n")

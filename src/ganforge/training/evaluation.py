@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from ganforge.config import TrainConfig
-from ganforge.data import Dataset
+from ganforge.data import SEQUENCE, Dataset
 from ganforge.errors import GanforgeError
 from ganforge.metrics.base import better_direction
 
@@ -26,7 +26,12 @@ class TrainingEvaluation:
         self.config, self.dataset, self.conditional = config, dataset, conditional
         self.features = config.eval_features or default_features(dataset.name, dataset.kind)
         context = Context(dataset, self.features, conditional=conditional)
-        self.names = parse_metrics(config.eval_metrics) or default_metrics(context)
+        # Time series: the protocol's repetitions take minutes, so while training each score runs once, and only
+        # the discriminative score unless --eval-metrics names more.
+        sequence = dataset.kind == SEQUENCE
+        self.repeats = 1 if sequence else None
+        self.names = parse_metrics(config.eval_metrics) or (["discriminative"] if sequence else
+                                                            default_metrics(context))
         self.best_metric = self._resolve_best_metric([value for name in self.names for value, better
                                                       in METRICS[name].values_for(context).items() if better])
         self._extractor: Any = None
@@ -53,4 +58,5 @@ class TrainingEvaluation:
             self._extractor = get_extractor(self.features, self.config.inception_weights)
         return evaluate(sample, self.dataset, n=self.config.eval_n,
                         metrics=parse_metrics(self.config.eval_metrics), features=self.features,
-                        device=device, progress=False, extractor=self._extractor, conditional=self.conditional)
+                        device=device, progress=False, extractor=self._extractor, conditional=self.conditional,
+                        repeats=self.repeats)

@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from ganforge.diagnostics import Event, Finding, HealthMonitor, Observation
 from ganforge.diagnostics.classes import CLASS_HEALTH
 from ganforge.diagnostics.samples import SampleHealth
+from ganforge.diagnostics.sequences import SEQUENCE_HEALTH
 from ganforge.errors import GanforgeError
 from ganforge.metrics.base import better_direction
 from ganforge.training import checkpoint as ckpt
@@ -241,7 +242,7 @@ class TrainingLoop:
             weights_finite=finite, diversity=record.get("diversity"), modes_reached=record.get("modes_reached"),
             modes_total=record.get("modes_total"), movement=record.get("movement"), rt=record.get("rt"),
             augmented=self.task.augments(),
-            **{key: record.get(key) for key in CLASS_HEALTH})
+            **{key: record.get(key) for key in (*CLASS_HEALTH, *SEQUENCE_HEALTH)})
         for event in self.monitor.observe(observation):
             self._announce(event)
         return finite

@@ -34,6 +34,8 @@ NO_SPACE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}
 # image, the error is the data's and passes through)
 PATH_ERRNOS = {errno.ENOTDIR, errno.EISDIR, errno.EACCES, errno.EPERM}
 
+FINAL_SERIES_FILE = "final_series.npy"  # in samples/: the series a finished time-series run ends with
+
 
 def default_run_path(name: str) -> Path:
     """`runs/NAME`, or `runs/NAME-2`, `-3`, … when that already holds a run (nothing is overwritten)."""

@@ -17,20 +17,21 @@ import torch
 from torch import Tensor
 
 from ganforge.config import RESUMABLE, TrainConfig
-from ganforge.data import IMAGE, Dataset
+from ganforge.data import IMAGE, SEQUENCE, Dataset
 from ganforge.data.export import save_samples
-from ganforge.diagnostics.classes import ClassReference
+from ganforge.diagnostics.samples import DataHealth
 from ganforge.losses import get_loss
 from ganforge.models import build_models, resolve_model, sample_latent
 from ganforge.models.conditional import GRID_COLUMNS, auxiliary_loss, fixed_labels
 from ganforge.models.judging import JudgeBoth, judge
 from ganforge.regularizers.ema import GeneratorEMA
+from ganforge.training import checkpoint as ckpt
 from ganforge.training.distributed import SINGLE, Processes, local_processes
 from ganforge.training.evaluation import TrainingEvaluation
 from ganforge.training.hardware import CoreShare, autocast_factory, pick_device, pick_precision, set_threads
 from ganforge.training.precision_check import checked_precision
 from ganforge.training.regularisation import Regularisation
-from ganforge.training.run_folder import RunFolder
+from ganforge.training.run_folder import FINAL_SERIES_FILE, RunFolder
 from ganforge.training.task import Task, grad_norm
 from ganforge.version import __version__
 
@@ -49,6 +50,7 @@ class SampleTask(Task):
     def __init__(self, config: TrainConfig, dataset: Dataset, run: RunFolder, processes: Processes = SINGLE):
         super().__init__()
         self.config, self.dataset, self.run, self.processes = config, dataset, run, processes
+        self.kind = SEQUENCE if dataset.kind == SEQUENCE else "tensor"  # time series are a run kind of their own
         self.device = pick_device(config.device)
         if self.device.type == "cuda" and processes.active:
             self.device = torch.device("cuda", processes.local_rank)
@@ -97,7 +99,7 @@ class SampleTask(Task):
         self.precision = checked_precision(pick_precision(config.precision, self.device), config.precision, self)
         self.autocast = autocast_factory(self.precision, self.device)
         self.reference: Tensor | None = None
-        self._class_reference: ClassReference | None = None
+        self.data_health = DataHealth(dataset, bool(self.classes))
         self._batches: Iterator[Any] = iter(())
         self.evaluation = TrainingEvaluation(config, dataset, bool(self.classes)) if config.eval_every else None
         self.sinks: Any = None  # the run's report and TensorBoard writer (kinds.tensor), when it has them
@@ -297,12 +299,15 @@ class SampleTask(Task):
             self.reference = self.dataset.real_samples(2000, seed=0)
         path = self.run.samples / f"step_{step:06d}.png"
         columns = GRID_COLUMNS if self.classes else None  # one class per row
-        save_samples(user, self.dataset.kind, path, reference=self.reference, columns=columns)
+        save_samples(user, self.dataset.kind, path, reference=self.reference, columns=columns,
+                     names=self.dataset.codec.columns)
         if self.sinks is not None:
             self.sinks.grid(step, path)
         return path
 
     def finish(self, step: int) -> None:
+        if self.dataset.kind == SEQUENCE and self.processes.rank == 0:  # what the report compares with real series
+            ckpt.atomic_save_array(self.run.samples / FINAL_SERIES_FILE, self.sample(300, seed=0).cpu().numpy())
         if self.sinks is not None:
             self.sinks.finish()
 
@@ -313,19 +318,8 @@ class SampleTask(Task):
         return self.dataset.codec.encode(self.dataset.real_samples(n, seed=1)).flatten(1)
 
     def more_health(self, fake: Tensor) -> dict[str, Any]:
-        """Mode reach on the mixtures; per-class spread and leakage in a conditional run."""
-        health: dict[str, Any] = {}
-        if self.classes:
-            if self._class_reference is None:
-                self._class_reference = ClassReference(self.dataset)
-            health.update(self._class_reference.judge(fake, self.fixed_labels[: len(fake)]))
-        if "modes" in self.dataset.info:
-            modes = torch.tensor(self.dataset.info["modes"], dtype=torch.float64)
-            nearest = torch.cdist(self.dataset.codec.decode(fake).double(), modes).argmin(1)
-            counts = torch.bincount(nearest, minlength=len(modes))
-            health["modes_reached"] = int((counts >= len(fake) / (4 * len(modes))).sum())
-            health["modes_total"] = len(modes)
-        return health
+        """Mode reach, per-class spread and leakage, time-series change and order (`diagnostics.samples`)."""
+        return self.data_health.judge(fake, self.fixed_labels[: len(fake)] if self.classes else None)
 
     @torch.no_grad()
     def sample(self, n: int, seed: int, labels: Tensor | None = None) -> Tensor:
