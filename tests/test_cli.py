@@ -205,8 +205,8 @@ def test_model_flags_and_their_help_come_from_the_families(capsys):
     assert ("--g-width G_WIDTH generator width: dcgan: base channels (default 64); fastgan: base channels (16× at 4×4 "
             "pixels) (default 16); mlp: hidden units (default 256); sequence: hidden units (per step for gru and conv) "
             "(default 256)" in text)
-    assert ("--latent-dim LATENT_DIM size of the noise vector z (default: dcgan 100, fastgan 128, mlp 32, sequence 32); "
-            "tables: 128" in text)
+    assert ("--latent-dim LATENT_DIM size of the noise vector z (default: dcgan 100, fastgan 128, mlp 32, "
+            "sequence 32); tables: 128" in text)
     assert text.index("--latent LATENT") < text.index("--latent-dim") < text.index("--spectral-norm")
 
 
