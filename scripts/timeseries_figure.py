@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 
 import ganforge
 from ganforge.kinds.generator import real_data_for
-from ganforge.report import _embedded
+from ganforge.report.sequences import _embedded
 from ganforge.training.run_folder import RunFolder
 
 SHOWN, EMBEDDED = 10, 500

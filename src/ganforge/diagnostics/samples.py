@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ganforge.data.base import SEQUENCE
 from ganforge.diagnostics.classes import ClassReference
 from ganforge.diagnostics.sequences import SequenceHealth
 
@@ -53,7 +54,7 @@ class DataHealth:
         """Health fields of `fake` (flattened fixed samples in model space, of classes `labels`)."""
         health: dict[str, Any] = {}
         dataset = self.dataset
-        if dataset.kind == "sequence":
+        if dataset.kind == SEQUENCE:
             shape = (-1, *dataset.sample_shape)  # the data may hold fewer windows than there are fixed samples
             if self._series is None:
                 real = dataset.codec.encode(dataset.real_samples(len(fake), seed=1))

@@ -23,7 +23,7 @@ def sequence_section(view: Any) -> dict[str, Any] | None:
     from ganforge.data import load_dataset
     from ganforge.data.sequences import series_options
 
-    final = view.path / "samples" / FINAL_SERIES_FILE
+    final = view.run.samples / FINAL_SERIES_FILE
     try:
         synthetic = np.load(final, allow_pickle=False).astype(np.float64)
         dataset = load_dataset(view.config["data"], progress=False, labels=False,
