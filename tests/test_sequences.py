@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -200,3 +202,133 @@ def test_a_generator_whose_steps_ignore_each_other_is_diagnosed(tmp_path, monkey
     run = ganforge.train("sines", out=tmp_path / "s", steps=150, **dict(TINY, log_every=5))
     found = {e["name"] for e in RunFolder(run.run_dir).read_diagnoses() if e["event"] == "start"}
     assert found == {"time_ignored"}, found
+
+
+def _visits(path, patients: int = 90, seed: int = 0):
+    """Many series of 4 to 12 steps, each with a ward (category) and an age (whole numbers) that set its level."""
+    rng = np.random.default_rng(seed)
+    rows = ["patient,day,ward,age,heart,pressure"]
+    for patient in range(patients):
+        ward, age = ("icu", "a", "b")[patient % 3], int(rng.integers(20, 90))
+        level = {"icu": 3.0, "a": 0.0, "b": -3.0}[ward] + age / 30
+        for day in range(int(rng.integers(4, 13))):
+            rows.append(f"p{patient},{day},{ward},{age},{level + np.sin(day / 3):.4f},{day * 0.2:.4f}")
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def test_series_of_different_lengths_and_their_attributes_round_trip(tmp_path):
+    import pandas as pd
+
+    path = _visits(tmp_path / "visits.csv")
+    options = SeriesOptions(None, "day", "patient", ("ward", "age"))
+    dataset = csv_sequences(path, options)
+    frame = pd.read_csv(path)
+    groups = [g for _, g in frame.groupby("patient", sort=True)]
+    assert dataset.samples.shape == (90, max(len(g) for g in groups), 2 + 1 + 3 + 1)  # features, presence, attributes
+    values, statics = dataset.codec.decode(dataset.samples), dataset.codec.decode_statics(dataset.samples)
+    for i, group in enumerate(groups):
+        length = len(group)
+        torch.testing.assert_close(values[i, :length].double(), torch.tensor(group[["heart", "pressure"]].to_numpy()),
+                                   rtol=0, atol=1e-5)
+        assert values[i, length:].isnan().all()
+        assert statics["ward"][i] == group["ward"].iloc[0] and statics["age"][i] == group["age"].iloc[0]
+    assert dataset.codec.layout.lengths_of(dataset.samples).tolist() == [len(g) for g in groups]
+    # what `sample` writes is read back the same: a NaN-padded array, and a CSV with one row per lasting step
+    np.save(tmp_path / "padded.npy", values.numpy())
+    again = load_dataset(str(tmp_path / "padded.npy"), progress=False)
+    torch.testing.assert_close(again.codec.decode(again.samples), values, equal_nan=True, rtol=0, atol=1e-5)
+    out = tmp_path / "written.csv"
+    ganforge.data.export.save_samples(values, "sequence", out, names=["heart", "pressure"], statics=statics)
+    written = pd.read_csv(out)
+    assert len(written) == len(frame) and list(written.columns) == ["series", "step", "ward", "age", "heart",
+                                                                    "pressure"]
+    assert (written.groupby("series")["ward"].first().tolist() == [g["ward"].iloc[0] for g in groups])
+    assert json.loads(json.dumps(dataset.codec.to_json())) == dataset.codec.to_json()
+    assert ganforge.data.Codec.from_json(dataset.codec.to_json()) == dataset.codec
+
+
+def test_a_run_on_series_with_attributes_samples_their_lengths_and_can_fix_an_attribute(tmp_path):
+    import pandas as pd
+
+    path = _visits(tmp_path / "visits.csv", patients=150)
+    run = ganforge.train(str(path), id_column="patient", time_column="day", static_columns="ward,age", steps=300,
+                         out=tmp_path / "v", seed=0, **{**TINY, "g_width": 64, "d_width": 64})
+    generator = ganforge.load(run.run_dir)
+    series, statics = generator.sample_series(400, seed=1)
+    lengths = (~series.isnan().all(2)).sum(1)
+    assert lengths.min() >= 1 and lengths.max() <= 12 and len(set(lengths.tolist())) >= 3  # lengths vary
+    assert set(statics["ward"]) <= {"icu", "a", "b"} and all(isinstance(a, int) for a in statics["age"])
+    fixed, fixed_statics = generator.sample_series(50, seed=1, static={"ward": "b", "age": 40})
+    assert set(fixed_statics["ward"]) == {"b"} and set(fixed_statics["age"]) == {40}
+    assert not torch.equal(fixed.nan_to_num(), series[:50].nan_to_num())  # the series follow the fixed attributes
+    out = tmp_path / "icu.csv"
+    assert main(["sample", str(run.run_dir), "--n", "20", "--where", "ward=icu", "--out", str(out), "--quiet"]) == 0
+    written = pd.read_csv(out)
+    assert set(written["ward"]) == {"icu"} and written.groupby("series").size().min() >= 1
+    with pytest.raises(GanforgeError, match="option --static 'height' is not an attribute of this run"):
+        generator.sample_series(2, static={"height": 1})
+    with pytest.raises(GanforgeError, match="attribute 'ward' has no value 'x'"):
+        generator.sample_series(2, static={"ward": "x"})
+
+
+def test_resume_of_a_run_on_series_with_attributes_is_bit_identical(tmp_path):
+    from safetensors.torch import load_file
+
+    from ganforge.training import checkpoint as ckpt
+
+    path = _visits(tmp_path / "visits.csv")
+    common = dict(TINY, data=str(path), id_column="patient", static_columns="ward,age", log_every=1,
+                  checkpoint_every=4, seed=5)
+    ganforge.train(**common, steps=12, out=tmp_path / "straight")
+    ganforge.train(**common, steps=7, out=tmp_path / "split")
+    ganforge.train(resume=tmp_path / "split", steps=12, progress=False)
+    straight, split = (load_file(str(ckpt.find_checkpoint(tmp_path / name) / ckpt.MODELS_FILE))
+                       for name in ("straight", "split"))
+    assert straight.keys() == split.keys() and any(k.startswith("generator.attributes.") for k in straight)
+    for name in straight:
+        assert torch.equal(straight[name], split[name]), name
+
+
+@pytest.mark.parametrize("rows, options, message", [
+    ("id,t,g,a\n1,0,x,1\n1,1,y,2\n2,0,x,3\n2,1,x,4\n", dict(id_column="id", static_columns=("g",)),
+     "static column 'g' of .* changes within series 1"),
+    ("id,t,g,a\n1,0,,1\n1,1,,2\n", dict(id_column="id", static_columns=("g",)),
+     "static column 'g' of .* has a missing value in series 1"),
+    ("t,g,a\n0,x,1\n1,x,2\n", dict(window=2, static_columns=("g",)), "option --static-columns needs --id-column"),
+    ("id,t,a\n1,0,1\n1,1,2\n", dict(id_column="id", static_columns=("h",)),
+     "option --static-columns 'h' is not a column"),
+])
+def test_bad_attributes_get_one_line_naming_the_column(tmp_path, capsys, rows, options, message):
+    path = tmp_path / "bad.csv"
+    path.write_text(rows)
+    with pytest.raises(GanforgeError, match=message):
+        csv_sequences(path, SeriesOptions(**options))
+    flags = [f"--{k.replace('_', '-')}={','.join(v) if isinstance(v, tuple) else v}" for k, v in options.items()]
+    assert main(["train", "--data", str(path), *flags, "--steps", "1", "--out", str(tmp_path / "run"),
+                 "--precision", "fp32", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("ganforge: error: ") and len(err.splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_nan_inside_a_series_is_refused_and_padding_is_not():
+    padded = np.zeros((3, 5, 2))
+    padded[0, 3:] = np.nan
+    assert len(ganforge.data.sequences._unpadded(padded, "p.npy")) == 3
+    padded[1, 1, 0] = np.nan
+    with pytest.raises(GanforgeError, match="sequence 1 has NaN at step 1 that is not padding"):
+        ganforge.data.sequences._unpadded(padded, "p.npy")
+
+
+def test_the_scores_read_series_of_different_lengths_up_to_their_ends():
+    torch.manual_seed(0)
+    lengths = torch.randint(4, 13, (600,))
+    ended = (torch.arange(12)[None] >= lengths[:, None])[..., None]
+    ramps = torch.linspace(0, 1, 12)[None, :, None] * torch.rand(600, 1, 3)  # each series a ramp of its own slope
+    real, other = ramps[:300].masked_fill(ended[:300], float("nan")), ramps[300:].masked_fill(ended[300:], float("nan"))
+    noise = torch.rand(300, 12, 3).masked_fill(ended[:300], float("nan"))
+    assert discriminative_score(real, other, iterations=300) < 0.1
+    assert discriminative_score(real, noise, iterations=300) > 0.3
+    assert correlational_score(real, other) < correlational_score(real, noise)
+    assert predictive_score(other, real, iterations=300) < predictive_score(noise, real, iterations=300)

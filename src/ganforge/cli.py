@@ -115,8 +115,9 @@ def _add_sample(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--batch-size", type=int, default=256, help="samples generated at once")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--where", metavar="COLUMN=VALUE", action="append",
-                        help="tables: every row has this value in this categorical column (e.g. churned=yes); "
-                             "one condition")
+                        help="tables: every row has this value in this categorical column (e.g. churned=yes), "
+                             "one condition; series trained with --static-columns: fix this attribute (e.g. "
+                             "ward=ICU or age=70), one or more")
     parser.add_argument("--class", dest="label", metavar="CLASS",
                         help="conditional runs: a class name or index, or all (a grid with one class per row; a "
                              "folder with one subfolder per class)")

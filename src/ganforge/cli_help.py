@@ -43,10 +43,13 @@ TRAIN_HELP: dict[str, str] = {
     "ignore": "tables: comma-separated columns to leave out (ids, free text)",
     "sequence": "read a .csv or a (T, F) .npy as a time series (windows of --window steps), not as a table or "
                 "vectors; (N, T, F) arrays and the built-in sines are sequences without it",
-    "window": "sequences: steps per sample, cut from each long series with stride 1",
     "time_column": "sequences: the CSV column that orders the rows (numbers or dates; default: the one column that "
                    "holds only dates, else the file's order)",
+    "window": "sequences: steps per sample, cut from each long series with stride 1 (with --id-column and no "
+              "--window, each series is one sample, padded to the longest: sampled lengths follow the data's)",
     "id_column": "sequences: the CSV column naming several series (windows never cross two of them)",
+    "static_columns": "sequences: comma-separated CSV columns that are one value per series (numbers or "
+                      "categories; needs --id-column): generated with each series; `sample --where` fixes them",
     "target": "tables: a column that models will be trained to predict from the synthetic rows; an auxiliary model "
               "keeps it predictable from the other columns (raises efficacy for it)",
     "device": "auto (CUDA if present), cpu or cuda",

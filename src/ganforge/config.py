@@ -82,6 +82,7 @@ class _GeneralOptions:
     window: int | None = None  # steps per sample, cut from a long series with stride 1
     time_column: str = ""
     id_column: str = ""
+    static_columns: str = ""  # comma-separated columns that are constant within each series (its attributes)
     # hardware
     device: str = "auto"
     precision: str = "auto"

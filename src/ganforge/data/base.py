@@ -34,14 +34,28 @@ class Codec:
     mean: list[float] | None = None
     std: list[float] | None = None
     columns: list[str] | None = None
+    #: a sequence's layout beyond its features (`SeriesLayout`): a presence channel for series of different lengths,
+    #: and per-series attributes that do not change over time
+    layout: SeriesLayout | None = None
 
     def decode(self, x: Tensor) -> Tensor:
-        """Generator output → the user's form: images in [0, 1], vectors in original units."""
+        """Generator output → the user's form: images in [0, 1], vectors and sequences in original units (a sequence
+        of variable length has NaN in every step after its end; its attributes come from `decode_statics`)."""
         if self.kind == IMAGE:
             return ((x.float() + 1.0) / 2.0).clamp_(0.0, 1.0)
         mean = torch.tensor(self.mean, dtype=torch.float32, device=x.device)
         std = torch.tensor(self.std, dtype=torch.float32, device=x.device)
-        return x.float() * std + mean
+        if self.layout is None:
+            return x.float() * std + mean
+        values = x[..., : len(self.mean)].float() * std + mean
+        if self.layout.lengths:
+            ended = torch.arange(x.shape[1], device=x.device) >= self.layout.lengths_of(x)[:, None]
+            values = values.masked_fill(ended[..., None], float("nan"))
+        return values
+
+    def decode_statics(self, x: Tensor) -> dict[str, list]:
+        """Each attribute of generated sequences in the user's form (numbers, or category names), by column."""
+        return self.layout.decode_statics(x, len(self.mean)) if self.layout is not None else {}
 
     def encode(self, x: Tensor) -> Tensor:
         """The user's form → model space (the inverse of `decode`)."""
@@ -54,13 +68,16 @@ class Codec:
     def to_json(self) -> dict[str, Any]:
         """Plain JSON, stored in `config.json` under `data_meta`."""
         found = {"kind": self.kind, "shape": list(self.shape), "mean": self.mean, "std": self.std}
+        if self.layout is not None:
+            found["layout"] = self.layout.to_json()
         return {**found, "columns": self.columns} if self.columns is not None else found
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Codec:
         """Rebuild a codec from `to_json` output."""
+        layout = SeriesLayout.from_json(data["layout"]) if data.get("layout") else None
         return cls(kind=data["kind"], shape=tuple(data["shape"]), mean=data.get("mean"), std=data.get("std"),
-                   columns=data.get("columns"))
+                   columns=data.get("columns"), layout=layout)
 
     @classmethod
     def for_vectors(cls, samples: Tensor) -> Codec:
@@ -84,6 +101,112 @@ class Codec:
         half = torch.where(half > 0, half, torch.ones_like(half))
         return cls(SEQUENCE, shape, ((low + high) / 2).tolist(), half.tolist(),
                    columns or [f"x{i}" for i in range(shape[-1])])
+
+
+@dataclass(frozen=True)
+class Static:
+    """One per-series attribute: a number min-max scaled to [-1, 1] (`centre`, `half`), or a category as one ±1
+    channel per value (`values`)."""
+
+    name: str
+    centre: float | None = None
+    half: float | None = None
+    values: tuple[str, ...] | None = None
+    integer: bool = False  # whole numbers in the data: decoded to the nearest one
+
+    @property
+    def width(self) -> int:
+        """Channels it takes in model space."""
+        return len(self.values) if self.values is not None else 1
+
+
+@dataclass(frozen=True)
+class SeriesLayout:
+    """How a sequence's model-space channels beyond its F features are laid out, after them: one presence channel
+    (+1 while the series lasts, −1 after its end, where the features are 0) when `lengths`, then the attributes."""
+
+    lengths: bool = False
+    statics: tuple[Static, ...] = ()
+
+    @property
+    def static_width(self) -> int:
+        """Channels the attributes take."""
+        return sum(s.width for s in self.statics)
+
+    @property
+    def extra(self) -> int:
+        """Channels beyond the features."""
+        return int(self.lengths) + self.static_width
+
+    def lengths_of(self, x: Tensor) -> Tensor:
+        """Each model-space sequence's length: the steps before its presence channel first falls below 0 (at least
+        1, so a series is never empty)."""
+        presence = x[..., x.shape[-1] - self.extra]
+        ended = presence < 0
+        first = torch.where(ended.any(1), ended.float().argmax(1), torch.full_like(ended[:, 0], x.shape[1],
+                                                                                     dtype=torch.long))
+        return first.clamp_min(1)
+
+    def static_channels(self, x: Tensor) -> Tensor:
+        """The attribute channels of model-space sequences (N, T, C), read at the first step: (N, static_width)."""
+        return x[:, 0, x.shape[-1] - self.static_width :]
+
+    def encode_statics(self, columns: dict[str, list], n: int) -> Tensor:
+        """Attributes in the user's form (each a list of n values, or one value for all) → (n, static_width); an
+        attribute not given is NaN (the generator draws it)."""
+        parts = []
+        for static in self.statics:
+            given = columns.get(static.name)
+            values = None if given is None else list(given) if isinstance(given, list | tuple) else [given] * n
+            if values is not None and len(values) != n:
+                raise GanforgeError(f"attribute {static.name!r}: {len(values)} values given for {n} series")
+            if static.values is None:
+                column = torch.full((n, 1), float("nan")) if values is None else \
+                    ((torch.tensor([float(v) for v in values], dtype=torch.float64) - static.centre)
+                     / static.half).float()[:, None]
+            elif values is None:
+                column = torch.full((n, static.width), float("nan"))
+            else:
+                unknown = [v for v in values if str(v) not in static.values]
+                if unknown:
+                    raise GanforgeError(f"attribute {static.name!r} has no value {unknown[0]!r}; its values are "
+                                        f"{', '.join(static.values[:20])}")
+                index = torch.tensor([static.values.index(str(v)) for v in values])
+                column = nn_one_hot(index, static.width) * 2.0 - 1.0
+            parts.append(column)
+        return torch.cat(parts, 1)
+
+    def decode_statics(self, x: Tensor, features: int) -> dict[str, list]:
+        """The attributes of model-space sequences, in the user's form, by name."""
+        channels, found, at = x[:, 0, features + int(self.lengths) :].float().cpu(), {}, 0
+        for static in self.statics:
+            part = channels[:, at : at + static.width]
+            if static.values is None:
+                numbers = part[:, 0].double() * static.half + static.centre
+                found[static.name] = numbers.round().long().tolist() if static.integer else numbers.tolist()
+            else:
+                found[static.name] = [static.values[i] for i in part.argmax(1).tolist()]
+            at += static.width
+        return found
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON, inside the codec's."""
+        return {"lengths": self.lengths, "statics": [
+            {"name": s.name, **({"values": list(s.values)} if s.values is not None else
+                                {"centre": s.centre, "half": s.half, "integer": s.integer})} for s in self.statics]}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SeriesLayout:
+        """Rebuild a layout from `to_json` output."""
+        statics = tuple(Static(s["name"], s.get("centre"), s.get("half"),
+                               tuple(s["values"]) if s.get("values") is not None else None, bool(s.get("integer")))
+                        for s in data.get("statics", []))
+        return cls(bool(data.get("lengths")), statics)
+
+
+def nn_one_hot(index: Tensor, classes: int) -> Tensor:
+    """One-hot rows (float) of class indices."""
+    return torch.nn.functional.one_hot(index, classes).float()
 
 
 class BatchOrder:
@@ -196,6 +319,11 @@ class Dataset:
         """The indices `real_samples(n, seed)` draws: `n` distinct samples if there are that many."""
         generator = torch.Generator().manual_seed(seed)
         return torch.randperm(len(self), generator=generator)[: min(n, len(self))]
+
+    def model_samples(self, n: int, seed: int = 0) -> Tensor:
+        """The samples `real_samples(n, seed)` draws, in model space with every channel (a sequence's presence and
+        attributes too)."""
+        return self.to_model_space(self.samples.index_select(0, self.real_index(n, seed)))
 
     def real_samples(self, n: int, seed: int = 0) -> Tensor:
         """`n` samples in the user's form (for plots and metrics), drawn without replacement if possible; their

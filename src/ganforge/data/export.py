@@ -67,7 +67,9 @@ def sequence_plot(sequences: Tensor, reference: Tensor | None = None, panels: in
     shown = sequences[:panels]
     rows_of_real = reference[: min(4, len(reference))] if reference is not None else sequences[:0]
     both = torch.cat([shown, rows_of_real]) if len(rows_of_real) else shown
-    low, high = both.amin((0, 1)), both.amax((0, 1))
+    ended = both.isnan()  # the steps after a shorter series' end
+    low = both.masked_fill(ended, float("inf")).amin((0, 1))
+    high = both.masked_fill(ended, float("-inf")).amax((0, 1))
     span = torch.where(high > low, high - low, torch.ones_like(high))
     columns = 4
     real_rows = math.ceil(len(rows_of_real) / columns)
@@ -84,7 +86,7 @@ def sequence_plot(sequences: Tensor, reference: Tensor | None = None, panels: in
         for f in range(series.shape[1]):
             unit = ((series[:, f] - low[f]) / span[f]).clamp(0, 1)
             points = [(box[0] + t / max(steps - 1, 1) * (box[2] - box[0]), box[3] - float(u) * (box[3] - box[1]))
-                      for t, u in enumerate(unit)]
+                      for t, u in enumerate(unit) if not u.isnan()]
             draw.line(points, fill=LINE_COLOURS[f % len(LINE_COLOURS)], width=2)
         if real:
             draw.text((box[0] + 3, box[1] + 1), "real", fill=(90, 90, 90))
@@ -119,11 +121,13 @@ def save_image_folder(images: Tensor, out: Path) -> Path:
 
 
 def save_samples(samples: Tensor, kind: str, out: str | Path, reference: Tensor | None = None,
-                 columns: int | None = None, names: list[str] | None = None) -> Path:
+                 columns: int | None = None, names: list[str] | None = None,
+                 statics: dict[str, list] | None = None) -> Path:
     """Save samples already in the user's form. The suffix of `out` chooses the format:
     `.png`/`.jpg` a grid (images; `columns` wide, else near-square), scatter plot (vectors) or line plots
-    (sequences); `.npy` an array; `.csv` a table (vectors; sequences one row per series and step, with the feature
-    `names`); no suffix a folder of numbered PNG files (images)."""
+    (sequences); `.npy` an array (sequences of different lengths NaN after their end); `.csv` a table (vectors;
+    sequences one row per series and step while it lasts, with the feature `names` and each series' attributes,
+    `statics`); no suffix a folder of numbered PNG files (images)."""
     out = Path(out)
     suffix = out.suffix.lower()
     samples = samples.detach().cpu()
@@ -140,9 +144,20 @@ def save_samples(samples: Tensor, kind: str, out: str | Path, reference: Tensor 
         n, steps, features = samples.shape
         index = np.stack(np.meshgrid(np.arange(n), np.arange(steps), indexing="ij"), -1).reshape(-1, 2)
         names = names or [f"x{i}" for i in range(features)]
-        header = ",".join(["series", "step", *names])
-        table = np.concatenate([index.astype(np.float64), samples.reshape(-1, features).double().numpy()], 1)
-        np.savetxt(out, table, delimiter=",", header=header, comments="", fmt=["%d", "%d"] + ["%.7g"] * features)
+        values = samples.reshape(-1, features).double().numpy()
+        if not statics:
+            lasting = ~np.isnan(values).all(1)
+            header = ",".join(["series", "step", *names])
+            table = np.concatenate([index.astype(np.float64), values], 1)[lasting]
+            np.savetxt(out, table, delimiter=",", header=header, comments="", fmt=["%d", "%d"] + ["%.7g"] * features)
+            return out
+        import pandas as pd
+
+        frame = pd.DataFrame({"series": index[:, 0], "step": index[:, 1]})
+        for name, column in statics.items():  # an attribute on every row of its series
+            frame[name] = np.asarray(column, dtype=object)[index[:, 0]]
+        frame[names] = values
+        frame[~np.isnan(values).all(1)].to_csv(out, index=False, float_format="%.7g")
         return out
     if suffix == ".csv":
         if kind == IMAGE:

@@ -56,10 +56,10 @@ class DataHealth:
         dataset = self.dataset
         if dataset.kind == SEQUENCE:
             shape = (-1, *dataset.sample_shape)  # the data may hold fewer windows than there are fixed samples
+            features = len(dataset.codec.mean)  # presence and attributes are not the series' course
             if self._series is None:
-                real = dataset.codec.encode(dataset.real_samples(len(fake), seed=1))
-                self._series = SequenceHealth(real.view(shape))
-            health.update(self._series.judge(fake.view(shape)))
+                self._series = SequenceHealth(dataset.model_samples(len(fake), seed=1)[..., :features])
+            health.update(self._series.judge(fake.view(shape)[..., :features]))
         if self.conditional:
             self._classes = self._classes or ClassReference(dataset)
             health.update(self._classes.judge(fake, labels))

@@ -83,35 +83,69 @@ class TrainedGenerator:
 
     @torch.no_grad()
     def generate(self, z: Tensor, labels: Tensor | None = None, batch_size: int = 256,
-                 progress: bool = False) -> Tensor:
-        """Samples in the user's form from given noise (and class indices or class weights (N, K))."""
+                 progress: bool = False, statics: Tensor | None = None) -> Tensor:
+        """Samples in the user's form from given noise (and class indices or class weights (N, K); or, for series
+        with attributes, their model-space channels (N, C), NaN where the generator draws them)."""
+        return self.codec.decode(self.generate_raw(z, labels, batch_size, progress, statics))
+
+    @torch.no_grad()
+    def generate_raw(self, z: Tensor, labels: Tensor | None = None, batch_size: int = 256,
+                     progress: bool = False, statics: Tensor | None = None) -> Tensor:
+        """What `generate` decodes: the generator's output in model space, on the CPU."""
         parts = []
         quiet = not progress or len(z) <= batch_size
         for start in tqdm(range(0, len(z), batch_size), desc="sampling", unit="batch", disable=quiet, leave=False):
             chunk = z[start : start + batch_size].to(self.device)
-            if labels is None:
-                out = self.generator(chunk)
-            else:
+            if labels is not None:
                 out = self.generator(chunk, labels[start : start + batch_size].to(self.device))
-            parts.append(self.codec.decode(out).cpu())
+            elif statics is not None:
+                out = self.generator(chunk, statics[start : start + batch_size].to(self.device))
+            else:
+                out = self.generator(chunk)
+            parts.append(out.float().cpu())
         return torch.cat(parts)
 
     def sample(self, n: int, seed: int | None = None, batch_size: int = 256, progress: bool = False,
                label: str | int | Sequence[str | int] | Tensor | None = None, truncation: float | None = None,
-               truncation_mode: str = "resample") -> Tensor:
-        """`n` samples in the user's form (images in [0, 1] as (N, C, H, W); vectors in original units).
+               truncation_mode: str = "resample", static: dict[str, Any] | None = None) -> Tensor:
+        """`n` samples in the user's form (images in [0, 1] as (N, C, H, W); vectors in original units; sequences
+        (N, T, F), NaN after the end of a shorter one).
 
         The same seed gives the same samples, whatever `batch_size` is (batch norm runs in eval mode). `label`: a
         class name or index for all samples, or one per sample (conditional runs; default: drawn by the data's
         class frequencies). `truncation` t: noise beyond ±t is redrawn (`resample`) or all noise is scaled by t
-        (`scale`), trading variety for typical samples.
+        (`scale`), trading variety for typical samples. `static`: series attributes to fix, by column (one value
+        for all, or one per series); `sample_series` also gives the attributes.
         """
+        return self.codec.decode(self._sample_raw(n, seed, batch_size, progress, label, truncation, truncation_mode,
+                                                  static))
+
+    def sample_series(self, n: int, seed: int | None = None, batch_size: int = 256, progress: bool = False,
+                      static: dict[str, Any] | None = None, truncation: float | None = None,
+                      truncation_mode: str = "resample") -> tuple[Tensor, dict[str, list]]:
+        """`n` series (as `sample` gives them) and their attributes by column (empty without `--static-columns`);
+        `static` fixes some attributes (a value for all series, or one per series) and draws the series for them."""
+        raw = self._sample_raw(n, seed, batch_size, progress, None, truncation, truncation_mode, static)
+        return self.codec.decode(raw), self.codec.decode_statics(raw)
+
+    def _sample_raw(self, n: int, seed: int | None, batch_size: int, progress: bool, label: Any,
+                    truncation: float | None, truncation_mode: str, static: dict[str, Any] | None) -> Tensor:
         if n < 1:
             raise GanforgeError(f"option --n must be at least 1, got {n}")
+        layout = self.codec.layout
+        if static and (layout is None or not layout.statics):
+            raise GanforgeError("this run has no attributes to fix (train with --static-columns); got "
+                                f"{', '.join(static)}")
+        if static:
+            unknown = [name for name in static if name not in {s.name for s in layout.statics}]
+            if unknown:
+                raise GanforgeError(f"option --static {unknown[0]!r} is not an attribute of this run; its "
+                                    f"attributes are {', '.join(s.name for s in layout.statics)}")
         rng = torch.Generator().manual_seed(seed) if seed is not None else None
         z = self.latent_noise(n, rng, truncation, truncation_mode)
         labels = self.labels_for(n, label, rng)
-        return self.generate(z, labels, batch_size, progress)
+        statics = layout.encode_statics(static, n) if static else None
+        return self.generate_raw(z, labels, batch_size, progress, statics)
 
     def interpolate(self, frames: int, rows: int = 4, seed: int = 0, start: str | int | None = None,
                     end: str | int | None = None, label: str | int | None = None,
@@ -138,11 +172,12 @@ class TrainedGenerator:
         return self.generate(z, None if labels is None else labels.repeat_interleave(frames))
 
     def save(self, samples: Tensor, out: str | Path, reference: Tensor | None = None,
-             columns: int | None = None) -> Path:
+             columns: int | None = None, statics: dict[str, list] | None = None) -> Path:
         """Write samples (from `sample`; a tensor or an array) as a grid/scatter PNG (`columns` wide), a folder of
-        PNGs, `.npy` or `.csv`; a scatter plot of vectors shows `reference` (real data) behind them when given."""
+        PNGs, `.npy` or `.csv`; a scatter plot of vectors shows `reference` (real data) behind them when given;
+        a CSV of series holds their attributes (`statics`, from `sample_series`) on each row."""
         return save_samples(torch.as_tensor(samples), self.kind, out, reference, columns=columns,
-                            names=self.codec.columns)
+                            names=self.codec.columns, statics=statics)
 
 
 TRUNCATION_MODES = ("resample", "scale")
@@ -208,7 +243,7 @@ def load(run_dir: str | Path, checkpoint: str | Path | None = None, device: str 
     tensors, _, state = ckpt.load_checkpoint(path)
     conditioning = model.get("conditional") or {}
     generator, _ = build_models(model["name"], codec.shape, model["options"], classes=conditioning.get("classes", 0),
-                                cond=conditioning.get("method", "cbn-proj"))
+                                cond=conditioning.get("method", "cbn-proj"), layout=codec.layout)
     name = "generator_ema" if any(k.startswith("generator_ema.") for k in tensors) else "generator"
     ckpt.load_module_tensors({name: generator}, tensors, path)
     target = pick_device(device)

@@ -91,7 +91,8 @@ class TensorRuns(RunKind):
 
     def sample(self, args: argparse.Namespace) -> int:
         if args.where:
-            raise GanforgeError("--where applies to table runs (trained on a .csv, .tsv or .parquet file)")
+            raise GanforgeError("--where applies to table runs (trained on a .csv, .tsv or .parquet file) and to "
+                                "series with attributes (--static-columns)")
         generator = load(args.run, checkpoint=args.checkpoint, device=args.device)
         if args.label == "all":
             return _sample_every_class(args, generator)

@@ -44,18 +44,36 @@ class _PostHocGRU(nn.Module):
         self.out = nn.Linear(hidden, 1)
         self.every_step = outputs_every_step
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
         states, last = self.gru(x)
-        return self.out(states).squeeze(-1) if self.every_step else self.out(last[-1]).squeeze(-1)
+        if self.every_step:
+            return self.out(states).squeeze(-1)
+        if lengths is not None:  # the state at each series' last step (the GRU runs forward, so padding is unseen)
+            return self.out(states[torch.arange(len(x)), lengths - 1]).squeeze(-1)
+        return self.out(last[-1]).squeeze(-1)
+
+
+def padded(x: Tensor) -> tuple[Tensor, Tensor | None]:
+    """Series of different lengths (NaN after a shorter one's end) → (0 in place of NaN, each one's length), as
+    TimeGAN pads them and passes their lengths; series of one length → (x, None)."""
+    ended = x.isnan().all(-1)
+    if not ended.any():
+        return x, None
+    lengths = torch.where(ended.any(1), ended.int().argmax(1), x.shape[1])
+    return x.nan_to_num(0.0), lengths.clamp_min(2)
 
 
 def discriminative_score(real: Tensor, fake: Tensor, iterations: int = 2000, batch: int = 128,
                          seed: int = 0) -> float:
     """TimeGAN's discriminative score of (N, T, F) sequences in [0, 1]: |test accuracy − 0.5| of a GRU classifier."""
     real, fake = real.float(), fake.float()  # float32, as the reference (and 2.5x faster than float64 here)
+    (real, real_lengths), (fake, fake_lengths) = padded(real), padded(fake)
+    if (real_lengths is None) != (fake_lengths is None):  # one set has a single length: give it its lengths too
+        real_lengths = torch.full((len(real),), real.shape[1]) if real_lengths is None else real_lengths
+        fake_lengths = torch.full((len(fake),), fake.shape[1]) if fake_lengths is None else fake_lengths
     rng = torch.Generator().manual_seed(seed)
-    real_train, real_test = _split(real, rng)
-    fake_train, fake_test = _split(fake, rng)
+    (real_train, real_test), (real_train_lengths, real_test_lengths) = _split(real, rng, real_lengths)
+    (fake_train, fake_test), (fake_train_lengths, fake_test_lengths) = _split(fake, rng, fake_lengths)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = _PostHocGRU(real.shape[-1], outputs_every_step=False)
@@ -63,13 +81,15 @@ def discriminative_score(real: Tensor, fake: Tensor, iterations: int = 2000, bat
     loss = nn.BCEWithLogitsLoss()
     ones, zeros = torch.ones(batch), torch.zeros(batch)
     for _ in range(iterations):
-        x_real = real_train[torch.randint(len(real_train), (batch,), generator=rng)]
-        x_fake = fake_train[torch.randint(len(fake_train), (batch,), generator=rng)]
+        pick_real = torch.randint(len(real_train), (batch,), generator=rng)
+        pick_fake = torch.randint(len(fake_train), (batch,), generator=rng)
         optimiser.zero_grad(set_to_none=True)
-        (loss(model(x_real), ones[: len(x_real)]) + loss(model(x_fake), zeros[: len(x_fake)])).backward()
+        (loss(model(real_train[pick_real], _picked(real_train_lengths, pick_real)), ones[: len(pick_real)])
+         + loss(model(fake_train[pick_fake], _picked(fake_train_lengths, pick_fake)), zeros[: len(pick_fake)])
+         ).backward()
         optimiser.step()
     with torch.no_grad():
-        right = (model(real_test) > 0).sum() + (model(fake_test) <= 0).sum()
+        right = (model(real_test, real_test_lengths) > 0).sum() + (model(fake_test, fake_test_lengths) <= 0).sum()
     accuracy = float(right) / (len(real_test) + len(fake_test))
     return abs(accuracy - 0.5)
 
@@ -80,20 +100,30 @@ def predictive_score(train: Tensor, test: Tensor, iterations: int = 5000, batch:
     if train.shape[-1] < 2:
         raise GanforgeError("the predictive score predicts the last feature from the others: it needs sequences of "
                             "2 or more features")
-    train, test = train.float(), test.float()
+    (train, train_lengths), (test, test_lengths) = padded(train.float()), padded(test.float())
     rng = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = _PostHocGRU(train.shape[-1] - 1, outputs_every_step=True)
     optimiser = torch.optim.Adam(model.parameters())
     for _ in range(iterations):
-        x = train[torch.randint(len(train), (batch,), generator=rng)]
+        pick = torch.randint(len(train), (batch,), generator=rng)
+        x = train[pick]
         optimiser.zero_grad(set_to_none=True)
-        (torch.sigmoid(model(x[:, :-1, :-1])) - x[:, 1:, -1]).abs().mean().backward()
+        error = (torch.sigmoid(model(x[:, :-1, :-1])) - x[:, 1:, -1]).abs()
+        _step_mean(error, _picked(train_lengths, pick)).mean().backward()
         optimiser.step()
     with torch.no_grad():
-        error = (torch.sigmoid(model(test[:, :-1, :-1])) - test[:, 1:, -1]).abs().mean(1)
+        error = _step_mean((torch.sigmoid(model(test[:, :-1, :-1])) - test[:, 1:, -1]).abs(), test_lengths)
     return float(error.mean())
+
+
+def _step_mean(error: Tensor, lengths: Tensor | None) -> Tensor:
+    """Each series' mean error over the steps it predicts (its length − 1 of them, TimeGAN's per-series MAE)."""
+    if lengths is None:
+        return error.mean(1)
+    valid = (torch.arange(error.shape[1], device=error.device)[None] < (lengths - 1)[:, None]).to(error)
+    return (error * valid).sum(1) / valid.sum(1)
 
 
 def correlational_score(real: Tensor, fake: Tensor) -> float:
@@ -112,21 +142,37 @@ def correlational_on_fifths(real: Tensor, fake: Tensor, seed: int = 0) -> float:
 
 def context_fid(real: Tensor, fake: Tensor, seed: int = 0) -> float:
     """Diffusion-TS's Context-FID: a TS2Vec encoder trained on `real`, the Fréchet distance of both sets' embeddings."""
+    real, fake = real.nan_to_num(0.0), fake.nan_to_num(0.0)  # after a shorter series' end: 0, TimeGAN's padding
     encoder = fit_ts2vec(real, seed=seed)
     return frechet_distance(*mean_and_covariance(embed(encoder, real)), *mean_and_covariance(embed(encoder, fake)))
 
 
 def _lag0_correlations(x: Tensor) -> Tensor:
     rows, cols = torch.tril_indices(x.shape[-1], x.shape[-1])
-    z = (x - x.mean((0, 1), keepdim=True)) / x.std((0, 1), keepdim=True)
-    return (z[..., rows] * z[..., cols]).mean(1).mean(0)
+    if not x.isnan().any():
+        z = (x - x.mean((0, 1), keepdim=True)) / x.std((0, 1), keepdim=True)
+        return (z[..., rows] * z[..., cols]).mean(1).mean(0)
+    # series of different lengths: over the steps each one lasts
+    lasting = ~x.isnan()
+    count = lasting.sum((0, 1), keepdim=True)
+    mean = x.nansum((0, 1), keepdim=True) / count
+    std = (((x - mean).nan_to_num(0.0) ** 2).sum((0, 1), keepdim=True) / (count - 1)).sqrt()
+    products = ((x - mean) / std)[..., rows] * ((x - mean) / std)[..., cols]
+    return products.nanmean(1).mean(0)
 
 
-def _split(x: Tensor, rng: torch.Generator) -> tuple[Tensor, Tensor]:
-    """TimeGAN's `train_test_divide`: a random 80/20 split."""
+def _split(x: Tensor, rng: torch.Generator, lengths: Tensor | None = None
+           ) -> tuple[tuple[Tensor, Tensor], tuple[Tensor | None, Tensor | None]]:
+    """TimeGAN's `train_test_divide`: a random 80/20 split (of the series, and of their lengths when given)."""
     order = torch.randperm(len(x), generator=rng)
     cut = int(len(x) * TRAIN_SHARE)
-    return x[order[:cut]], x[order[cut:]]
+    if lengths is None:
+        return (x[order[:cut]], x[order[cut:]]), (None, None)
+    return (x[order[:cut]], x[order[cut:]]), (lengths[order[:cut]], lengths[order[cut:]])
+
+
+def _picked(lengths: Tensor | None, index: Tensor) -> Tensor | None:
+    return None if lengths is None else lengths[index]
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:

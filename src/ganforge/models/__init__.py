@@ -241,14 +241,32 @@ def resolve_options(name: str, kind: str, given: dict[str, Any]) -> dict[str, An
 
 
 def build_models(name: str, sample_shape: tuple[int, ...], options: dict[str, Any], pack: int = 1,
-                 spectral_norm: bool = False, classes: int = 0, cond: str = "cbn-proj") -> tuple[nn.Module, nn.Module]:
+                 spectral_norm: bool = False, classes: int = 0, cond: str = "cbn-proj",
+                 layout: Any = None) -> tuple[nn.Module, nn.Module]:
     """Build (generator, discriminator) for samples of `sample_shape` with resolved `options`.
 
     `pack` > 1 makes the discriminator judge packs of that many samples (PacGAN); `spectral_norm` normalises
     every weight of the discriminator. `classes` > 0 builds a class-conditional pair by the method `cond`
-    (see `models.conditional`): G(z, y) and D(x, y) → (logits, class logits or None).
+    (see `models.conditional`): G(z, y) and D(x, y) → (logits, class logits or None). A sequence `layout`
+    (`data.base.SeriesLayout`: variable lengths, attributes) wraps the family's generator (`models.structured`).
     """
     sample_shape = tuple(sample_shape)
+    if layout is not None:
+        if classes or pack > 1:
+            raise GanforgeError("options --pack and class-conditional training do not apply to series with "
+                                "attributes or of different lengths yet")
+        from ganforge.models.structured import StructuredSeriesGenerator, attribute_noise, series_shape
+
+        _, discriminator = MODELS[name].build(sample_shape, **options)
+        inner = options["latent_dim"] - attribute_noise(layout, options["latent_dim"]) + layout.static_width
+        series, _ = MODELS[name].build(series_shape(layout, sample_shape), **{**options, "latent_dim": inner})
+        generator = StructuredSeriesGenerator(series, layout, sample_shape[-1] - layout.extra,
+                                              options["latent_dim"], sample_shape[0])
+        if spectral_norm:
+            from ganforge.regularizers.spectral import apply_spectral_norm
+
+            apply_spectral_norm(discriminator)
+        return generator, discriminator
     if classes:
         generator, discriminator = _conditional_pair(name, sample_shape, options, pack, classes, cond)
     elif pack == 1:

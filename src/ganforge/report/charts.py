@@ -187,6 +187,27 @@ def series_overlays(real: Any, synthetic: Any, names: Sequence[str], per_row: in
         return _svg(figure)
 
 
+def group_overlays(groups: dict[str, tuple[Any, Any]], feature: str, per_row: int = 4) -> str:
+    """One feature's real series (grey) and synthetic ones (colour) overlaid, one panel per group (a value of an
+    attribute); `groups` maps each value to its (real, synthetic) (N, T) arrays."""
+    rows = max(1, math.ceil(len(groups) / per_row))
+    with matplotlib.rc_context(RC):
+        figure = Figure(figsize=(2.6 * per_row, 2.0 * rows), dpi=100)
+        for index, (name, (real, synthetic)) in enumerate(groups.items()):
+            axes = figure.add_subplot(rows, per_row, index + 1)
+            for i, series in enumerate(real):
+                axes.plot(series, color="#999999", linewidth=0.8, alpha=0.6, label="real" if i == 0 else None)
+            for i, series in enumerate(synthetic):
+                axes.plot(series, color=PALETTE[1], linewidth=0.8, alpha=0.6, label="synthetic" if i == 0 else None)
+            axes.set_title(plain(f"{feature}, {name}"), fontsize=8, loc="left")
+            axes.set_xlabel("step", fontsize=7)
+            axes.tick_params(labelsize=6)
+            if index == 0:
+                axes.legend(fontsize=6, frameon=False)
+        figure.tight_layout()
+        return _svg(figure)
+
+
 def embeddings(panels: dict[str, tuple[Any, Any]]) -> str:
     """Scatter plots of 2-D embeddings of real (grey) and synthetic (colour) samples, one panel each (PCA, t-SNE)."""
     with matplotlib.rc_context(RC):

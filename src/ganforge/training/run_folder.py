@@ -35,6 +35,7 @@ NO_SPACE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}
 PATH_ERRNOS = {errno.ENOTDIR, errno.EISDIR, errno.EACCES, errno.EPERM}
 
 FINAL_SERIES_FILE = "final_series.npy"  # in samples/: the series a finished time-series run ends with
+FINAL_ATTRIBUTES_FILE = "final_attributes.json"  # beside it: their attributes, by column (series with attributes)
 
 
 def default_run_path(name: str) -> Path:

@@ -8,6 +8,7 @@ data order is a pure function of the step, so a resumed run reads the batches an
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,7 +32,7 @@ from ganforge.training.evaluation import TrainingEvaluation
 from ganforge.training.hardware import CoreShare, autocast_factory, pick_device, pick_precision, set_threads
 from ganforge.training.precision_check import checked_precision
 from ganforge.training.regularisation import Regularisation
-from ganforge.training.run_folder import FINAL_SERIES_FILE, RunFolder
+from ganforge.training.run_folder import FINAL_ATTRIBUTES_FILE, FINAL_SERIES_FILE, RunFolder
 from ganforge.training.task import Task, grad_norm
 from ganforge.version import __version__
 
@@ -76,7 +77,7 @@ class SampleTask(Task):
         torch.manual_seed(config.seed)
         generator, discriminator = build_models(self.model_name, dataset.sample_shape, self.model_options,
                                                 pack=config.pack, spectral_norm=config.spectral_norm,
-                                                classes=self.classes, cond=config.cond)
+                                                classes=self.classes, cond=config.cond, layout=dataset.codec.layout)
         # channels_last lets oneDNN/cuDNN pick their fastest convolution kernels for image models.
         self.memory_format = torch.channels_last if dataset.kind == IMAGE else torch.contiguous_format
         self.generator = generator.to(self.device, memory_format=self.memory_format)
@@ -307,7 +308,11 @@ class SampleTask(Task):
 
     def finish(self, step: int) -> None:
         if self.dataset.kind == SEQUENCE and self.processes.rank == 0:  # what the report compares with real series
-            ckpt.atomic_save_array(self.run.samples / FINAL_SERIES_FILE, self.sample(300, seed=0).cpu().numpy())
+            raw = self.sample(300, seed=0, decoded=False)
+            ckpt.atomic_save_array(self.run.samples / FINAL_SERIES_FILE, self.dataset.codec.decode(raw).numpy())
+            if self.dataset.codec.layout is not None and self.dataset.codec.layout.statics:
+                ckpt.atomic_write_text(self.run.samples / FINAL_ATTRIBUTES_FILE,
+                                       json.dumps(self.dataset.codec.decode_statics(raw)))
         if self.sinks is not None:
             self.sinks.finish()
 
@@ -315,6 +320,8 @@ class SampleTask(Task):
         return self._fixed(self.generator, DIVERSITY_SAMPLES).flatten(1).cpu()
 
     def real_samples(self, n: int) -> Tensor:
+        if self.dataset.codec.layout is not None:  # every channel, as the fixed samples have them
+            return self.dataset.model_samples(n, seed=1).flatten(1)
         return self.dataset.codec.encode(self.dataset.real_samples(n, seed=1)).flatten(1)
 
     def more_health(self, fake: Tensor) -> dict[str, Any]:
@@ -322,20 +329,20 @@ class SampleTask(Task):
         return self.data_health.judge(fake, self.fixed_labels[: len(fake)] if self.classes else None)
 
     @torch.no_grad()
-    def sample(self, n: int, seed: int, labels: Tensor | None = None) -> Tensor:
+    def sample(self, n: int, seed: int, labels: Tensor | None = None, decoded: bool = True) -> Tensor:
         """`n` samples in the user's form from the sampling generator (of the classes `labels`), from noise of
-        their own seed."""
+        their own seed; in model space, every channel, on the CPU, unless `decoded`."""
         z = sample_latent(self.config.latent, n, self.model_options["latent_dim"],
                           torch.Generator().manual_seed(seed + 1))
         generator = self.sampling_generator
         generator.eval()
         with self.autocast():
-            parts = [self.dataset.codec.decode(self.generate(
-                generator, z[i : i + 500].to(self.device),
-                None if labels is None else labels[i : i + 500].to(self.device)).float()).cpu()
-                for i in range(0, n, 500)]
+            parts = [self.generate(generator, z[i : i + 500].to(self.device),
+                                   None if labels is None else labels[i : i + 500].to(self.device)).float().cpu()
+                     for i in range(0, n, 500)]
         self.generator.train()
-        return torch.cat(parts)
+        raw = torch.cat(parts)
+        return self.dataset.codec.decode(raw) if decoded else raw
 
     def evaluate(self, step: int) -> dict[str, Any]:
         return self.evaluation.run(self.sample, self.device)
