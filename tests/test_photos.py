@@ -174,6 +174,10 @@ def test_monitor_names_discriminator_overfitting(rt, d_fake, augmented, raised):
     if raised:
         assert started[0].finding.step == 350  # after the warm-up and a patience of 200 steps
         assert "--augment-p ada" in started[0].finding.remedy and "0.97" in started[0].finding.evidence
+        series = HealthMonitor("nonsaturating", warmup=100, patience=200, samples="series")
+        events = [e for s in range(50, 1001, 50) for e in series.observe(_observation(s, rt, d_fake, augmented))]
+        found = next(e.finding for e in events if e.kind == "start" and e.finding.name == "discriminator_overfitting")
+        assert "real series" in found.evidence and "image" not in found.evidence + found.remedy  # no image remedies
     critic = HealthMonitor("wgan-gp", warmup=100, patience=200, probabilistic=False)
     assert not [e for s in range(50, 1001, 50) for e in critic.observe(_observation(s, rt, d_fake, augmented))
                 if e.finding.name == "discriminator_overfitting"]

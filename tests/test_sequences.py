@@ -263,7 +263,9 @@ def test_a_run_on_series_with_attributes_samples_their_lengths_and_can_fix_an_at
     series, statics = generator.sample_series(400, seed=1)
     lengths = (~series.isnan().all(2)).sum(1)
     assert lengths.min() >= 1 and lengths.max() <= 12 and len(set(lengths.tolist())) >= 3  # lengths vary
-    assert set(statics["ward"]) <= {"icu", "a", "b"} and all(isinstance(a, int) for a in statics["age"])
+    shares = pd.Series(statics["ward"]).value_counts(normalize=True)
+    assert set(shares.index) == {"icu", "a", "b"} and (shares - 1 / 3).abs().max() < 0.1  # as in the data: none dropped
+    assert all(isinstance(a, int) for a in statics["age"])
     fixed, fixed_statics = generator.sample_series(50, seed=1, static={"ward": "b", "age": 40})
     assert set(fixed_statics["ward"]) == {"b"} and set(fixed_statics["age"]) == {40}
     assert not torch.equal(fixed.nan_to_num(), series[:50].nan_to_num())  # the series follow the fixed attributes
@@ -275,6 +277,34 @@ def test_a_run_on_series_with_attributes_samples_their_lengths_and_can_fix_an_at
         generator.sample_series(2, static={"height": 1})
     with pytest.raises(GanforgeError, match="attribute 'ward' has no value 'x'"):
         generator.sample_series(2, static={"ward": "x"})
+
+
+def test_categories_are_drawn_from_the_datas_shares_of_their_combinations_and_follow_fixed_ones():
+    import pandas as pd
+    from torch import nn
+
+    from ganforge.data.base import SeriesLayout, Static
+    from ganforge.models.structured import StructuredSeriesGenerator
+
+    layout = SeriesLayout(False, (Static("ward", values=("a", "b", "c")), Static("age", 50.0, 30.0),
+                                  Static("sex", values=("f", "m"))),
+                          shares=(((0, 0), 0.6), ((1, 1), 0.3), ((2, 0), 0.1)))
+    series = nn.Sequential(nn.Linear(32 - 8 + 6, 4 * 2), nn.Unflatten(1, (4, 2)))
+    generator = StructuredSeriesGenerator(series, layout, features=2, latent_dim=32, steps=4)
+    z = torch.randn(6000, 32, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        drawn = layout.decode_statics(generator(z), features=2)
+    pairs = pd.Series(list(zip(drawn["ward"], drawn["sex"], strict=True))).value_counts(normalize=True)
+    assert set(pairs.index) == {("a", "f"), ("b", "m"), ("c", "f")}  # only the data's combinations
+    assert abs(pairs[("a", "f")] - 0.6) < 0.03 and abs(pairs[("c", "f")] - 0.1) < 0.02
+    given = layout.encode_statics({"sex": "f"}, len(z))
+    with torch.no_grad():
+        fixed = layout.decode_statics(generator(z, given), features=2)
+    wards = pd.Series(fixed["ward"]).value_counts(normalize=True)
+    assert set(fixed["sex"]) == {"f"} and set(wards.index) == {"a", "c"} and abs(wards["a"] - 6 / 7) < 0.03
+    with torch.no_grad():  # a combination the data never had is still made as asked
+        unseen = layout.decode_statics(generator(z[:10], layout.encode_statics({"ward": "b", "sex": "f"}, 10)), 2)
+    assert set(unseen["ward"]) == {"b"} and set(unseen["sex"]) == {"f"}
 
 
 def test_resume_of_a_run_on_series_with_attributes_is_bit_identical(tmp_path):

@@ -8,7 +8,7 @@ generator can produce data in the user's form without the original dataset.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -127,6 +127,28 @@ class SeriesLayout:
 
     lengths: bool = False
     statics: tuple[Static, ...] = ()
+    # how often each combination of the categorical attributes' values (their indices, in order) occurs in the
+    # training samples: the generator draws categories from these shares, so no value is ever dropped
+    shares: tuple[tuple[tuple[int, ...], float], ...] = ()
+
+    @property
+    def categorical(self) -> tuple[Static, ...]:
+        """The attributes that are categories."""
+        return tuple(s for s in self.statics if s.values is not None)
+
+    def counted(self, samples: Tensor) -> SeriesLayout:
+        """This layout with the shares of the category combinations in model-space `samples`."""
+        if not self.categorical:
+            return self
+        codes, at, channels = [], 0, self.static_channels(samples)
+        for static in self.statics:
+            if static.values is not None:
+                codes.append(channels[:, at : at + static.width].argmax(1))
+            at += static.width
+        combos, counts = torch.unique(torch.stack(codes, 1), dim=0, return_counts=True)
+        total = float(counts.sum())
+        return replace(self, shares=tuple((tuple(c), n / total) for c, n in zip(combos.tolist(), counts.tolist(),
+                                                                                  strict=True)))
 
     @property
     def static_width(self) -> int:
@@ -172,7 +194,7 @@ class SeriesLayout:
                     raise GanforgeError(f"attribute {static.name!r} has no value {unknown[0]!r}; its values are "
                                         f"{', '.join(static.values[:20])}")
                 index = torch.tensor([static.values.index(str(v)) for v in values])
-                column = nn_one_hot(index, static.width) * 2.0 - 1.0
+                column = torch.nn.functional.one_hot(index, static.width).float() * 2.0 - 1.0
             parts.append(column)
         return torch.cat(parts, 1)
 
@@ -191,9 +213,12 @@ class SeriesLayout:
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON, inside the codec's."""
-        return {"lengths": self.lengths, "statics": [
+        found = {"lengths": self.lengths, "statics": [
             {"name": s.name, **({"values": list(s.values)} if s.values is not None else
                                 {"centre": s.centre, "half": s.half, "integer": s.integer})} for s in self.statics]}
+        if self.shares:
+            found["shares"] = [[list(codes), share] for codes, share in self.shares]
+        return found
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SeriesLayout:
@@ -201,12 +226,11 @@ class SeriesLayout:
         statics = tuple(Static(s["name"], s.get("centre"), s.get("half"),
                                tuple(s["values"]) if s.get("values") is not None else None, bool(s.get("integer")))
                         for s in data.get("statics", []))
-        return cls(bool(data.get("lengths")), statics)
-
-
-def nn_one_hot(index: Tensor, classes: int) -> Tensor:
-    """One-hot rows (float) of class indices."""
-    return torch.nn.functional.one_hot(index, classes).float()
+        shares = tuple((tuple(codes), float(share)) for codes, share in data.get("shares", []))
+        if not shares and any(s.values is not None for s in statics):
+            raise GanforgeError("this run's categorical attributes were made by an earlier ganforge (before they were "
+                                "drawn from the data's shares); train it again")
+        return cls(bool(data.get("lengths")), statics, shares)
 
 
 class BatchOrder:

@@ -109,6 +109,7 @@ def padded_dataset(name: str, series: list[np.ndarray], statics: list[tuple[Stat
     if statics:
         channels = torch.from_numpy(np.concatenate([values for _, values in statics], 1)).float()
         samples[:, :, features + int(variable) :] = channels[:, None, :]
+        codec.layout = layout.counted(samples)
     found = dict(info or {})
     if variable:
         found["lengths"] = [int(lengths.min()), int(lengths.max())]
@@ -233,7 +234,7 @@ def csv_sequences(path: Path, options: SeriesOptions) -> Dataset:
     per_series = torch.tensor([len(v) - options.window + 1 for v in values])
     channels = torch.from_numpy(np.concatenate([v for _, v in statics], 1)).float().repeat_interleave(per_series, 0)
     dataset.samples = torch.cat([dataset.samples, channels[:, None, :].expand(-1, options.window, -1)], 2)
-    layout = SeriesLayout(False, tuple(static for static, _ in statics))
+    layout = SeriesLayout(False, tuple(static for static, _ in statics)).counted(dataset.samples)
     dataset.codec.layout, dataset.codec.shape = layout, (options.window, len(features) + layout.extra)
     return dataset
 

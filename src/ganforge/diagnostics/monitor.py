@@ -111,8 +111,8 @@ class HealthMonitor:
     """Turns a stream of observations into start/end events of findings."""
 
     def __init__(self, loss: str, warmup: int, patience: int, thresholds: Thresholds | None = None,
-                 probabilistic: bool = True):
-        self.loss, self.warmup, self.patience = loss, warmup, patience
+                 probabilistic: bool = True, samples: str = "images"):
+        self.loss, self.warmup, self.patience, self.samples = loss, warmup, patience, samples
         self.probabilistic = probabilistic  # D(G(z)) thresholds mean nothing for critics and margins
         self.limits = thresholds or Thresholds()
         self.history: deque[Observation] = deque(maxlen=64)
@@ -226,12 +226,14 @@ class HealthMonitor:
         if rt < self.limits.overfit_rt or d_fake > floor:
             return None
         since = self._since.get("discriminator_overfitting", now.step)
+        what = self.samples
+        remedy = ("turn on adaptive augmentation (--augment-p ada), or DiffAugment (--augment translation,color); "
+                  "more images help most") if what == "images" else \
+            f"more {what} help most; else a smaller D (--d-width) or an R1 penalty (--r1 1)"
         return Finding("discriminator_overfitting",
-                       f"D has called {(1 + rt) / 2:.0%} of the real images real (r_t = E[sign D(x)] = {rt:.2f}; "
+                       f"D has called {(1 + rt) / 2:.0%} of the real {what} real (r_t = E[sign D(x)] = {rt:.2f}; "
                        f"adaptive augmentation aims at 0.6) while D(G(z)) is {d_fake:.2f}, for {now.step - since:,} "
-                       f"steps with nothing augmenting what D sees: it is memorising the training images",
-                       "turn on adaptive augmentation (--augment-p ada), or DiffAugment (--augment translation,color); "
-                       "more images help most")
+                       f"steps with nothing augmenting what D sees: it is memorising the training {what}", remedy)
 
     # ----- bookkeeping ----------------------------------------------------------------------------------------
     def _flat_series(self, now: Observation) -> Finding | None:

@@ -10,6 +10,7 @@ from typing import Any
 
 from ganforge.config import RESUMABLE, TrainConfig, build_config
 from ganforge.data import Dataset, absolute_data, load_dataset, warn_if_few
+from ganforge.data.base import IMAGE, SEQUENCE
 from ganforge.data.sequences import series_options
 from ganforge.errors import GanforgeError
 from ganforge.kinds.base import RunKind, refuse_changes, start_record
@@ -34,7 +35,8 @@ class Trainer:
         self.task = SampleTask(config, dataset, run, processes)
         settings = LoopSettings(config.steps, config.log_every, config.sample_every, config.checkpoint_every,
                                 config.keep_checkpoints, config.eval_every, config.lr_schedule, config.on_divergence,
-                                config.diagnose, config.loss, self.task.loss.probabilistic)
+                                config.diagnose, config.loss, self.task.loss.probabilistic,
+                                samples={IMAGE: "images", SEQUENCE: "series"}.get(dataset.kind, "samples"))
         if processes.main:
             self.task.sinks = sinks = RunSinks(run.path, config.tensorboard)
             output = LoopOutput.for_run(run)

@@ -1,12 +1,15 @@
 """Sequences with more than features: a generator wrapper for series of different lengths and per-series
 attributes (`data.base.SeriesLayout`), around any sequence family.
 
-As DoppelGANger does, the attributes come first, from noise of their own (`attributes`: numbers through tanh,
-categories as a softmax mapped to ±1 channels), and the series network then makes the series from the rest of the
-noise beside them, so sampling can fix some attributes and draw the series for them. With variable lengths the
-series network makes one more channel, presence (+1 while the series lasts, −1 after); the features are multiplied
-by (presence + 1) / 2, so a series is 0 after its end as the padded real data is, and the gradient reaches the
-presence channel through the features too. The discriminator is the family's own, over every channel.
+As DoppelGANger does, the attributes come first and the series network then makes the series from the rest of the
+noise beside them, so sampling can fix some attributes and draw the series for them. Categories are drawn from the
+shares their combinations have in the data, by one noise dimension through the normal CDF (as a conditional GAN
+draws its labels): a GAN left to make them itself drops rare values (on a toy set of three wards, one was never
+generated). Numbers come from an attribute network (noise of their own and the categories, through tanh). With
+variable lengths the series network makes one more channel, presence (+1 while the series lasts, −1 after); the
+features are multiplied by (presence + 1) / 2, so a series is 0 after its end as the padded real data is, and the
+gradient reaches the presence channel through the features too. The discriminator is the family's own, over every
+channel.
 """
 
 from __future__ import annotations
@@ -28,32 +31,67 @@ class StructuredSeriesGenerator(nn.Module):
         self.series, self.layout, self.features = series, layout, features
         self.latent_dim, self.sample_shape = latent_dim, (steps, features + layout.extra)
         self.attribute_noise = attribute_noise(layout, latent_dim)
-        self.attributes = None
-        if layout.statics:
-            self.attributes = nn.Sequential(nn.Linear(self.attribute_noise, ATTRIBUTE_WIDTH), nn.ReLU(),
-                                            nn.Linear(ATTRIBUTE_WIDTH, ATTRIBUTE_WIDTH), nn.ReLU(),
-                                            nn.Linear(ATTRIBUTE_WIDTH, layout.static_width))
-
-    def attribute_channels(self, z: Tensor) -> Tensor:
-        """The attributes' model-space channels (N, static_width) from their share of the noise."""
-        raw, parts, at = self.attributes(z[:, : self.attribute_noise]), [], 0
-        for static in self.layout.statics:
-            chunk = raw[:, at : at + static.width]
-            parts.append(torch.tanh(chunk) if static.values is None else chunk.softmax(1) * 2.0 - 1.0)
+        self.category_columns, self.number_columns, at = [], [], 0  # where each kind sits among the attribute channels
+        for static in layout.statics:
+            (self.category_columns if static.values is not None else self.number_columns).extend(
+                range(at, at + static.width))
             at += static.width
-        return torch.cat(parts, 1)
+        self.attributes = None
+        if self.number_columns:
+            self.attributes = nn.Sequential(
+                nn.Linear(self.attribute_noise + len(self.category_columns), ATTRIBUTE_WIDTH), nn.ReLU(),
+                nn.Linear(ATTRIBUTE_WIDTH, ATTRIBUTE_WIDTH), nn.ReLU(),
+                nn.Linear(ATTRIBUTE_WIDTH, len(self.number_columns)))
+        combos = [codes for codes, _ in layout.shares]
+        self.register_buffer("combos", torch.tensor(combos, dtype=torch.long).reshape(len(combos), -1),
+                             persistent=False)
+        self.register_buffer("shares", torch.tensor([share for _, share in layout.shares]), persistent=False)
+
+    def draw_categories(self, z: Tensor, given: Tensor | None) -> Tensor:
+        """Category channels (N, category width): each row a combination drawn from the data's shares by the first
+        attribute noise dimension, among the combinations that agree with the categories `given` (their channels,
+        NaN where not fixed); where none agrees, from all of them."""
+        if not self.category_columns:
+            return z.new_zeros(len(z), 0)
+        weights = self.shares.to(z.dtype).expand(len(z), -1)
+        if given is not None:
+            agree, at = torch.ones_like(weights, dtype=torch.bool), 0
+            for j, static in enumerate(self.layout.categorical):
+                chunk = given[:, at : at + static.width]
+                fixed = ~chunk.isnan().any(1)
+                agree &= ~fixed[:, None] | (self.combos[None, :, j] == chunk.nan_to_num(-1.0).argmax(1)[:, None])
+                at += static.width
+            kept = weights * agree
+            weights = torch.where(kept.sum(1, keepdim=True) > 0, kept, weights)
+        cumulative = weights.cumsum(1) / weights.sum(1, keepdim=True)
+        uniform = torch.special.ndtr(z[:, :1].float()).to(z.dtype)
+        picked = (cumulative < uniform).sum(1).clamp_max(len(self.shares) - 1)
+        codes = self.combos[picked]
+        parts = [nn.functional.one_hot(codes[:, j], c.width).to(z.dtype) * 2.0 - 1.0
+                 for j, c in enumerate(self.layout.categorical)]
+        return torch.cat(parts, 1) if parts else z.new_zeros(len(z), 0)
+
+    def attribute_channels(self, z: Tensor, given: Tensor | None = None) -> Tensor:
+        """The attributes' model-space channels (N, static_width) from their share of the noise; `given`
+        (N, static_width) fixes them where it is not NaN (the numbers are made knowing the categories)."""
+        noise, found = z[:, : self.attribute_noise], z.new_empty(len(z), self.layout.static_width)
+        fixed = None if given is None else given[:, self.category_columns]
+        categories = self.draw_categories(noise, fixed)
+        if fixed is not None:
+            categories = torch.where(fixed.isnan(), categories, fixed)
+        found[:, self.category_columns] = categories
+        if self.attributes is not None:
+            found[:, self.number_columns] = torch.tanh(self.attributes(torch.cat([noise, categories], 1)))
+        return found if given is None else torch.where(given.isnan(), found, given)
 
     def forward(self, z: Tensor, statics: Tensor | None = None) -> Tensor:
         """Sequences from noise; `statics` (N, static_width) fixes the attributes where it is not NaN."""
         steps = self.sample_shape[0]
-        if self.attributes is None:
+        if not self.layout.statics:
             out = self.series(z)
             attributes = z.new_zeros(len(z), 0)
         else:
-            attributes = self.attribute_channels(z)
-            if statics is not None:
-                given = statics.to(attributes)
-                attributes = torch.where(given.isnan(), attributes, given)
+            attributes = self.attribute_channels(z, None if statics is None else statics.to(z))
             out = self.series(torch.cat([z[:, self.attribute_noise :], attributes], 1))
         values = out[..., : self.features]
         if self.layout.lengths:

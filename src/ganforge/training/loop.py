@@ -62,6 +62,7 @@ class LoopSettings:
     diagnose: bool = True
     loss: str = "nonsaturating"  # the monitor's remedies name it
     probabilistic: bool = True  # whether sigmoid(D) is a probability (not for critics and margins)
+    samples: str = "images"  # what D judges, as the monitor names it ("images", "series", "samples")
     description: str = "training"
 
 
@@ -104,7 +105,7 @@ class TrainingLoop:
         if settings.diagnose:
             self.monitor = HealthMonitor(settings.loss, warmup=max(10 * settings.log_every, settings.steps // 10),
                                          patience=max(3 * settings.log_every, settings.steps // 20),
-                                         probabilistic=settings.probabilistic)
+                                         probabilistic=settings.probabilistic, samples=settings.samples)
         self._base_lr = {name: [g["lr"] for g in opt.param_groups] for name, opt in task.optimizers().items()}
         self._memory: tuple[dict[str, Tensor], dict[str, Tensor], dict[str, Any]] | None = None
 
