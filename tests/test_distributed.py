@@ -65,6 +65,26 @@ def test_ranks_keep_identical_weights_and_ema(tmp_path):
     assert config["config"]["batch_size"] == 8
 
 
+def test_a_sequence_run_with_lengths_and_attributes_keeps_its_ranks_identical(tmp_path):
+    # series of 3 to 8 steps with a category and a number per series: presence, attributes and their shares
+    rows = ["patient,day,ward,age,heart"]
+    for patient in range(40):
+        rows += [f"p{patient},{day},{'abc'[patient % 3]},{20 + patient},{day * 0.1 + patient % 3:.2f}"
+                 for day in range(3 + patient % 6)]
+    (tmp_path / "visits.csv").write_text("\n".join(rows) + "\n")
+    _run(tmp_path / "dump", ["--data", str(tmp_path / "visits.csv"), "--id-column", "patient", "--time-column", "day",
+                             "--static-columns", "ward,age", "--model", "sequence", "--g-width", "16", "--d-width",
+                             "16", "--latent-dim", "16", "--batch-size", "8", "--steps", "6", "--threads", "1",
+                             "--log-every", "2", "--sample-every", "1000", "--device", "cpu", "--precision", "fp32",
+                             "--quiet", "--out", str(tmp_path / "run")])
+    first, second = _weights(tmp_path / "dump", 0), _weights(tmp_path / "dump", 1)
+    assert any(k.startswith("generator.attributes.") for k in first) and set(first) == set(second)
+    for key in first:
+        assert torch.equal(first[key], second[key]), key
+    written = json.loads((tmp_path / "run" / "samples" / "final_attributes.json").read_text())
+    assert set(written["ward"]) <= {"a", "b", "c"} and len(written["age"]) == len(written["ward"])
+
+
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_two_ranks_of_batch_b_step_like_one_process_of_batch_2b(tmp_path, precision):
     # an MLP without batch norm on 2-D points: the global batch's gradient is the mean of the ranks' gradients
