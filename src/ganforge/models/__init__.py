@@ -262,12 +262,7 @@ def build_models(name: str, sample_shape: tuple[int, ...], options: dict[str, An
         series, _ = MODELS[name].build(series_shape(layout, sample_shape), **{**options, "latent_dim": inner})
         generator = StructuredSeriesGenerator(series, layout, sample_shape[-1] - layout.extra,
                                               options["latent_dim"], sample_shape[0])
-        if spectral_norm:
-            from ganforge.regularizers.spectral import apply_spectral_norm
-
-            apply_spectral_norm(discriminator)
-        return generator, discriminator
-    if classes:
+    elif classes:
         generator, discriminator = _conditional_pair(name, sample_shape, options, pack, classes, cond)
     elif pack == 1:
         generator, discriminator = MODELS[name].build(sample_shape, **options)
