@@ -12,7 +12,7 @@ INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check torc
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(INSTALL) -e '.[dev,fid]'
+	$(INSTALL) -e '.[dev,fid,image2image]'
 	touch $@
 
 install: $(BIN)/.installed

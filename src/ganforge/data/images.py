@@ -66,7 +66,7 @@ def to_tensor(image: Image.Image) -> Tensor:
     """An 'L' or 'RGB' Pillow image → uint8 tensor (C, H, W)."""
     array = np.asarray(image, dtype=np.uint8)
     array = array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
-    return torch.from_numpy(np.ascontiguousarray(array))
+    return torch.from_numpy(np.require(array, requirements=("C", "W")))  # Pillow's buffers can be read-only
 
 
 def decode_file(path: Path, size: int, channels: int) -> Tensor:
