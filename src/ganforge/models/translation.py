@@ -1,0 +1,110 @@
+"""The image-to-image networks of pix2pix (Isola et al. 2017): a U-Net generator and the PatchGAN discriminator.
+
+U-Net: the input goes down by stride-2 4×4 convolutions to 1×1 (one per halving: 8 at 256 px, 6 at 64 px), and
+back up by stride-2 4×4 transposed convolutions, each joined to the encoder's output of its size, so detail that
+the bottleneck cannot carry passes straight across. Batch norm everywhere but the first encoder layer and the 1×1
+bottleneck (a batch of one has a single value there); dropout 0.5 in the three innermost decoder blocks, the
+paper's only noise (pix2pix keeps it on when translating); tanh out. Widths double from `width` up to 8× it, as
+the paper's 64 → 512.
+
+PatchGAN: the pair (input and output images, channels side by side) through 4×4 convolutions, `layers` of stride
+2 then one of stride 1 and a 1-channel one, so each logit judges one patch: 70×70 pixels with the paper's three
+layers. Its `receptive_field` is computed from the layers, and a test measures it by gradients.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from ganforge.errors import GanforgeError
+
+MAX_WIDTH_MULTIPLIER = 8
+DROPOUT_BLOCKS = 3  # the innermost decoder blocks that drop out
+
+
+def _init(module: nn.Module) -> None:
+    """pix2pix's initialisation: weights N(0, 0.02), batch-norm scales N(1, 0.02), biases 0."""
+    if isinstance(module, nn.Conv2d | nn.ConvTranspose2d):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.BatchNorm2d):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
+
+
+class UNetGenerator(nn.Module):
+    """Images (N, in_channels, S, S) → (N, out_channels, S, S) in [-1, 1]; S a power of two from 8."""
+
+    def __init__(self, in_channels: int, out_channels: int, size: int, width: int = 64, dropout: float = 0.5):
+        super().__init__()
+        depth = round(math.log2(size)) if size >= 8 else 0
+        if 2**depth != size:
+            raise GanforgeError(f"option --image-size {size}: the U-Net needs a power of two from 8")
+        widths = [width * min(2**i, MAX_WIDTH_MULTIPLIER) for i in range(depth)]
+        self.down = nn.ModuleList()
+        for i, channels in enumerate(widths):
+            before = in_channels if i == 0 else widths[i - 1]
+            layers: list[nn.Module] = [] if i == 0 else [nn.LeakyReLU(0.2)]
+            layers.append(nn.Conv2d(before, channels, 4, 2, 1, bias=i in (0, depth - 1)))
+            if 0 < i < depth - 1:
+                layers.append(nn.BatchNorm2d(channels))
+            self.down.append(nn.Sequential(*layers))
+        self.up = nn.ModuleList()
+        for i in reversed(range(depth)):  # the decoder block that makes the size of encoder output i − 1
+            incoming = widths[i] if i == depth - 1 else 2 * widths[i]
+            if i == 0:
+                layers = [nn.ReLU(), nn.ConvTranspose2d(incoming, out_channels, 4, 2, 1), nn.Tanh()]
+            else:
+                layers = [nn.ReLU(), nn.ConvTranspose2d(incoming, widths[i - 1], 4, 2, 1, bias=False),
+                          nn.BatchNorm2d(widths[i - 1])]
+                if depth - 1 - i < DROPOUT_BLOCKS and dropout > 0:  # the paper's first three decoder layers
+                    layers.append(nn.Dropout(dropout))
+            self.up.append(nn.Sequential(*layers))
+        self.apply(_init)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Translate a batch of images."""
+        skips = []
+        for block in self.down:
+            x = block(x)
+            skips.append(x)
+        x = self.up[0](skips.pop())
+        for block in self.up[1:]:
+            x = block(torch.cat([x, skips.pop()], 1))
+        return x
+
+
+class PatchDiscriminator(nn.Module):
+    """A pair (N, channels, S, S), input and output side by side in channels → logits (N, 1, h, w), one per patch."""
+
+    def __init__(self, channels: int, width: int = 64, layers: int = 3):
+        super().__init__()
+        blocks: list[nn.Module] = [nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.2)]
+        before = width
+        for i in range(1, layers + 1):
+            after = width * min(2**i, MAX_WIDTH_MULTIPLIER)
+            stride = 2 if i < layers else 1
+            blocks += [nn.Conv2d(before, after, 4, stride, 1, bias=False), nn.BatchNorm2d(after), nn.LeakyReLU(0.2)]
+            before = after
+        blocks.append(nn.Conv2d(before, 1, 4, 1, 1))
+        self.net = nn.Sequential(*blocks)
+        self.layers = layers
+        self.apply(_init)
+
+    @property
+    def receptive_field(self) -> int:
+        """The side in pixels of the patch one logit sees: 70 with three layers."""
+        field, jump = 1, 1
+        for module in self.net:
+            if isinstance(module, nn.Conv2d):
+                field += (module.kernel_size[0] - 1) * jump
+                jump *= module.stride[0]
+        return field
+
+    def forward(self, pair: Tensor) -> Tensor:
+        """One logit per patch."""
+        return self.net(pair)
