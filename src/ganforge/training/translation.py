@@ -1,0 +1,160 @@
+"""Paired image-to-image translation (pix2pix, Isola et al. 2017): the task the shared loop trains.
+
+One step, as the paper's: D judges (A, B) pairs against (A, G(A)) with the standard GAN loss, halved so D learns
+slower than G; then G minimises the non-saturating GAN loss of (A, G(A)) plus λ·|G(A) − B|₁ (λ = 100). The only
+augmentation is a horizontal flip of both images of a pair (the paper's jitter also rescales; on CPU sizes the
+flip is the part that keeps its value). Batches and flips are pure functions of (seed, step), and dropout draws
+from PyTorch's global generator, which checkpoints hold, so a resumed run repeats an uninterrupted one exactly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ganforge.data.base import BatchOrder
+from ganforge.data.pairs import ImagePairs
+from ganforge.models.translation import PatchDiscriminator, UNetGenerator
+from ganforge.training.task import Task, grad_norm
+
+FIXED_PAIRS = 16  # pairs the health monitor and the previews follow
+
+
+@dataclass(frozen=True)
+class PairOptions:
+    """pix2pix's settings; the sizes are CPU defaults (the paper: width 64, batch 1, 256 px)."""
+
+    width: int = 32
+    d_width: int = 32
+    d_layers: int = 3
+    l1: float = 100.0
+    lr: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    batch_size: int = 4
+    dropout: float = 0.5
+    flip: bool = True
+    seed: int = 0
+
+
+def to_model(images: Tensor) -> Tensor:
+    """uint8 images → floats in [-1, 1]."""
+    return images.float() / 127.5 - 1.0
+
+
+def pairs_fingerprint(pairs: ImagePairs) -> str:
+    """A short hash of the pairs' pixels: a checkpoint resumes only on the same pairs."""
+    digest = hashlib.sha256()
+    for tensor in (pairs.a, pairs.b):
+        digest.update(str(tuple(tensor.shape)).encode())
+        digest.update(tensor.contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+class PairTask(Task):
+    """pix2pix on one set of aligned pairs."""
+
+    kind = "pairs"
+    stat_names = ("d_loss", "g_loss", "d_real", "d_fake", "l1")
+    shown_stats = (("d_loss", "D", ".3f"), ("g_loss", "G", ".3f"), ("l1", "L1", ".3f"))
+    other_data = "other pairs (their images differ from these)"
+    resumable = "--steps (the new total)"
+
+    def __init__(self, pairs: ImagePairs, options: PairOptions = PairOptions()):
+        super().__init__()
+        self.pairs, self.options = pairs, options
+        self.a, self.b = to_model(pairs.a), to_model(pairs.b)
+        in_channels, out_channels, size = self.a.shape[1], self.b.shape[1], self.a.shape[-1]
+        torch.manual_seed(options.seed)
+        self.generator = UNetGenerator(in_channels, out_channels, size, options.width, options.dropout)
+        self.discriminator = PatchDiscriminator(in_channels + out_channels, options.d_width, options.d_layers)
+        self.opt_g = torch.optim.Adam(self.generator.parameters(), options.lr, betas=options.betas)
+        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), options.lr, betas=options.betas)
+        self.batch_size = min(options.batch_size, len(pairs))
+        self.order = BatchOrder(len(pairs), self.batch_size, options.seed)
+        self.fingerprint = pairs_fingerprint(pairs)
+
+    # ----- what a checkpoint holds -----------------------------------------------------------------------------
+    def modules(self) -> dict[str, nn.Module]:
+        return {"generator": self.generator, "discriminator": self.discriminator}
+
+    def trained_modules(self) -> list[nn.Module]:
+        return [self.generator, self.discriminator]
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"opt_g": self.opt_g, "opt_d": self.opt_d}
+
+    def identity(self) -> dict[str, Any]:
+        return {"options": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self.options).items()},
+                "data": self.fingerprint}
+
+    # ----- one step --------------------------------------------------------------------------------------------
+    def batch(self, step: int) -> tuple[Tensor, Tensor]:
+        """The (A, B) batch of `step`, flipped where (seed, step) says so."""
+        index = self.order.indices(step)
+        a, b = self.a[index], self.b[index]
+        if self.options.flip:
+            coins = torch.rand(len(index), generator=torch.Generator().manual_seed(self.options.seed * 7919 + step))
+            flipped = coins < 0.5
+            a = torch.where(flipped[:, None, None, None], a.flip(-1), a)
+            b = torch.where(flipped[:, None, None, None], b.flip(-1), b)
+        return a, b
+
+    def train_step(self, step: int, measure: bool) -> Tensor:
+        a, b = self.batch(step)
+        fake = self.generator(a)
+        real_logits = self.discriminator(torch.cat([a, b], 1))
+        fake_logits = self.discriminator(torch.cat([a, fake.detach()], 1))
+        d_loss = 0.5 * (F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
+                        + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
+        self.opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        d_norm = grad_norm(self.discriminator) if measure else float("nan")
+        self.opt_d.step()
+        judged = self.discriminator(torch.cat([a, fake], 1))
+        adversarial = F.binary_cross_entropy_with_logits(judged, torch.ones_like(judged))
+        l1 = (fake - b).abs().mean()
+        g_loss = adversarial + self.options.l1 * l1
+        self.opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        if measure:
+            self.grad_norms = (grad_norm(self.generator), d_norm)
+        self.opt_g.step()
+        return torch.stack([d_loss, g_loss, torch.sigmoid(real_logits).mean(), torch.sigmoid(fake_logits).mean(),
+                            l1]).detach()
+
+    # ----- what the loop and the user look at ------------------------------------------------------------------
+    @torch.no_grad()
+    def translate(self, a: Tensor) -> Tensor:
+        """G's outputs for model-space inputs (dropout on, as pix2pix translates; batch norm in its running mode)."""
+        was = self.generator.training
+        self.generator.eval()
+        for module in self.generator.modules():
+            if isinstance(module, nn.Dropout):
+                module.train()
+        out = self.generator(a)
+        self.generator.train(was)
+        return out
+
+    def fixed_samples(self) -> Tensor | None:
+        generator = torch.Generator().manual_seed(self.options.seed)
+        state = torch.random.get_rng_state()
+        torch.manual_seed(int(torch.randint(0, 2**31, (1,), generator=generator)))
+        out = self.translate(self.a[:FIXED_PAIRS]).flatten(1)
+        torch.random.set_rng_state(state)  # the health check leaves training's random stream as it was
+        return out
+
+    def real_samples(self, n: int) -> Tensor:
+        return self.b[:n].flatten(1)
+
+    def held_out_l1(self, pairs: ImagePairs) -> float:
+        """The mean |G(A) − B| over `pairs` in model space (the pix2pix paper's L1 row, on [-1, 1] images)."""
+        state = torch.random.get_rng_state()
+        torch.manual_seed(self.options.seed)
+        out = self.translate(to_model(pairs.a))
+        torch.random.set_rng_state(state)
+        return float((out - to_model(pairs.b)).abs().mean())

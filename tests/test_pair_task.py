@@ -1,0 +1,60 @@
+"""pix2pix in the shared loop: it learns a translation that the input alone does not give, and a resumed run is
+bit-identical to an uninterrupted one."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from safetensors.torch import load_file
+
+from ganforge.data.pairs import ImagePairs
+from ganforge.training import checkpoint as ckpt
+from ganforge.training.loop import LoopOutput, LoopSettings, TrainingLoop
+from ganforge.training.translation import PairOptions, PairTask
+
+TINY = PairOptions(width=8, d_width=8, d_layers=2, batch_size=8, seed=0)
+
+
+def _coloured(n: int, seed: int, size: int = 16) -> ImagePairs:
+    """Gray stripes and blobs (A) and their colouring (B): red where bright, blue where dark — a colour the gray
+    image fixes, but that copying the gray image does not give."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:size, 0:size] / size
+    gray = np.stack([np.sin(rng.uniform(2, 8) * x + rng.uniform(2, 8) * y + rng.uniform(0, 6)) for _ in range(n)])
+    gray = (gray + 1) / 2  # [0, 1]
+    colour = np.stack([gray, 0.5 * np.ones_like(gray), 1 - gray], 1)
+    as_uint8 = lambda v: torch.from_numpy((v * 255).round().astype(np.uint8))  # noqa: E731
+    return ImagePairs(as_uint8(gray[:, None]), as_uint8(colour), [f"{i}" for i in range(n)])
+
+
+def _loop(task: PairTask, steps: int, folder=None) -> TrainingLoop:
+    settings = LoopSettings(steps, log_every=10, sample_every=10_000, checkpoint_every=3, keep_checkpoints=5,
+                            diagnose=False, description="translating")
+    return TrainingLoop(task, settings, LoopOutput(checkpoints=folder), progress=False, threads=1)
+
+
+def test_pix2pix_learns_a_colouring_the_gray_input_does_not_give():
+    torch.set_num_threads(1)
+    train, held_out = _coloured(64, seed=0), _coloured(16, seed=1)
+    task = PairTask(train, TINY)
+    untrained = task.held_out_l1(held_out)
+    copied = float((held_out.a.float().expand(-1, 3, -1, -1) / 127.5 - held_out.b.float() / 127.5).abs().mean())
+    _loop(task, 300).fit()
+    trained = task.held_out_l1(held_out)
+    # measured on an AMD EPYC at fp32 over seeds 0-2: untrained 0.43, copying the gray 0.64, trained 0.09 to 0.10
+    assert trained < 0.5 * copied and trained < 0.5 * untrained, (trained, copied, untrained)
+
+
+def test_a_resumed_pix2pix_run_is_bit_identical(tmp_path):
+    torch.set_num_threads(1)
+    pairs = _coloured(12, seed=0)
+    _loop(PairTask(pairs, TINY), 6, tmp_path / "straight").fit()
+    _loop(PairTask(pairs, TINY), 3, tmp_path / "split").fit()
+    resumed = _loop(PairTask(pairs, TINY), 6, tmp_path / "split")
+    resumed.restore(ckpt.find_checkpoint_in(tmp_path / "split"))
+    resumed.fit()
+    straight, split = (load_file(str(ckpt.find_checkpoint_in(tmp_path / name) / ckpt.MODELS_FILE))
+                       for name in ("straight", "split"))
+    assert straight.keys() == split.keys() and any(k.startswith("generator.") for k in straight)
+    for name in straight:
+        assert torch.equal(straight[name], split[name]), name
