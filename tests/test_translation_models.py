@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from ganforge.errors import GanforgeError
-from ganforge.models.translation import PatchDiscriminator, UNetGenerator
+from ganforge.models.translation import PatchDiscriminator, UNetGenerator, tiled
 
 
 @pytest.mark.parametrize("size", [8, 32, 64])
@@ -58,3 +58,28 @@ def test_one_patchgan_logit_sees_a_70_pixel_patch():
 def test_a_size_that_is_not_a_power_of_two_is_refused_in_one_line():
     with pytest.raises(GanforgeError, match="option --image-size 48: the U-Net needs a power of two from 8"):
         UNetGenerator(3, 3, 48)
+
+
+@pytest.mark.parametrize("scale", [1, 2])
+def test_tiled_translation_equals_one_pass_over_the_whole_image(scale):
+    torch.manual_seed(0)
+    layers = [nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(),
+              nn.Conv2d(8, 2 * scale * scale, 3, padding=1)]  # sees 3 pixels around each one
+    local = nn.Sequential(*layers, nn.PixelShuffle(scale)).eval()
+    image = torch.randn(3, 70, 53)
+    with torch.no_grad():
+        whole = local(image[None])[0]
+    tiles = []
+    out = tiled(lambda x: tiles.append(len(x)) or local(x), image, tile=32, overlap=16, scale=scale, batch=4)
+    assert out.shape == whole.shape == (2, 70 * scale, 53 * scale) and sum(tiles) == 4 * 3 and max(tiles) == 4
+    torch.testing.assert_close(out, whole, rtol=1e-5, atol=1e-5)
+    seams = tiled(local, image, tile=32, overlap=0, scale=scale)  # without overlap the seams show
+    assert not torch.allclose(seams, whole, atol=1e-3)
+
+
+def test_an_image_smaller_than_a_tile_is_padded_and_cut_back():
+    image = torch.rand(1, 20, 9)
+    out = tiled(lambda x: x * 2, image, tile=32, overlap=8)
+    torch.testing.assert_close(out, image * 2)
+    with pytest.raises(GanforgeError, match="option --overlap 32: must be at least 0 and less than the tile"):
+        tiled(lambda x: x, image, tile=32, overlap=32)

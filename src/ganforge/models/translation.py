@@ -10,13 +10,17 @@ the paper's 64 → 512.
 PatchGAN: the pair (input and output images, channels side by side) through 4×4 convolutions, `layers` of stride
 2 then one of stride 1 and a 1-channel one, so each logit judges one patch: 70×70 pixels with the paper's three
 layers. Its `receptive_field` is computed from the layers, and a test measures it by gradients.
+
+`tiled` runs any such network over an image of any size in overlapping tiles with blended seams.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ganforge.errors import GanforgeError
@@ -108,3 +112,57 @@ class PatchDiscriminator(nn.Module):
     def forward(self, pair: Tensor) -> Tensor:
         """One logit per patch."""
         return self.net(pair)
+
+
+def _ramp(length: int, overlap: int, blend_start: bool, blend_end: bool) -> Tensor:
+    """A tile's weights along one side: 0 within a quarter overlap of a side shared with a neighbour, rising
+    linearly to 1 at three quarters, so two neighbours' weights sum to 1 across their overlap; 1 at the image's
+    border."""
+    d = torch.arange(length, dtype=torch.float32) + 0.5
+    weights = torch.ones(length)
+    if overlap > 0:
+        rise = lambda x: ((x - overlap / 4) / (overlap / 2)).clamp(0, 1)  # noqa: E731
+        if blend_start:
+            weights = torch.minimum(weights, rise(d))
+        if blend_end:
+            weights = torch.minimum(weights, rise(length - d))
+    return weights
+
+
+def _starts(extent: int, tile: int, stride: int) -> list[int]:
+    if extent <= tile:
+        return [0]
+    return [*range(0, extent - tile, stride), extent - tile]
+
+
+@torch.no_grad()
+def tiled(translate: Callable[[Tensor], Tensor], image: Tensor, tile: int, overlap: int, scale: int = 1,
+          batch: int = 8) -> Tensor:
+    """`translate` (N, C, tile, tile) → (N, C', tile·scale, tile·scale) applied to an image (C, H, W) of any size, in
+    overlapping tiles whose seams are blended. A pixel takes only tiles in which it lies at least a quarter of the
+    overlap from a shared side, so where the network sees less than that around a pixel, the result equals one pass
+    over the whole image. An image smaller than a tile is padded by reflection, and the padding is cut off."""
+    if not 0 <= overlap < tile:
+        raise GanforgeError(f"option --overlap {overlap}: must be at least 0 and less than the tile ({tile})")
+    height, width = image.shape[-2:]
+    padded_h, padded_w = max(height, tile), max(width, tile)
+    if (padded_h, padded_w) != (height, width):
+        mode = "reflect" if padded_h - height < height and padded_w - width < width else "replicate"
+        image = F.pad(image[None], (0, padded_w - width, 0, padded_h - height), mode=mode)[0]
+    rows, cols = _starts(padded_h, tile, tile - overlap), _starts(padded_w, tile, tile - overlap)
+    places = [(top, left) for top in rows for left in cols]
+    out = weight = None
+    for first in range(0, len(places), batch):
+        chunk = places[first : first + batch]
+        results = translate(torch.stack([image[:, t : t + tile, lft : lft + tile] for t, lft in chunk]))
+        if out is None:
+            out = results.new_zeros(results.shape[1], padded_h * scale, padded_w * scale)
+            weight = results.new_zeros(1, padded_h * scale, padded_w * scale)
+        for (top, left), result in zip(chunk, results, strict=True):
+            along_h = _ramp(tile * scale, overlap * scale, top > 0, top + tile < padded_h)
+            along_w = _ramp(tile * scale, overlap * scale, left > 0, left + tile < padded_w)
+            mask = (along_h[:, None] * along_w[None, :]).to(result)
+            region = (slice(None), slice(top * scale, (top + tile) * scale), slice(left * scale, (left + tile) * scale))
+            out[region] += result * mask
+            weight[region] += mask
+    return (out / weight)[:, : height * scale, : width * scale]
