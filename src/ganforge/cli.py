@@ -175,6 +175,18 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
+def _add_translate(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("translate", help="turn images into the target domain of an image-to-image run",
+                            description="Translate an image, or a folder of images, with a run trained with --task; "
+                                        "any size, in tiles of the training size with blended seams.")
+    parser.add_argument("run", help="run folder written by `ganforge train --task ...`")
+    parser.add_argument("input", help="an image file, or a folder of images")
+    parser.add_argument("--out", required=True, help="an image file (.png, .jpg, .webp) for one input, a folder for "
+                                                     "a folder (PNG files)")
+    parser.add_argument("--overlap", type=int, help="pixels neighbouring tiles share (default: a quarter tile)")
+    parser.add_argument("--quiet", action="store_true", help="no progress output")
+
+
 def _add_report(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("report", help="write a run's report.html, or compare runs in one page",
                             description="Write RUN/report.html (one self-contained page: settings, curves, "
@@ -203,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_eval(sub)
     _add_interpolate(sub)
     _add_report(sub)
+    _add_translate(sub)
     sub.add_parser("datasets", help="list the built-in datasets")
     return parser
 
@@ -319,7 +332,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("ganforge").handlers[:] = [handler]
     logging.getLogger("ganforge").setLevel(logging.INFO)
     commands = {"train": _train, "sample": _on_run("sample"), "eval": _on_run("evaluate"),
-                "interpolate": _on_run("interpolate"), "report": _report, "datasets": _datasets}
+                "interpolate": _on_run("interpolate"), "translate": _on_run("translate"), "report": _report,
+                "datasets": _datasets}
     try:
         return commands[args.command](args)
     except GanforgeError as error:

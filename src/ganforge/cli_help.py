@@ -48,6 +48,8 @@ TRAIN_HELP: dict[str, str] = {
     "window": "sequences: steps per sample, cut from each long series with stride 1 (with --id-column and no "
               "--window, each series is one sample, padded to the longest: sampled lengths follow the data's)",
     "id_column": "sequences: the CSV column naming several series (windows never cross two of them)",
+    "task": "image to image (pix2pix): paired (A|B images, or A/ and B/ folders), or edges2photo, gray2color, "
+            "inpaint or denoise (pairs made from a folder of photos)",
     "static_columns": "sequences: comma-separated CSV columns that are one value per series (numbers or "
                       "categories; needs --id-column): generated with each series; `sample --where` fixes them",
     "target": "tables: a column that models will be trained to predict from the synthetic rows; an auxiliary model "

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
 from ganforge import models
+from ganforge.data.pairs import PAIR_TASKS
 from ganforge.errors import GanforgeError
 
 LATENT_KINDS = ("normal", "uniform")
@@ -83,6 +84,8 @@ class _GeneralOptions:
     time_column: str = ""
     id_column: str = ""
     static_columns: str = ""  # comma-separated columns that are constant within each series (its attributes)
+    # image to image
+    task: str = ""  # paired, or a task that makes pairs from photos (data.pairs.PAIR_TASKS); "": not image to image
     # hardware
     device: str = "auto"
     precision: str = "auto"
@@ -132,6 +135,8 @@ class _GeneralOptions:
         _choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
         _choice("labels", self.labels, LABEL_SOURCES)
         _choice("cond", self.cond, COND_METHODS)
+        if self.task:
+            _choice("task", self.task, PAIR_TASKS)
         if self.conditional and self.labels == "none":
             raise GanforgeError("option --conditional needs the data's labels; drop --labels none")
         if self.eval_every < 0:

@@ -19,7 +19,7 @@ __all__ = ["DEFAULT_KIND", "RUN_KINDS", "RunKind", "check_own_folder", "kind_for
 
 # kind name → "module:class" (imported when first needed: tables bring pandas)
 RUN_KINDS = {"tensor": "ganforge.kinds.tensor:TensorRuns", "table": "ganforge.kinds.table:TableRuns",
-             "sequence": "ganforge.kinds.sequence:SequenceRuns"}
+             "sequence": "ganforge.kinds.sequence:SequenceRuns", "pairs": "ganforge.kinds.pairs:PairRuns"}
 DEFAULT_KIND = "tensor"  # runs from before kinds were recorded were image or vector runs
 
 

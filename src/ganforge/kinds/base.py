@@ -54,6 +54,11 @@ class RunKind:
         """`ganforge interpolate RUN ...`."""
         raise NotImplementedError
 
+    def translate(self, args: argparse.Namespace) -> int:
+        """`ganforge translate RUN INPUT --out OUTPUT` (image-to-image runs)."""
+        raise GanforgeError(f"translate applies to image-to-image runs (trained with --task); {args.run} is a "
+                            f"{self.name} run")
+
 
 def refuse_changes(run: RunFolder, overrides: dict[str, Any], resumable: Collection[str],
                    stored: Callable[[str], Any], asked: Callable[[str, Any], Any], instead: str) -> None:

@@ -10,11 +10,14 @@ from PyTorch's global generator, which checkpoints hold, so a resumed run repeat
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from torch import Tensor, nn
 
 from ganforge.data.base import BatchOrder
@@ -22,7 +25,10 @@ from ganforge.data.pairs import ImagePairs
 from ganforge.models.translation import PatchDiscriminator, UNetGenerator
 from ganforge.training.task import Task, grad_norm
 
+CPU = torch.device("cpu")
 FIXED_PAIRS = 16  # pairs the health monitor and the previews follow
+STRIP_ROWS = 8  # pairs in a preview strip: input | output | target
+FINAL_STRIP = "final.png"
 
 
 @dataclass(frozen=True)
@@ -64,14 +70,19 @@ class PairTask(Task):
     other_data = "other pairs (their images differ from these)"
     resumable = "--steps (the new total)"
 
-    def __init__(self, pairs: ImagePairs, options: PairOptions = PairOptions()):
+    def __init__(self, pairs: ImagePairs, options: PairOptions = PairOptions(), samples: Path | None = None,
+                 device: torch.device = CPU):
         super().__init__()
-        self.pairs, self.options = pairs, options
-        self.a, self.b = to_model(pairs.a), to_model(pairs.b)
+        self.pairs, self.options, self.samples, self.device = pairs, options, samples, device
+        self.a, self.b = to_model(pairs.a).to(device), to_model(pairs.b).to(device)
         in_channels, out_channels, size = self.a.shape[1], self.b.shape[1], self.a.shape[-1]
         torch.manual_seed(options.seed)
         self.generator = UNetGenerator(in_channels, out_channels, size, options.width, options.dropout)
-        self.discriminator = PatchDiscriminator(in_channels + out_channels, options.d_width, options.d_layers)
+        # small images take fewer layers: each logit's patch must fit (the paper's 3 from 32 px up)
+        layers = max(1, min(options.d_layers, int(math.log2(size / 3))))
+        self.discriminator = PatchDiscriminator(in_channels + out_channels, options.d_width, layers)
+        self.generator.to(device)
+        self.discriminator.to(device)
         self.opt_g = torch.optim.Adam(self.generator.parameters(), options.lr, betas=options.betas)
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), options.lr, betas=options.betas)
         self.batch_size = min(options.batch_size, len(pairs))
@@ -99,7 +110,7 @@ class PairTask(Task):
         a, b = self.a[index], self.b[index]
         if self.options.flip:
             coins = torch.rand(len(index), generator=torch.Generator().manual_seed(self.options.seed * 7919 + step))
-            flipped = coins < 0.5
+            flipped = (coins < 0.5).to(self.device)
             a = torch.where(flipped[:, None, None, None], a.flip(-1), a)
             b = torch.where(flipped[:, None, None, None], b.flip(-1), b)
         return a, b
@@ -155,6 +166,29 @@ class PairTask(Task):
         """The mean |G(A) − B| over `pairs` in model space (the pix2pix paper's L1 row, on [-1, 1] images)."""
         state = torch.random.get_rng_state()
         torch.manual_seed(self.options.seed)
-        out = self.translate(to_model(pairs.a))
+        out = self.translate(to_model(pairs.a).to(self.device))
         torch.random.set_rng_state(state)
-        return float((out - to_model(pairs.b)).abs().mean())
+        return float((out - to_model(pairs.b).to(self.device)).abs().mean())
+
+    def strip(self, count: int = STRIP_ROWS) -> Image.Image:
+        """Input | output | target for the first `count` pairs, one pair per row (gray sides shown in colour)."""
+        a, b = self.a[:count], self.b[:count]
+        state = torch.random.get_rng_state()
+        torch.manual_seed(self.options.seed)
+        out = self.translate(a)
+        torch.random.set_rng_state(state)
+        colour = [t.expand(-1, 3, -1, -1) if t.shape[1] == 1 else t for t in (a, out, b)]
+        rows = torch.cat(colour, 3)  # (n, 3, S, 3S)
+        grid = torch.cat(list(rows), 1)  # (3, n·S, 3S)
+        pixels = ((grid.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).contiguous().cpu().numpy()
+        return Image.fromarray(pixels)
+
+    def preview(self, step: int) -> None:
+        if self.samples is not None and self.processes.main:
+            self.samples.mkdir(parents=True, exist_ok=True)
+            self.strip().save(self.samples / f"step_{step:06d}.png")
+
+    def finish(self, step: int) -> None:
+        if self.samples is not None and self.processes.main:
+            self.samples.mkdir(parents=True, exist_ok=True)
+            self.strip().save(self.samples / FINAL_STRIP)

@@ -1,0 +1,195 @@
+"""Image to image as a run kind: `ganforge train --task paired --data ./pairs` trains pix2pix (`training.translation`)
+in a run folder, `--resume` goes on from its checkpoints, and `ganforge translate RUN input.jpg --out output.png`
+turns images of any size into the run's target domain, in tiles.
+
+The run folder holds what every run's does: `config.json`, `metrics.jsonl`, `diagnoses.jsonl`, `checkpoints/` (the
+networks as safetensors) and `samples/` (input | output | target strips over training, and `final.png`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+
+from ganforge.config import TrainConfig, build_config
+from ganforge.data.images import IMAGE_SUFFIXES, flatten_to, list_images, to_tensor
+from ganforge.data.pairs import read_pairs
+from ganforge.errors import GanforgeError
+from ganforge.kinds.base import RunKind, refuse_changes, start_record
+from ganforge.models.translation import UNetGenerator, tiled
+from ganforge.training import checkpoint as ckpt
+from ganforge.training.hardware import pick_device, set_threads
+from ganforge.training.loop import LoopOutput, LoopSettings, TrainingLoop, TrainResult
+from ganforge.training.run_folder import RunFolder, default_run_path, write_failures_explained
+from ganforge.training.translation import FINAL_STRIP, PairOptions, PairTask, to_model
+from ganforge.version import __version__
+
+log = logging.getLogger("ganforge")
+
+DEFAULT_SIZE = 64  # a CPU size; pix2pix's own is 256
+RESUMABLE = {"steps", "quiet", "threads", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints"}
+
+
+class PairRuns(RunKind):
+    """pix2pix runs on aligned pairs of images."""
+
+    name = "pairs"
+
+    def claims(self, data: str, options: dict[str, Any]) -> bool:
+        return bool(options.get("task"))
+
+    def train(self, config: TrainConfig, given: set[str], progress: bool) -> TrainResult:
+        _one_process()
+        return _train(config, None, progress, given)
+
+    def resume(self, run: RunFolder, overrides: dict[str, Any], progress: bool) -> TrainResult:
+        _one_process()
+        return _train(self._resumed_config(run, overrides), run, progress)
+
+    def check_resume(self, run: RunFolder, overrides: dict[str, Any]) -> None:
+        self._resumed_config(run, overrides)
+
+    @staticmethod
+    def _resumed_config(run: RunFolder, overrides: dict[str, Any]) -> TrainConfig:
+        stored = run.read_config()["config"]
+        refuse_changes(run, overrides, RESUMABLE, stored.get, lambda key, value: build_config(
+            {key: value}, source="options").to_json()[key], "start a new run to change it")
+        return build_config({**stored, **{k.replace("-", "_"): v for k, v in overrides.items() if k != "out"}},
+                            source=str(run.config_path)).validate()
+
+    def report(self, result: TrainResult, command: str = "ganforge") -> list[str]:
+        run = result.run_dir
+        if result.interrupted:
+            return [f"interrupted at step {result.step}; checkpoint saved. Continue with: {command} train --resume "
+                    f"{run} (add --steps N for a new total)"]
+        return [f"trained to step {result.step}. Run folder: {run}",
+                f"  input | output | target: {run / 'samples' / FINAL_STRIP}",
+                f"  metrics:      {run / 'metrics.jsonl'}", f"  checkpoints:  {run / 'checkpoints'}",
+                f"  translate:    {command} translate {run} input.png --out output.png"]
+
+    def sample(self, args: argparse.Namespace) -> int:
+        raise GanforgeError(f"an image-to-image run translates images rather than sampling noise: ganforge translate "
+                            f"{args.run} INPUT --out OUTPUT")
+
+    def evaluate(self, args: argparse.Namespace) -> int:
+        raise GanforgeError("eval of image-to-image runs is not built yet; the run's metrics.jsonl logs the L1 to "
+                            "the targets")
+
+    def interpolate(self, args: argparse.Namespace) -> int:
+        raise GanforgeError("interpolate applies to image and vector runs; an image-to-image run translates "
+                            "images with `ganforge translate`")
+
+    def translate(self, args: argparse.Namespace) -> int:
+        return translate_files(Path(args.run), Path(args.input), Path(args.out), args.overlap, not args.quiet)
+
+
+def pair_options(config: TrainConfig) -> PairOptions:
+    """pix2pix's settings from the `train` options (those not given keep `PairOptions`' CPU defaults)."""
+    defaults = PairOptions()
+    return PairOptions(width=getattr(config, "g_width", None) or defaults.width,
+                       d_width=getattr(config, "d_width", None) or defaults.d_width,
+                       lr=config.lr_g or defaults.lr, betas=tuple(config.betas_g),
+                       batch_size=config.batch_size or defaults.batch_size, seed=config.seed)
+
+
+def _train(config: TrainConfig, run: RunFolder | None, progress: bool, given: set[str] | None = None) -> TrainResult:
+    size = config.image_size or DEFAULT_SIZE
+    pairs = read_pairs(Path(config.data), size, config.task, config.seed)
+    resume = run is not None
+    if run is None:
+        run = RunFolder.new(config.out or default_run_path(f"{Path(config.data).name}-{config.task}"))
+        config.out = str(run.path)
+    device = pick_device(config.device)
+    threads = set_threads(config.threads, device)
+    options = pair_options(config)
+    start = None if resume else start_record(PairRuns.name, config, given)
+    with write_failures_explained(run.path), run.lock(new=not resume, start=start):
+        task = PairTask(pairs, options, samples=run.samples, device=device)
+        settings = LoopSettings(config.steps, config.log_every, config.sample_every, config.checkpoint_every,
+                                config.keep_checkpoints, lr_schedule=config.lr_schedule,
+                                on_divergence=config.on_divergence, diagnose=config.diagnose, loss="nonsaturating",
+                                description="translating")
+        loop = TrainingLoop(task, settings, LoopOutput.for_run(run), progress, threads=threads)
+        if resume:
+            found = ckpt.find_checkpoint(run.path)
+            if found is not None:
+                loop.restore(found)
+        run.write_config({"ganforge": __version__, "kind": PairRuns.name, "config": config.to_json(),
+                          "model": {"name": "pix2pix", "options": dataclasses.asdict(options)},
+                          "data": {**pairs.info, "size": size, "fingerprint": task.fingerprint},
+                          "runtime": {"device": str(device), "precision": "fp32", "threads": threads, "processes": 1}})
+        return loop.fit(run.path)
+
+
+def load_translator(run_dir: Path) -> tuple[UNetGenerator, dict[str, Any]]:
+    """The run's generator from its newest checkpoint (in eval mode, its dropout on), and its `config.json`."""
+    run = RunFolder.open(run_dir)
+    described = run.read_config()
+    found = ckpt.find_checkpoint(run.path)
+    if found is None:
+        raise GanforgeError(f"run {run.path} has no complete checkpoint yet")
+    from safetensors.torch import load_file
+
+    data, options = described["data"], described["model"]["options"]
+    generator = UNetGenerator(data["a_channels"], data["b_channels"], data["size"], options["width"],
+                              options["dropout"])
+    weights = load_file(str(found / ckpt.MODELS_FILE))
+    generator.load_state_dict({k.removeprefix("generator."): v for k, v in weights.items()
+                               if k.startswith("generator.")})
+    generator.eval()
+    for module in generator.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.train()  # pix2pix translates with its dropout on, as it trained
+    return generator, described
+
+
+def translate_files(run_dir: Path, source: Path, out: Path, overlap: int | None = None, progress: bool = True) -> int:
+    """Translate one image file, or every image of a folder into a folder of PNGs; images of any size, in tiles of
+    the run's training size."""
+    generator, described = load_translator(run_dir)
+    size, channels, seed = described["data"]["size"], described["data"]["a_channels"], described["config"]["seed"]
+    if not source.exists():
+        raise GanforgeError(f"input {source} does not exist")
+    files = list_images(source) if source.is_dir() else [source]
+    if source.is_dir() and not files:
+        raise GanforgeError(f"folder {source} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    if not source.is_dir() and source.suffix.lower() not in IMAGE_SUFFIXES:
+        raise GanforgeError(f"input {source} is not an image file ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    if source.is_dir():
+        out.mkdir(parents=True, exist_ok=True)
+    elif out.suffix.lower() not in {".png", ".jpg", ".jpeg", ".webp"}:
+        raise GanforgeError(f"--out {out}: give an image file name (.png, .jpg, .webp) for one input")
+    overlap = size // 4 if overlap is None else overlap
+    for path in files:
+        try:
+            with Image.open(path) as image:
+                image.load()
+                picture = flatten_to(image, 3)
+        except (OSError, ValueError) as error:
+            raise GanforgeError(f"input {path} cannot be read as an image ({error})") from error
+        inputs = to_model(to_tensor(flatten_to(picture, channels)))  # the input is in A's domain already
+        torch.manual_seed(seed)
+        result = tiled(generator, inputs, tile=size, overlap=overlap)
+        pixels = ((result.clamp(-1, 1) + 1) * 127.5).round().byte()
+        array = pixels[0].numpy() if pixels.shape[0] == 1 else pixels.permute(1, 2, 0).contiguous().numpy()
+        target = out / f"{path.stem}.png" if source.is_dir() else out
+        target.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(array).save(target)
+    where = out if source.is_dir() else target
+    print(f"translated {len(files)} image{'s' if len(files) != 1 else ''} with {run_dir} to {where}")
+    return 0
+
+
+def _one_process() -> None:
+    from ganforge.training.distributed import launched_by_torchrun
+
+    if launched_by_torchrun():
+        raise GanforgeError("option --nproc (several processes) does not apply to image-to-image runs yet; drop "
+                            "--nproc")
+

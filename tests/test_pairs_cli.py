@@ -1,0 +1,75 @@
+"""`ganforge train --task ...` and `ganforge translate`: a pix2pix run folder, translation of images of any size,
+resume, and one-line refusals."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ganforge.cli import main
+
+TINY = ["--image-size", "16", "--g-width", "8", "--d-width", "8", "--batch-size", "4", "--threads", "1",
+        "--log-every", "5", "--sample-every", "10", "--checkpoint-every", "10", "--quiet"]
+
+
+@pytest.fixture
+def photos(tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:24, 0:24] / 24
+    for i in range(10):
+        g = (np.sin(rng.uniform(2, 8) * x + rng.uniform(2, 8) * y) + 1) / 2
+        Image.fromarray((np.stack([g, 0.5 + 0 * g, 1 - g], 2) * 255).astype(np.uint8)).save(folder / f"{i}.png")
+    return folder
+
+
+def test_a_gray2color_run_trains_resumes_and_translates_images_of_any_size(tmp_path, photos, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--task", "gray2color", "--data", str(photos), "--steps", "10", "--out", str(run),
+                 *TINY]) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert config["kind"] == "pairs" and config["data"]["pairs"] == 10 and config["data"]["a_channels"] == 1
+    strip = Image.open(run / "samples" / "final.png")
+    assert strip.size == (3 * 16, 8 * 16)  # input | output | target, 8 pairs
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if "l1" in r] == [5, 10]
+    assert main(["train", "--resume", str(run), "--steps", "20", "--quiet"]) == 0
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if "l1" in r] == [5, 10, 15, 20]
+    Image.open(photos / "3.png").convert("L").resize((37, 21)).save(tmp_path / "gray.png")
+    assert main(["translate", str(run), str(tmp_path / "gray.png"), "--out", str(tmp_path / "colour.png")]) == 0
+    colour = Image.open(tmp_path / "colour.png")
+    assert colour.size == (37, 21) and colour.mode == "RGB"
+    assert main(["translate", str(run), str(photos), "--out", str(tmp_path / "all"), "--quiet"]) == 0
+    assert sorted(p.name for p in (tmp_path / "all").iterdir()) == [f"{i}.png" for i in range(10)]
+
+
+@pytest.mark.parametrize("command, message", [
+    (["train", "--task", "sharpen", "--data", "{photos}"], "option --task must be one of paired, edges2photo"),
+    (["train", "--task", "paired", "--data", "{photos}"], "image .*0.png is 24×24, not two images side by side"),
+    (["train", "--task", "inpaint", "--data", "{missing}"], "--data .*nowhere: a folder of images was expected"),
+])
+def test_bad_image_to_image_input_gets_one_line_and_exit_2(tmp_path, photos, capsys, command, message):
+    import re
+
+    args = [a.format(photos=photos, missing=tmp_path / "nowhere") for a in command]
+    assert main([*args, "--steps", "2", "--out", str(tmp_path / "run"), *TINY]) == 2
+    error = capsys.readouterr().err.strip()
+    assert re.search(message, error) and len(error.splitlines()) == 1, error
+    assert not (tmp_path / "run").exists()  # a refused run leaves no folder
+
+
+def test_an_image_to_image_run_refuses_sampling_and_task_changes_in_one_line(tmp_path, photos, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--task", "denoise", "--data", str(photos), "--steps", "2", "--out", str(run), *TINY]) == 0
+    capsys.readouterr()
+    assert main(["sample", str(run), "--out", str(tmp_path / "x.png")]) == 2
+    assert "translates images rather than sampling noise: ganforge translate" in capsys.readouterr().err
+    assert main(["train", "--resume", str(run), "--steps", "4", "--task", "inpaint", "--quiet"]) == 2
+    assert "option --task cannot change when resuming" in capsys.readouterr().err
+    assert main(["translate", str(run), str(tmp_path / "none.png"), "--out", str(tmp_path / "o.png")]) == 2
+    assert "input " in capsys.readouterr().err
