@@ -46,6 +46,14 @@ def test_a_gray2color_run_trains_resumes_and_translates_images_of_any_size(tmp_p
     assert colour.size == (37, 21) and colour.mode == "RGB"
     assert main(["translate", str(run), str(photos), "--out", str(tmp_path / "all"), "--quiet"]) == 0
     assert sorted(p.name for p in (tmp_path / "all").iterdir()) == [f"{i}.png" for i in range(10)]
+    held_out = tmp_path / "held"
+    held_out.mkdir()
+    for i in (1, 2):
+        Image.open(photos / f"{i}.png").transpose(Image.Transpose.ROTATE_90).save(held_out / f"{i}.png")
+    assert main(["eval", str(run), "--real", str(held_out)]) == 0
+    report = json.loads((run / "eval.json").read_text())
+    assert report["held_out"] and report["pairs"] == 2 and report["step"] == 20
+    assert 0 < report["l1"] < 2 and 5 < report["psnr_y"] < 100 and -1 < report["ssim_y"] < 1
 
 
 @pytest.mark.parametrize("command, message", [

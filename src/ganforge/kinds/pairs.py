@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -78,8 +79,18 @@ class PairRuns(RunKind):
                             f"{args.run} INPUT --out OUTPUT")
 
     def evaluate(self, args: argparse.Namespace) -> int:
-        raise GanforgeError("eval of image-to-image runs is not built yet; the run's metrics.jsonl logs the L1 to "
-                            "the targets")
+        sample_only = [flag for flag, value in (("--metrics", args.metrics), ("--features", args.features),
+                                                ("--target", args.target), ("--checkpoint", args.checkpoint)) if value]
+        if sample_only:
+            raise GanforgeError(f"{', '.join(sample_only)} do{'' if len(sample_only) > 1 else 'es'} not apply to "
+                                "image-to-image runs; they are measured by L1, PSNR and SSIM on pairs (--real)")
+        report = evaluate_pairs(Path(args.run), Path(args.real) if args.real else None)
+        print(f"{args.run} at step {report['step']}: {report['pairs']} pairs from {report['real']}"
+              + ("" if report["held_out"] else " (the training pairs: give --real FOLDER for held-out ones)"))
+        for key in ("l1", "psnr_y", "ssim_y"):
+            print(f"  {key:<8} {report[key]:.4f}")
+        print(f"written to {args.run}/eval.json")
+        return 0
 
     def interpolate(self, args: argparse.Namespace) -> int:
         raise GanforgeError("interpolate applies to image and vector runs; an image-to-image run translates "
@@ -147,6 +158,29 @@ def load_translator(run_dir: Path) -> tuple[UNetGenerator, dict[str, Any]]:
         if isinstance(module, torch.nn.Dropout):
             module.train()  # pix2pix translates with its dropout on, as it trained
     return generator, described
+
+
+def evaluate_pairs(run_dir: Path, real: Path | None = None) -> dict[str, Any]:
+    """L1, PSNR and SSIM (on Y; `metrics.pairs`) of the run's outputs against the targets of the pairs in `real` (made
+    by the run's task; default: its training pairs), written to RUN/eval.json."""
+    generator, described = load_translator(run_dir)
+    config, data = described["config"], described["data"]
+    source = real or Path(config["data"])
+    pairs = read_pairs(source, data["size"], config["task"], config["seed"])
+    if (pairs.a.shape[1], pairs.b.shape[1]) != (data["a_channels"], data["b_channels"]):
+        raise GanforgeError(f"--real {source}: its pairs have {pairs.a.shape[1]} and {pairs.b.shape[1]} channels; the "
+                            f"run was trained on {data['a_channels']} and {data['b_channels']}")
+    torch.manual_seed(config["seed"])
+    with torch.no_grad():
+        outputs = torch.cat([generator(to_model(chunk)) for chunk in pairs.a.split(64)])
+    outputs = ((outputs.clamp(-1, 1) + 1) * 127.5).round()
+    from ganforge.metrics.pairs import pair_scores
+
+    step = int(ckpt.read_checkpoint_state(ckpt.find_checkpoint(run_dir))["step"])
+    report = {"step": step, "real": str(source), "held_out": real is not None, "pairs": len(pairs),
+              **pair_scores(outputs, pairs.b.float())}
+    ckpt.atomic_write_text(run_dir / "eval.json", json.dumps(report, indent=2))
+    return report
 
 
 def translate_files(run_dir: Path, source: Path, out: Path, overlap: int | None = None, progress: bool = True) -> int:

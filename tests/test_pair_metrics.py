@@ -1,0 +1,38 @@
+"""PSNR and SSIM on Y as the restoration papers compute them, checked against their closed forms."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ganforge.metrics.pairs import l1, luma, pair_scores, psnr_y, ssim_y
+
+
+def test_luma_is_bt601_studio_range():
+    white, black = torch.full((1, 3, 2, 2), 255.0), torch.zeros(1, 3, 2, 2)
+    assert torch.allclose(luma(white), torch.tensor(235.0, dtype=torch.float64))
+    assert torch.allclose(luma(black), torch.tensor(16.0, dtype=torch.float64))
+    gray = torch.full((1, 1, 2, 2), 100.0)
+    assert torch.allclose(luma(gray), luma(gray.expand(-1, 3, -1, -1)))
+
+
+def test_psnr_and_ssim_of_flat_images_follow_their_closed_forms():
+    target, output = torch.full((2, 1, 16, 16), 100.0), torch.full((2, 1, 16, 16), 110.0)
+    difference = 10 * 219 / 255  # an 8-bit step of 10 is 219/255 of it in Y
+    assert math.isclose(psnr_y(output, target), 10 * math.log10(255**2 / difference**2), rel_tol=1e-9)
+    y_out, y_target, c1 = 16 + 110 * 219 / 255, 16 + 100 * 219 / 255, (0.01 * 255) ** 2
+    luminance = (2 * y_out * y_target + c1) / (y_out**2 + y_target**2 + c1)  # flat: contrast and structure are 1
+    assert math.isclose(ssim_y(output, target), luminance, rel_tol=1e-5)
+    assert psnr_y(target, target) == 100.0 and math.isclose(ssim_y(target, target), 1.0, rel_tol=1e-6)
+    assert math.isclose(l1(output, target), 10 / 127.5)
+
+
+def test_the_border_crop_leaves_out_the_borders_only():
+    torch.manual_seed(0)
+    target = torch.randint(0, 256, (1, 3, 24, 24)).float()
+    output = target.clone()
+    output[..., :2, :] = 0  # damage within 2 pixels of the top
+    assert psnr_y(output, target, crop=2) == 100.0 and psnr_y(output, target) < 40
+    scores = pair_scores(output, target, crop=2)
+    assert scores["psnr_y"] == 100.0 and math.isclose(scores["ssim_y"], 1.0, rel_tol=1e-6)
