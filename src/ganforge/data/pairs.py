@@ -114,6 +114,39 @@ def _two_folders(folder: Path, size: int) -> ImagePairs:
     return _finished(folder, a, b, names, skipped, {"source": str(folder), "format": "A/ and B/"})
 
 
+@dataclass
+class UnpairedImages:
+    """Two domains for unpaired translation (CycleGAN): uint8 images `a` (N, Ca, S, S) and `b` (M, Cb, S, S)."""
+
+    a: Tensor
+    b: Tensor
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def read_unpaired(folder_a: Path, folder_b: Path | None, size: int) -> UnpairedImages:
+    """The images of two folders, each fitted to size × size; a side is gray when all its images are."""
+    if folder_b is None:
+        raise GanforgeError("option --task unpaired needs --data-b FOLDER: the images of the other domain")
+    sides = []
+    for folder, flag in ((Path(folder_a), "--data"), (Path(folder_b), "--data-b")):
+        if not folder.is_dir():
+            raise GanforgeError(f"{flag} {folder}: a folder of images was expected")
+        images, skipped = [], []
+        for path in _listed(folder):
+            image = _opened(path, skipped)
+            if image is not None:
+                images.append(image)
+        if not images:
+            raise GanforgeError(f"folder {folder} holds no readable images")
+        if skipped:
+            log.warning("skipped %d unreadable file%s in %s", len(skipped), "s" if len(skipped) > 1 else "", folder)
+        channels = 1 if all(_channels(image) == 1 for image in images) else 3
+        sides.append(torch.stack([_fitted(image, size, channels) for image in images]))
+    return UnpairedImages(sides[0], sides[1], {"source": str(folder_a), "source_b": str(folder_b),
+                                               "images": len(sides[0]), "images_b": len(sides[1]),
+                                               "a_channels": sides[0].shape[1], "b_channels": sides[1].shape[1]})
+
+
 def made_pairs(folder: Path, size: int, task: str, seed: int = 0) -> ImagePairs:
     """Pairs made from a folder of photos: each photo (RGB) is B, and `task` makes its A."""
     files, a, b, names, skipped = _listed(folder), [], [], [], []

@@ -83,16 +83,18 @@ class UNetGenerator(nn.Module):
 
 
 class PatchDiscriminator(nn.Module):
-    """A pair (N, channels, S, S), input and output side by side in channels → logits (N, 1, h, w), one per patch."""
+    """A pair (N, channels, S, S), input and output side by side in channels (or, for CycleGAN, one image) →
+    logits (N, 1, h, w), one per patch."""
 
-    def __init__(self, channels: int, width: int = 64, layers: int = 3):
+    def __init__(self, channels: int, width: int = 64, layers: int = 3, norm: str = "batch"):
         super().__init__()
+        normalised = nn.BatchNorm2d if norm == "batch" else nn.InstanceNorm2d  # CycleGAN's D: instance norm
         blocks: list[nn.Module] = [nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.2)]
         before = width
         for i in range(1, layers + 1):
             after = width * min(2**i, MAX_WIDTH_MULTIPLIER)
             stride = 2 if i < layers else 1
-            blocks += [nn.Conv2d(before, after, 4, stride, 1, bias=False), nn.BatchNorm2d(after), nn.LeakyReLU(0.2)]
+            blocks += [nn.Conv2d(before, after, 4, stride, 1, bias=False), normalised(after), nn.LeakyReLU(0.2)]
             before = after
         blocks.append(nn.Conv2d(before, 1, 4, 1, 1))
         self.net = nn.Sequential(*blocks)
@@ -166,3 +168,39 @@ def tiled(translate: Callable[[Tensor], Tensor], image: Tensor, tile: int, overl
             out[region] += result * mask
             weight[region] += mask
     return (out / weight)[:, : height * scale, : width * scale]
+
+
+class _Residual(nn.Module):
+    def __init__(self, channels: int):
+        super().__init__()
+        self.body = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3), nn.InstanceNorm2d(channels),
+                                  nn.ReLU(), nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3),
+                                  nn.InstanceNorm2d(channels))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.body(x)
+
+
+class ResnetGenerator(nn.Module):
+    """CycleGAN's generator (Zhu et al. 2017, after Johnson et al.): a 7×7 convolution, two stride-2 downsamplings,
+    `blocks` residual blocks (the paper: 6 at 128 px, 9 at 256), two stride-2 upsamplings and a 7×7 convolution to
+    tanh; instance norm throughout. Images (N, in, S, S) → (N, out, S, S), S a multiple of 4."""
+
+    def __init__(self, in_channels: int, out_channels: int, width: int = 64, blocks: int = 6):
+        super().__init__()
+        layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(in_channels, width, 7), nn.InstanceNorm2d(width),
+                                   nn.ReLU()]
+        for i in range(2):
+            layers += [nn.Conv2d(width * 2**i, width * 2 ** (i + 1), 3, 2, 1), nn.InstanceNorm2d(width * 2 ** (i + 1)),
+                       nn.ReLU()]
+        layers += [_Residual(width * 4) for _ in range(blocks)]
+        for i in reversed(range(2)):
+            layers += [nn.ConvTranspose2d(width * 2 ** (i + 1), width * 2**i, 3, 2, 1, output_padding=1),
+                       nn.InstanceNorm2d(width * 2**i), nn.ReLU()]
+        layers += [nn.ReflectionPad2d(3), nn.Conv2d(width, out_channels, 7), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+        self.apply(_init)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Translate a batch of images."""
+        return self.net(x)
