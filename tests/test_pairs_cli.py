@@ -81,3 +81,26 @@ def test_an_image_to_image_run_refuses_sampling_and_task_changes_in_one_line(tmp
     assert "option --task cannot change when resuming" in capsys.readouterr().err
     assert main(["translate", str(run), str(tmp_path / "none.png"), "--out", str(tmp_path / "o.png")]) == 2
     assert "input " in capsys.readouterr().err
+
+
+def test_an_unpaired_run_trains_resumes_translates_and_measures_its_cycle(tmp_path, photos, capsys):
+    gray = tmp_path / "gray"
+    gray.mkdir()
+    for i in range(6):
+        Image.open(photos / f"{i}.png").convert("L").transpose(Image.Transpose.ROTATE_90).save(gray / f"{i}.png")
+    run = tmp_path / "run"
+    assert main(["train", "--task", "unpaired", "--data", str(gray), "--data-b", str(photos), "--steps", "4",
+                 "--out", str(run), *TINY]) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert config["model"]["name"] == "cyclegan" and config["data"]["images_b"] == 10
+    assert main(["train", "--resume", str(run), "--steps", "6", "--quiet"]) == 0
+    assert main(["translate", str(run), str(gray / "1.png"), "--out", str(tmp_path / "c.png")]) == 0
+    assert Image.open(tmp_path / "c.png").mode == "RGB"
+    assert main(["eval", str(run)]) == 0
+    report = json.loads((run / "eval.json").read_text())
+    assert report["step"] == 6 and report["pairs"] == 6 and 0 < report["cycle"] < 2
+    capsys.readouterr()
+    assert main(["train", "--task", "unpaired", "--data", str(gray), "--steps", "2", "--out", str(tmp_path / "x"),
+                 *TINY]) == 2
+    assert "option --task unpaired needs --data-b FOLDER" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()

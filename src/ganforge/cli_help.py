@@ -48,8 +48,9 @@ TRAIN_HELP: dict[str, str] = {
     "window": "sequences: steps per sample, cut from each long series with stride 1 (with --id-column and no "
               "--window, each series is one sample, padded to the longest: sampled lengths follow the data's)",
     "id_column": "sequences: the CSV column naming several series (windows never cross two of them)",
-    "task": "image to image (pix2pix): paired (A|B images, or A/ and B/ folders), or edges2photo, gray2color, "
-            "inpaint or denoise (pairs made from a folder of photos)",
+    "task": "image to image: paired (pix2pix on A|B images, or A/ and B/ folders), edges2photo, gray2color, "
+            "inpaint or denoise (pix2pix on pairs made from a folder of photos), or unpaired (CycleGAN, with --data-b)",
+    "data_b": "--task unpaired: the folder of domain B's images (--data is domain A's)",
     "static_columns": "sequences: comma-separated CSV columns that are one value per series (numbers or "
                       "categories; needs --id-column): generated with each series; `sample --where` fixes them",
     "target": "tables: a column that models will be trained to predict from the synthetic rows; an auxiliary model "

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
 from ganforge import models
-from ganforge.data.pairs import PAIR_TASKS
+from ganforge.data.pairs import IMAGE_TASKS
 from ganforge.errors import GanforgeError
 
 LATENT_KINDS = ("normal", "uniform")
@@ -85,7 +85,8 @@ class _GeneralOptions:
     id_column: str = ""
     static_columns: str = ""  # comma-separated columns that are constant within each series (its attributes)
     # image to image
-    task: str = ""  # paired, or a task that makes pairs from photos (data.pairs.PAIR_TASKS); "": not image to image
+    task: str = ""  # paired, a task that makes pairs from photos (data.pairs.PAIR_TASKS), or unpaired (CycleGAN)
+    data_b: str = ""  # --task unpaired: the folder of domain B's images
     # hardware
     device: str = "auto"
     precision: str = "auto"
@@ -136,7 +137,9 @@ class _GeneralOptions:
         _choice("labels", self.labels, LABEL_SOURCES)
         _choice("cond", self.cond, COND_METHODS)
         if self.task:
-            _choice("task", self.task, PAIR_TASKS)
+            _choice("task", self.task, IMAGE_TASKS)
+        if self.data_b and self.task != "unpaired":
+            raise GanforgeError("option --data-b is domain B of --task unpaired; give --task unpaired or drop it")
         if self.conditional and self.labels == "none":
             raise GanforgeError("option --conditional needs the data's labels; drop --labels none")
         if self.eval_every < 0:

@@ -20,11 +20,12 @@ from PIL import Image
 
 from ganforge.config import TrainConfig, build_config
 from ganforge.data.images import IMAGE_SUFFIXES, flatten_to, list_images, to_tensor
-from ganforge.data.pairs import read_pairs
+from ganforge.data.pairs import read_pairs, read_unpaired
 from ganforge.errors import GanforgeError
 from ganforge.kinds.base import RunKind, refuse_changes, start_record
-from ganforge.models.translation import UNetGenerator, tiled
+from ganforge.models.translation import ResnetGenerator, UNetGenerator, tiled
 from ganforge.training import checkpoint as ckpt
+from ganforge.training.cycle import CycleOptions, CycleTask
 from ganforge.training.hardware import pick_device, set_threads
 from ganforge.training.loop import LoopOutput, LoopSettings, TrainingLoop, TrainResult
 from ganforge.training.run_folder import RunFolder, default_run_path, write_failures_explained
@@ -69,8 +70,9 @@ class PairRuns(RunKind):
         if result.interrupted:
             return [f"interrupted at step {result.step}; checkpoint saved. Continue with: {command} train --resume "
                     f"{run} (add --steps N for a new total)"]
+        cycle = RunFolder(run).read_config()["model"]["name"] == "cyclegan"
         return [f"trained to step {result.step}. Run folder: {run}",
-                f"  input | output | target: {run / 'samples' / FINAL_STRIP}",
+                f"  {'A | G(A) | F(G(A))' if cycle else 'input | output | target'}: {run / 'samples' / FINAL_STRIP}",
                 f"  metrics:      {run / 'metrics.jsonl'}", f"  checkpoints:  {run / 'checkpoints'}",
                 f"  translate:    {command} translate {run} input.png --out output.png"]
 
@@ -85,10 +87,12 @@ class PairRuns(RunKind):
             raise GanforgeError(f"{', '.join(sample_only)} do{'' if len(sample_only) > 1 else 'es'} not apply to "
                                 "image-to-image runs; they are measured by L1, PSNR and SSIM on pairs (--real)")
         report = evaluate_pairs(Path(args.run), Path(args.real) if args.real else None)
-        print(f"{args.run} at step {report['step']}: {report['pairs']} pairs from {report['real']}"
-              + ("" if report["held_out"] else " (the training pairs: give --real FOLDER for held-out ones)"))
-        for key in ("l1", "psnr_y", "ssim_y"):
-            print(f"  {key:<8} {report[key]:.4f}")
+        what = "images of domain A" if "cycle" in report else "pairs"
+        print(f"{args.run} at step {report['step']}: {report['pairs']} {what} from {report['real']}"
+              + ("" if report["held_out"] else f" (the training {what}: give --real FOLDER for held-out ones)"))
+        for key in ("l1", "psnr_y", "ssim_y", "cycle"):
+            if key in report:
+                print(f"  {key:<8} {report[key]:.4f}")
         print(f"written to {args.run}/eval.json")
         return 0
 
@@ -109,36 +113,57 @@ def pair_options(config: TrainConfig) -> PairOptions:
                        batch_size=config.batch_size or defaults.batch_size, seed=config.seed)
 
 
+def cycle_options(config: TrainConfig) -> CycleOptions:
+    """CycleGAN's settings from the `train` options (those not given keep `CycleOptions`' CPU defaults)."""
+    defaults = CycleOptions()
+    return CycleOptions(width=getattr(config, "g_width", None) or defaults.width,
+                        d_width=getattr(config, "d_width", None) or defaults.d_width,
+                        lr=config.lr_g or defaults.lr, betas=tuple(config.betas_g),
+                        batch_size=config.batch_size or defaults.batch_size, seed=config.seed)
+
+
+def _task(config: TrainConfig, size: int, samples: Path, device: torch.device) -> tuple[Any, str, dict[str, Any]]:
+    """(the loop's task, the model's name, what config.json says of the data) for this run's --task."""
+    if config.task == "unpaired":
+        images = read_unpaired(Path(config.data), Path(config.data_b) if config.data_b else None, size)
+        task = CycleTask(images, cycle_options(config), samples=samples, device=device)
+        return task, "cyclegan", {**images.info, "size": size, "fingerprint": task.fingerprint}
+    pairs = read_pairs(Path(config.data), size, config.task, config.seed)
+    task = PairTask(pairs, pair_options(config), samples=samples, device=device)
+    return task, "pix2pix", {**pairs.info, "size": size, "fingerprint": task.fingerprint}
+
+
 def _train(config: TrainConfig, run: RunFolder | None, progress: bool, given: set[str] | None = None) -> TrainResult:
     size = config.image_size or DEFAULT_SIZE
-    pairs = read_pairs(Path(config.data), size, config.task, config.seed)
     resume = run is not None
+    if config.data_b and not resume:
+        config.data_b = str(Path(config.data_b).resolve())
+    device = pick_device(config.device)
+    task, model, data = _task(config, size, None, device)  # bad input is refused before a run folder exists
     if run is None:
         run = RunFolder.new(config.out or default_run_path(f"{Path(config.data).name}-{config.task}"))
         config.out = str(run.path)
-    device = pick_device(config.device)
     threads = set_threads(config.threads, device)
-    options = pair_options(config)
+    task.samples = run.samples
     start = None if resume else start_record(PairRuns.name, config, given)
     with write_failures_explained(run.path), run.lock(new=not resume, start=start):
-        task = PairTask(pairs, options, samples=run.samples, device=device)
         settings = LoopSettings(config.steps, config.log_every, config.sample_every, config.checkpoint_every,
                                 config.keep_checkpoints, lr_schedule=config.lr_schedule,
-                                on_divergence=config.on_divergence, diagnose=config.diagnose, loss="nonsaturating",
-                                description="translating")
+                                on_divergence=config.on_divergence, diagnose=config.diagnose,
+                                loss="lsgan" if model == "cyclegan" else "nonsaturating",
+                                probabilistic=model != "cyclegan", description="translating")
         loop = TrainingLoop(task, settings, LoopOutput.for_run(run), progress, threads=threads)
         if resume:
             found = ckpt.find_checkpoint(run.path)
             if found is not None:
                 loop.restore(found)
         run.write_config({"ganforge": __version__, "kind": PairRuns.name, "config": config.to_json(),
-                          "model": {"name": "pix2pix", "options": dataclasses.asdict(options)},
-                          "data": {**pairs.info, "size": size, "fingerprint": task.fingerprint},
+                          "model": {"name": model, "options": dataclasses.asdict(task.options)}, "data": data,
                           "runtime": {"device": str(device), "precision": "fp32", "threads": threads, "processes": 1}})
         return loop.fit(run.path)
 
 
-def load_translator(run_dir: Path) -> tuple[UNetGenerator, dict[str, Any]]:
+def load_translator(run_dir: Path) -> tuple[torch.nn.Module, dict[str, Any]]:
     """The run's generator from its newest checkpoint (in eval mode, its dropout on), and its `config.json`."""
     run = RunFolder.open(run_dir)
     described = run.read_config()
@@ -147,12 +172,8 @@ def load_translator(run_dir: Path) -> tuple[UNetGenerator, dict[str, Any]]:
         raise GanforgeError(f"run {run.path} has no complete checkpoint yet")
     from safetensors.torch import load_file
 
-    data, options = described["data"], described["model"]["options"]
-    generator = UNetGenerator(data["a_channels"], data["b_channels"], data["size"], options["width"],
-                              options["dropout"])
     weights = load_file(str(found / ckpt.MODELS_FILE))
-    generator.load_state_dict({k.removeprefix("generator."): v for k, v in weights.items()
-                               if k.startswith("generator.")})
+    generator = _generator(described, weights, "generator")
     generator.eval()
     for module in generator.modules():
         if isinstance(module, torch.nn.Dropout):
@@ -166,6 +187,8 @@ def evaluate_pairs(run_dir: Path, real: Path | None = None) -> dict[str, Any]:
     generator, described = load_translator(run_dir)
     config, data = described["config"], described["data"]
     source = real or Path(config["data"])
+    if described["model"]["name"] == "cyclegan":
+        return _evaluate_cycle(run_dir, generator, described, source, real is not None)
     pairs = read_pairs(source, data["size"], config["task"], config["seed"])
     if (pairs.a.shape[1], pairs.b.shape[1]) != (data["a_channels"], data["b_channels"]):
         raise GanforgeError(f"--real {source}: its pairs have {pairs.a.shape[1]} and {pairs.b.shape[1]} channels; the "
@@ -181,6 +204,41 @@ def evaluate_pairs(run_dir: Path, real: Path | None = None) -> dict[str, Any]:
               **pair_scores(outputs, pairs.b.float())}
     ckpt.atomic_write_text(run_dir / "eval.json", json.dumps(report, indent=2))
     return report
+
+
+def _evaluate_cycle(run_dir: Path, generator: torch.nn.Module, described: dict[str, Any], source: Path,
+                    held_out: bool) -> dict[str, Any]:
+    """CycleGAN's cycle-consistency error, mean |F(G(a)) − a| on [-1, 1] images of domain A, into RUN/eval.json."""
+    from safetensors.torch import load_file
+
+    found = ckpt.find_checkpoint(run_dir)
+    back = _generator(described, load_file(str(found / ckpt.MODELS_FILE)), "generator_ba")
+    config, data = described["config"], described["data"]
+    images = read_unpaired(source, Path(config["data_b"]), data["size"]).a
+    if images.shape[1] != data["a_channels"]:
+        raise GanforgeError(f"--real {source}: its images have {images.shape[1]} channels; the run's domain A has "
+                            f"{data['a_channels']}")
+    with torch.no_grad():
+        a = to_model(images)
+        cycle = float(torch.cat([(back(generator(c)) - c).abs().flatten(1).mean(1) for c in a.split(64)]).mean())
+    report = {"step": int(ckpt.read_checkpoint_state(found)["step"]), "real": str(source), "held_out": held_out,
+              "pairs": len(images), "cycle": cycle}
+    ckpt.atomic_write_text(run_dir / "eval.json", json.dumps(report, indent=2))
+    return report
+
+
+def _generator(described: dict[str, Any], weights: dict[str, torch.Tensor], name: str) -> torch.nn.Module:
+    """The network `name` of a checkpoint's `weights`, built as `config.json` describes the run."""
+    data, options = described["data"], described["model"]["options"]
+    ca, cb = (data["a_channels"], data["b_channels"]) if name == "generator" else (data["b_channels"],
+                                                                                   data["a_channels"])
+    if described["model"]["name"] == "cyclegan":
+        generator: torch.nn.Module = ResnetGenerator(ca, cb, options["width"], options["blocks"])
+    else:
+        generator = UNetGenerator(ca, cb, data["size"], options["width"], options["dropout"])
+    generator.load_state_dict({k.removeprefix(f"{name}."): v for k, v in weights.items()
+                               if k.startswith(f"{name}.")})
+    return generator.eval()
 
 
 def translate_files(run_dir: Path, source: Path, out: Path, overlap: int | None = None, progress: bool = True) -> int:
