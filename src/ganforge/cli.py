@@ -140,6 +140,9 @@ def _add_interpolate(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", required=True, help="grid.png, x.npy or a folder name")
     parser.add_argument("--from", dest="start", metavar="CLASS", help="conditional runs: the class to start from")
     parser.add_argument("--to", dest="end", metavar="CLASS", help="conditional runs: the class to end at")
+    parser.add_argument("--from-image", metavar="PHOTO", help="image runs: walk from this photo, projected into "
+                                                             "the generator (with --to-image)")
+    parser.add_argument("--to-image", metavar="PHOTO", help="image runs: walk to this photo, projected")
     parser.add_argument("--class", dest="label", metavar="CLASS",
                         help="conditional runs without --from/--to: walk between noise vectors within this class")
     parser.add_argument("--frames", type=int, default=10, help="steps along each walk (default 10)")
@@ -147,6 +150,7 @@ def _add_interpolate(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     parser.add_argument("--checkpoint", help="a checkpoint of the run (default: the latest)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar (projecting photos)")
     _add_truncation(parser)
 
 
@@ -187,6 +191,21 @@ def _add_translate(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress output")
 
 
+def _add_project(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("project", help="find the latents whose images match real photos (to edit them)",
+                            description="Invert photos into a trained image generator: the latents whose images are "
+                                        "closest to them, with photo | reconstruction strips and each one's PSNR.")
+    parser.add_argument("run", help="run folder of an image run")
+    parser.add_argument("photos", nargs="+", metavar="PHOTO", help="image files")
+    parser.add_argument("--out", required=True, help="latent.npz (a .png of photo | reconstruction is written beside)")
+    parser.add_argument("--steps", type=int, default=300, help="optimisation steps (default 300)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random starting latents (default 0)")
+    parser.add_argument("--class", dest="label", metavar="CLASS", help="conditional runs: the photos' class")
+    parser.add_argument("--checkpoint", help="a checkpoint of the run (default: the latest)")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
 def _add_report(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("report", help="write a run's report.html, or compare runs in one page",
                             description="Write RUN/report.html (one self-contained page: settings, curves, "
@@ -216,6 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_interpolate(sub)
     _add_report(sub)
     _add_translate(sub)
+    _add_project(sub)
     sub.add_parser("datasets", help="list the built-in datasets")
     return parser
 
@@ -332,7 +352,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("ganforge").handlers[:] = [handler]
     logging.getLogger("ganforge").setLevel(logging.INFO)
     commands = {"train": _train, "sample": _on_run("sample"), "eval": _on_run("evaluate"),
-                "interpolate": _on_run("interpolate"), "translate": _on_run("translate"), "report": _report,
+                "interpolate": _on_run("interpolate"), "translate": _on_run("translate"), "project": _on_run("project"),
+                "report": _report,
                 "datasets": _datasets}
     try:
         return commands[args.command](args)

@@ -54,6 +54,10 @@ class RunKind:
         """`ganforge interpolate RUN ...`."""
         raise NotImplementedError
 
+    def project(self, args: argparse.Namespace) -> int:
+        """`ganforge project RUN PHOTO... --out latent.npz` (image runs)."""
+        raise GanforgeError(f"project applies to image runs trained from noise; {args.run} is a {self.name} run")
+
     def translate(self, args: argparse.Namespace) -> int:
         """`ganforge translate RUN INPUT --out OUTPUT` (image-to-image runs)."""
         raise GanforgeError(f"translate applies to image-to-image runs (trained with --task); {args.run} is a "

@@ -133,7 +133,12 @@ class TensorRuns(RunKind):
         print(f"written to {args.run}/eval.json")
         return 0
 
+    def project(self, args: argparse.Namespace) -> int:
+        return _project(args)
+
     def interpolate(self, args: argparse.Namespace) -> int:
+        if args.from_image or args.to_image:
+            return _morph(args)
         generator = load(args.run, checkpoint=args.checkpoint, device=args.device)
         if args.start is not None and args.label is not None:
             raise GanforgeError("option --class walks within one class; --from/--to walk between two: give one of them")
@@ -144,6 +149,55 @@ class TensorRuns(RunKind):
         what = f"from class {args.start} to class {args.end}" if args.start is not None else "between noise vectors"
         print(f"wrote {args.rows} walks {what} in {args.frames} frames from step {generator.step} to {path}")
         return 0
+
+
+def _project(args: argparse.Namespace) -> int:
+    """`ganforge project RUN PHOTO... --out latent.npz`: the latents, and photo | reconstruction strips beside."""
+    import numpy as np
+    import torch
+
+    from ganforge.data.export import save_samples
+    from ganforge.kinds.projection import project, read_photos
+
+    out = Path(args.out)
+    if out.suffix.lower() != ".npz":
+        raise GanforgeError(f"--out {out}: give a .npz file name for the latents")
+    generator = load(args.run, checkpoint=args.checkpoint, device=args.device)
+    photos = read_photos([Path(p) for p in args.photos], generator)
+    found = project(generator, photos, steps=args.steps, seed=args.seed, label=args.label, progress=not args.quiet)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(out, latents=found.latents.numpy(), mse=np.array(found.mse), psnr=np.array(found.psnr),
+             photos=np.array([str(p) for p in args.photos]))
+    strips = torch.stack([photos, found.images], 1).flatten(0, 1)  # photo, reconstruction, photo, ...
+    picture = save_samples(strips, "image", out.with_suffix(".png"), columns=2)
+    for photo, psnr in zip(args.photos, found.psnr, strict=True):
+        print(f"  {photo}: PSNR {psnr:.2f} dB")
+    print(f"wrote {len(photos)} latent{'s' if len(photos) > 1 else ''} to {out} and photo | reconstruction to "
+          f"{picture}")
+    return 0
+
+
+def _morph(args: argparse.Namespace) -> int:
+    """`ganforge interpolate RUN --from-image a.jpg --to-image b.jpg`: both photos projected, then the latent path
+    between them, in one row with the photos at its ends."""
+    import torch
+
+    from ganforge.kinds.projection import morph, project, read_photos
+
+    if not (args.from_image and args.to_image):
+        raise GanforgeError("options --from-image and --to-image go together: the two photos to walk between")
+    if args.start is not None or args.end is not None:
+        raise GanforgeError("options --from/--to (classes) and --from-image/--to-image (photos) are two walks; give "
+                            "one of them")
+    generator = load(args.run, checkpoint=args.checkpoint, device=args.device)
+    photos = read_photos([Path(args.from_image), Path(args.to_image)], generator)
+    found = project(generator, photos, seed=args.seed, label=args.label, progress=not args.quiet)
+    frames = morph(generator, found.latents[0], found.latents[1], args.frames)
+    row = torch.cat([photos[:1], frames, photos[1:]])
+    path = generator.save(row, args.out, columns=len(row))
+    print(f"wrote a walk of {args.frames} frames from {args.from_image} to {args.to_image} (projected: PSNR "
+          f"{found.psnr[0]:.1f} and {found.psnr[1]:.1f} dB), with the photos at its ends, to {path}")
+    return 0
 
 
 def _train(cfg: TrainConfig, run: RunFolder | None, progress: bool, given: set[str] | None = None) -> TrainResult:
