@@ -153,8 +153,8 @@ def test_whole_pipeline_equals_the_fid_extras_own_resize_and_scaling(fid_extra_n
 @needs_fid_extra
 def test_real_fid_separates_the_same_distribution_from_noise_and_shifted_images(fid_extra_networks):
     ours, reference = fid_extra_networks
-    half_a, half_b = _shapes(40, 1), _shapes(40, 2)
-    noise = torch.rand(40, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    half_a, half_b = _shapes(24, 1), _shapes(24, 2)
+    noise = torch.rand(24, 3, 32, 32, generator=torch.Generator().manual_seed(1))
     shifted = torch.roll(half_b, shifts=(8, 8), dims=(2, 3)) * 0.6  # moved and darkened
 
     def fid(a, b):
