@@ -258,7 +258,9 @@ class HealthMonitor:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore `state_dict` output."""
-        self.history = deque((Observation(**o) for o in state["history"]), maxlen=self.history.maxlen)
+        measured = ("d_loss", "g_loss", "d_real", "d_fake", "g_grad_norm", "d_grad_norm")  # JSON keeps NaN as null
+        self.history = deque((Observation(**{**o, **{k: math.nan for k in measured if o.get(k, 0) is None}})
+                              for o in state["history"]), maxlen=self.history.maxlen)
         self.active = {k: Finding(**v) for k, v in state["active"].items()}
         self._since = {k: int(v) for k, v in state["since"].items()}
         self._peak_g_grad = float(state["peak_g_grad"])
