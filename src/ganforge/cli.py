@@ -191,6 +191,19 @@ def _add_translate(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress output")
 
 
+def _add_enhance(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("enhance", help="upscale images with a super-resolution run",
+                            description="Upscale an image, or a folder of images, with a run trained with --task sr; "
+                                        "any size, in tiles whose seams are blended.")
+    parser.add_argument("run", help="run folder written by `ganforge train --task sr`")
+    parser.add_argument("input", help="an image file, or a folder of images")
+    parser.add_argument("--out", required=True, help="an image file (.png, .jpg, .webp) for one input, a folder for "
+                                                     "a folder (PNG files)")
+    parser.add_argument("--overlap", type=int, help="input pixels neighbouring tiles share (default 96: the tiles "
+                                                    "then equal one pass over the whole image)")
+    parser.add_argument("--quiet", action="store_true", help="no progress output")
+
+
 def _add_project(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("project", help="find the latents whose images match real photos (to edit them)",
                             description="Invert photos into a trained image generator: the latents whose images are "
@@ -235,6 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_interpolate(sub)
     _add_report(sub)
     _add_translate(sub)
+    _add_enhance(sub)
     _add_project(sub)
     sub.add_parser("datasets", help="list the built-in datasets")
     return parser
@@ -353,6 +367,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("ganforge").setLevel(logging.INFO)
     commands = {"train": _train, "sample": _on_run("sample"), "eval": _on_run("evaluate"),
                 "interpolate": _on_run("interpolate"), "translate": _on_run("translate"), "project": _on_run("project"),
+                "enhance": _on_run("enhance"),
                 "report": _report,
                 "datasets": _datasets}
     try:

@@ -49,8 +49,16 @@ TRAIN_HELP: dict[str, str] = {
               "--window, each series is one sample, padded to the longest: sampled lengths follow the data's)",
     "id_column": "sequences: the CSV column naming several series (windows never cross two of them)",
     "task": "image to image: paired (pix2pix on A|B images, or A/ and B/ folders), edges2photo, gray2color, "
-            "inpaint or denoise (pix2pix on pairs made from a folder of photos), or unpaired (CycleGAN, with --data-b)",
+            "inpaint or denoise (pix2pix on pairs made from a folder of photos), unpaired (CycleGAN, with --data-b), "
+            "or sr (super-resolution of a folder of photos, with --scale)",
     "data_b": "--task unpaired: the folder of domain B's images (--data is domain A's)",
+    "scale": "--task sr: the upscaling factor, 2, 3, 4 or 8",
+    "degradation": "--task sr: how the low-resolution inputs are made from the photos: bicubic (the SRGAN "
+                   "protocol) or real (Real-ESRGAN's blur, bicubic, noise and JPEG)",
+    "pixel_steps": "--task sr: steps on pixels alone (the PSNR model) before the GAN phase (default: half of "
+                   "--steps; --pixel-steps equal to --steps trains the PSNR model only)",
+    "perceptual": "--task sr: the perceptual loss's frozen network: inception (the FID Inception's stem, from the "
+                  "fid extra), none, or auto (inception where its weights are found)",
     "static_columns": "sequences: comma-separated CSV columns that are one value per series (numbers or "
                       "categories; needs --id-column): generated with each series; `sample --where` fixes them",
     "target": "tables: a column that models will be trained to predict from the synthetic rows; an auxiliary model "

@@ -17,7 +17,9 @@ from typing import Any, get_args, get_origin, get_type_hints
 
 from ganforge import models
 from ganforge.data.pairs import IMAGE_TASKS
+from ganforge.data.superres import DEGRADATIONS, SCALES
 from ganforge.errors import GanforgeError
+from ganforge.models.superres import PERCEPTUAL
 
 LATENT_KINDS = ("normal", "uniform")
 DEVICES = ("auto", "cpu", "cuda")
@@ -87,6 +89,10 @@ class _GeneralOptions:
     # image to image
     task: str = ""  # paired, a task that makes pairs from photos (data.pairs.PAIR_TASKS), or unpaired (CycleGAN)
     data_b: str = ""  # --task unpaired: the folder of domain B's images
+    scale: int = 4  # --task sr: the upscaling factor
+    degradation: str = "bicubic"  # --task sr: how inputs are made from the photos (data.superres.DEGRADATIONS)
+    pixel_steps: int | None = None  # --task sr: steps on pixels alone before the GAN phase (None: half of --steps)
+    perceptual: str = "auto"  # --task sr: the perceptual loss's network (training.superres.PERCEPTUAL)
     # hardware
     device: str = "auto"
     precision: str = "auto"
@@ -140,6 +146,12 @@ class _GeneralOptions:
             _choice("task", self.task, IMAGE_TASKS)
         if self.data_b and self.task != "unpaired":
             raise GanforgeError("option --data-b is domain B of --task unpaired; give --task unpaired or drop it")
+        if self.scale not in SCALES:
+            raise GanforgeError(f"option --scale must be one of {', '.join(map(str, SCALES))}; got {self.scale}")
+        _choice("degradation", self.degradation, DEGRADATIONS)
+        _choice("perceptual", self.perceptual, PERCEPTUAL)
+        if self.pixel_steps is not None and self.pixel_steps < 0:
+            raise GanforgeError(f"option --pixel-steps must be 0 or more, got {self.pixel_steps}")
         if self.conditional and self.labels == "none":
             raise GanforgeError("option --conditional needs the data's labels; drop --labels none")
         if self.eval_every < 0:

