@@ -176,6 +176,9 @@ def test_an_sr_run_trains_resumes_evaluates_and_enhances(tmp_path, photo_folder,
     bicubic = to_tensor(upscaled(Image.fromarray(pairs[0][1].permute(1, 2, 0).numpy()), 2))
     assert report["per_image"]["0.png"]["bicubic_psnr_y"] == pytest.approx(
         psnr_y(bicubic[None].float(), pairs[0][2][None].float(), crop=2))
+    assert main(["report", str(run)]) == 0
+    page = (run / "report.html").read_text()
+    assert "Bicubic | ours | high resolution over training" in page and f"{report['psnr_y']:.4f}" in page
     small = tmp_path / "small.png"
     Image.fromarray(np.full((13, 30, 3), 90, np.uint8)).save(small)
     assert main(["enhance", str(run), str(small), "--out", str(tmp_path / "big.png")]) == 0

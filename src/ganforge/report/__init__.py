@@ -211,6 +211,24 @@ class RunView:
             parts.append(f"DiffAugment {self.config['augment']}")
         return "; ".join(parts) or "none"
 
+    def strip_title(self) -> str:
+        """What the sample pictures show: grids at fixed noise, or an image-to-image run's strips."""
+        if self.kind != "pairs":
+            return "Samples at fixed noise"
+        return {"cyclegan": "A | G(A) | F(G(A)) over training", "srresnet": "Bicubic | ours | high resolution over "
+                "training"}.get(self.stored.get("model", {}).get("name"), "Input | output | target over training")
+
+    def pair_scores(self) -> list[tuple[str, str]]:
+        """An image-to-image run's `ganforge eval` scores (eval.json), as (name, value) rows; none before it ran."""
+        if self.kind != "pairs" or not self.eval_report:
+            return []
+        names = {"l1": "L1 (on [-1, 1])", "psnr_y": "PSNR, Y (dB)", "ssim_y": "SSIM, Y", "cycle": "cycle error",
+                 "bicubic_psnr_y": "bicubic PSNR, Y (dB)", "bicubic_ssim_y": "bicubic SSIM, Y"}
+        rows = [(label, f"{self.eval_report[key]:.4f}") for key, label in names.items() if key in self.eval_report]
+        held = "held-out" if self.eval_report.get("held_out") else "training"
+        return [("measured on", f"{self.eval_report.get('pairs')} {held} images of {self.eval_report.get('real')} "
+                                f"at step {self.eval_report.get('step')}"), *rows]
+
     def row_labels(self) -> list[str]:
         """The class of each row of a conditional run's sample grids (recorded in config.json; none before)."""
         return list((self.stored.get("model", {}).get("conditional") or {}).get("grid_rows") or [])
