@@ -61,6 +61,7 @@ class Observation:
     augmented: bool = False  # whether D's inputs were augmented (ADA above 0, DiffAugment)
     time_variation: float | None = None  # time series: spread over steps / that of real series
     time_order: float | None = None  # time series: how much the steps' order matters / as much for real series
+    phase: str | None = None  # a task trained in phases (super-resolution: pixels, then gan) names the current one
 
 
 @dataclass
@@ -129,8 +130,10 @@ class HealthMonitor:
                            "lower --lr-g and --lr-d (ganforge halves them when it rolls back)")
         for network, attribute in (("discriminator", "d_grad_norm"), ("generator", "g_grad_norm")):
             # against the 90th percentile of the history (up to 64 intervals): a recovery from a slump back to the
-            # usual level is not an explosion
-            recent = [getattr(o, attribute) for o in list(self.history)[:-1] if math.isfinite(getattr(o, attribute))]
+            # usual level is not an explosion. Only the current phase counts: a new objective (L1, then L1 + GAN +
+            # perceptual) brings gradients of a new scale by design.
+            recent = [getattr(o, attribute) for o in list(self.history)[:-1]
+                      if math.isfinite(getattr(o, attribute)) and o.phase == now.phase]
             value = getattr(now, attribute)
             if len(recent) >= 5 and math.isfinite(value):
                 usual = statistics.quantiles(recent, n=10, method="inclusive")[-1]

@@ -242,7 +242,7 @@ class TrainingLoop:
             d_fake=record["d_fake"], g_grad_norm=record["g_grad_norm"], d_grad_norm=record["d_grad_norm"],
             weights_finite=finite, diversity=record.get("diversity"), modes_reached=record.get("modes_reached"),
             modes_total=record.get("modes_total"), movement=record.get("movement"), rt=record.get("rt"),
-            augmented=self.task.augments(),
+            augmented=self.task.augments(), phase=record.get("phase"),
             **{key: record.get(key) for key in (*CLASS_HEALTH, *SEQUENCE_HEALTH)})
         for event in self.monitor.observe(observation):
             self._announce(event)
