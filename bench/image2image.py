@@ -34,7 +34,7 @@ from ganforge.data.images import to_tensor
 from ganforge.data.superres import evaluation_pairs, upscaled
 from ganforge.features.inception import load_inception
 from ganforge.kinds.pairs import _upscale, evaluate_pairs, load_translator
-from ganforge.metrics.frechet import frechet_distance, mean_and_covariance
+from ganforge.metrics.pairs import distribution_scores
 from ganforge.training.hardware import cpu_name
 
 PUBLISHED = [  # SRGAN (Ledig et al. 2017), Table 2, PSNR / SSIM on Y, ×4
@@ -42,25 +42,6 @@ PUBLISHED = [  # SRGAN (Ledig et al. 2017), Table 2, PSNR / SSIM on Y, ×4
     ("SRResNet (SRGAN paper, ImageNet, 10⁶ steps)", 32.05, 0.9019, 28.49, 0.8184),
     ("SRGAN (SRGAN paper)", 29.40, 0.8472, 26.02, 0.7397),
 ]
-CROP = 64
-
-
-def crops(image: torch.Tensor) -> list[torch.Tensor]:
-    """Non-overlapping CROP × CROP crops of a uint8 image (3, H, W)."""
-    _, height, width = image.shape
-    return [image[:, top : top + CROP, left : left + CROP] for top in range(0, height - CROP + 1, CROP)
-            for left in range(0, width - CROP + 1, CROP)]
-
-
-def inception_features(network: torch.nn.Module, images: list[torch.Tensor]) -> torch.Tensor:
-    """Pool features of uint8 crops, in batches."""
-    out = []
-    for first in range(0, len(images), 32):
-        batch = torch.stack(images[first : first + 32]).float() / 255
-        out.append(network(batch)[0])
-    return torch.cat(out).double()
-
-
 def outputs(run: Path, folders: list[Path]) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
     """(the run's outputs, bicubic's, the high-resolution images) over the test folders."""
     generator, _ = load_translator(run)
@@ -72,11 +53,6 @@ def outputs(run: Path, folders: list[Path]) -> tuple[list[torch.Tensor], list[to
             bicubic.append(to_tensor(upscaled(Image.fromarray(low.permute(1, 2, 0).numpy()), 4)))
             high.append(target)
     return ours, bicubic, high
-
-
-def fd(network: torch.nn.Module, images: list[torch.Tensor], reference: tuple[torch.Tensor, torch.Tensor]) -> float:
-    features = inception_features(network, [c for image in images for c in crops(image)])
-    return frechet_distance(*mean_and_covariance(features), *reference)
 
 
 def strip(rows: list[list[torch.Tensor]], path: Path) -> None:
@@ -123,17 +99,16 @@ def main() -> None:
     inception = load_inception()
     tests = [args.set5, args.set14]
     high = [target for folder in tests for _, _, target in evaluation_pairs(folder, 4)]
-    reference = mean_and_covariance(inception_features(inception, [c for image in high for c in crops(image)]))
     rows, kept = [], {}
     for name, run, seconds in (("ganforge PSNR model (SRResNet, L1)", psnr_run, psnr_seconds),
                                ("ganforge GAN model (+ perceptual, RaGAN)", gan_run, psnr_seconds + gan_seconds)):
-        scores = [evaluate_pairs(run, folder) for folder in tests]
+        scores = [evaluate_pairs(run, folder, ["psnr", "ssim"]) for folder in tests]
         ours, bicubic, _ = outputs(run, tests)
         if not rows:
-            rows.append({"model": "bicubic (here)", "fd": fd(inception, bicubic, reference),
+            rows.append({"model": "bicubic (here)", "fd": distribution_scores(inception, bicubic, high)["fd"],
                          **{f"{key}_{i}": scores[i][f"bicubic_{key}"] for i in (0, 1) for key in ("psnr_y", "ssim_y")}})
             kept["bicubic"] = bicubic
-        rows.append({"model": name, "fd": fd(inception, ours, reference), "seconds": seconds,
+        rows.append({"model": name, "fd": distribution_scores(inception, ours, high)["fd"], "seconds": seconds,
                      **{f"{key}_{i}": scores[i][key] for i in (0, 1) for key in ("psnr_y", "ssim_y")}})
         kept[run.name] = ours
 

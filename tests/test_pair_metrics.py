@@ -36,3 +36,22 @@ def test_the_border_crop_leaves_out_the_borders_only():
     assert psnr_y(output, target, crop=2) == 100.0 and psnr_y(output, target) < 40
     scores = pair_scores(output, target, crop=2)
     assert scores["psnr_y"] == 100.0 and math.isclose(scores["ssim_y"], 1.0, rel_tol=1e-6)
+
+
+def test_fd_and_kid_of_outputs_are_near_0_for_the_targets_and_large_for_other_images():
+    from ganforge.features.inception import load_inception
+    from ganforge.metrics.pairs import crops, distribution_scores
+
+    network = load_inception()  # the fid extra's weights (`make install` installs it)
+    generator = torch.Generator().manual_seed(0)
+    ramps = torch.linspace(0, 255, 32).expand(8, 3, 32, 32).clone()
+    targets = (ramps * torch.rand(8, 3, 1, 1, generator=generator)).round()  # smooth gradients of random colours
+    noise = torch.randint(0, 256, (8, 3, 32, 32), generator=generator).float()
+    same = distribution_scores(network, targets, targets)
+    other = distribution_scores(network, noise, targets)
+    assert same["fd_items"] == 8 and abs(same["fd"]) < 1e-3 and abs(same["kid"]) < 0.05
+    assert other["fd"] > 100 and other["kid"] > 10 * max(abs(same["kid"]), 1e-3)
+    # whole images of different sizes are compared as 64-pixel crops, or smaller ones where an image is smaller
+    assert len(crops(torch.zeros(3, 130, 200))) == 2 * 3 and len(crops(torch.zeros(3, 40, 40))) == 1
+    mixed = [torch.full((3, 64, 64), 50.0), torch.full((3, 32, 48), 90.0)]
+    assert distribution_scores(network, mixed, [targets[0], targets[1]])["fd_items"] == 4 + 1  # 32-px crops

@@ -54,6 +54,14 @@ def test_a_gray2color_run_trains_resumes_and_translates_images_of_any_size(tmp_p
     report = json.loads((run / "eval.json").read_text())
     assert report["held_out"] and report["pairs"] == 2 and report["step"] == 20
     assert 0 < report["l1"] < 2 and 5 < report["psnr_y"] < 100 and -1 < report["ssim_y"] < 1
+    assert report["fd"] > 0 and report["fd_items"] == 2 and "kid_std" in report  # outputs against targets, as a set
+    assert main(["eval", str(run), "--real", str(held_out), "--metrics", "psnr"]) == 0
+    report = json.loads((run / "eval.json").read_text())
+    assert "psnr_y" in report and not {"l1", "ssim_y", "fd", "kid"} & set(report)
+    capsys.readouterr()
+    assert main(["eval", str(run), "--metrics", "psnr,niqe"]) == 2
+    assert "--metrics niqe: NIQE is not built yet; a pix2pix run is measured by some of l1,psnr,ssim,fd,kid" in (
+        capsys.readouterr().err)
 
 
 @pytest.mark.parametrize("command, message", [
@@ -99,6 +107,7 @@ def test_an_unpaired_run_trains_resumes_translates_and_measures_its_cycle(tmp_pa
     assert main(["eval", str(run)]) == 0
     report = json.loads((run / "eval.json").read_text())
     assert report["step"] == 6 and report["pairs"] == 6 and 0 < report["cycle"] < 2
+    assert report["fd"] > 0 and report["fd_items"] == 6  # G(A) against the images of domain B
     capsys.readouterr()
     assert main(["train", "--task", "unpaired", "--data", str(gray), "--steps", "2", "--out", str(tmp_path / "x"),
                  *TINY]) == 2

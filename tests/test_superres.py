@@ -172,6 +172,7 @@ def test_an_sr_run_trains_resumes_evaluates_and_enhances(tmp_path, photo_folder,
     assert report["scale"] == 2 and report["border_crop"] == 2 and report["pairs"] == 5
     # the untrained network is bicubic, and 6 steps move it little: the two are within a few dB
     assert abs(report["psnr_y"] - report["bicubic_psnr_y"]) < 5
+    assert report["fd"] >= 0 and report["bicubic_fd"] >= 0 and "kid" in report and "bicubic_kid" in report
     pairs = evaluation_pairs(photo_folder, 2)
     bicubic = to_tensor(upscaled(Image.fromarray(pairs[0][1].permute(1, 2, 0).numpy()), 2))
     assert report["per_image"]["0.png"]["bicubic_psnr_y"] == pytest.approx(

@@ -5,12 +5,24 @@ PSNR and SSIM are measured on the luma channel Y of ITU-R BT.601 in its studio r
 border (the super-resolution protocol crops the scale factor), and averaged over images. RGB figures differ by
 about 2 dB, so the channel is always stated. SSIM is Wang et al.'s: an 11×11 Gaussian window of σ 1.5, K1 0.01,
 K2 0.03 (torchmetrics' implementation). L1 is the mean absolute difference on [-1, 1] images, as pix2pix's loss.
+
+FD and KID say whether the outputs look like the target domain as a set, which the pair scores cannot (a blurry
+output scores well on PSNR): the FID Inception's pool features of the outputs against those of the targets (pix2pix,
+super-resolution) or of the other domain's images (CycleGAN). Images of unequal sizes (whole super-resolution test
+images) are cut into 64-pixel crops first: one size for all, and enough features from a handful of test images for a
+covariance (Set5 gives 127 crops).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
-from torch import Tensor
+from torch import Tensor, nn
+
+from ganforge.errors import GanforgeError
+from ganforge.metrics.frechet import FrechetDistance
+from ganforge.metrics.kid import KernelDistance
 
 BT601_Y = (65.481, 128.553, 24.966)  # × [0, 1] RGB, + 16: Y in [16, 235]
 
@@ -54,3 +66,52 @@ def pair_scores(outputs: Tensor, targets: Tensor, crop: int = 0) -> dict[str, fl
     """L1, PSNR and SSIM (Y) of 8-bit outputs (N, C, H, W) against their targets."""
     return {"l1": l1(outputs, targets), "psnr_y": psnr_y(outputs, targets, crop),
             "ssim_y": ssim_y(outputs, targets, crop)}
+
+
+FD_CROP = 64  # pixels: whole images of different sizes are compared as crops of one size
+
+
+def crops(image: Tensor, size: int = FD_CROP) -> list[Tensor]:
+    """Non-overlapping `size`-pixel crops of one (C, H, W) image, row by row; an image smaller than `size` stays
+    whole."""
+    _, height, width = image.shape
+    if height < size or width < size:
+        return [image]
+    return [image[:, top : top + size, left : left + size] for top in range(0, height - size + 1, size)
+            for left in range(0, width - size + 1, size)]
+
+
+@torch.no_grad()
+def inception_features(network: nn.Module, images: Tensor | Sequence[Tensor], batch: int = 32) -> Tensor:
+    """The network's pool features of 8-bit images ((N, C, H, W) floats or uint8 in [0, 255], 1 or 3 channels, or a
+    list of equal-size (C, H, W) ones), in batches."""
+    features = []
+    for first in range(0, len(images), batch):
+        chunk = images[first : first + batch]
+        chunk = torch.stack(list(chunk)) if not isinstance(chunk, Tensor) else chunk
+        features.append(network(chunk.float() / 255)[0].double())
+    return torch.cat(features)
+
+
+def distribution_scores(network: nn.Module, outputs: Tensor | Sequence[Tensor],
+                        targets: Tensor | Sequence[Tensor], seed: int = 0) -> dict[str, float]:
+    """FD and KID (± over 100 subsets) of 8-bit outputs against 8-bit targets in `network`'s features; lists of
+    whole images of different sizes are compared as `FD_CROP`-pixel crops (`crops`; smaller where an image is)."""
+    whole = [images for images in (outputs, targets) if not isinstance(images, Tensor)]
+    uneven = any(len({tuple(image.shape) for image in images}) > 1 for images in whole)
+    # crops of one size for all: FD_CROP, or the smallest side where an image is smaller
+    size = min([FD_CROP, *(min(image.shape[-2:]) for images in whole for image in images)]) if uneven else 0
+    sets = []
+    for images in (outputs, targets):
+        if size and not isinstance(images, Tensor):
+            images = [c for image in images for c in crops(image, size)]
+        sets.append(inception_features(network, images))
+    if min(len(s) for s in sets) < 2:
+        raise GanforgeError(f"FD and KID need at least 2 images (or {FD_CROP}-pixel crops) a side; there are "
+                            f"{len(sets[0])} and {len(sets[1])}")
+    scores: dict[str, float] = {"fd_items": float(len(sets[0]))}
+    for metric in (FrechetDistance(), KernelDistance(seed=seed)):
+        metric.update(sets[1], real=True)
+        metric.update(sets[0], real=False)
+        scores.update(metric.compute())
+    return scores
