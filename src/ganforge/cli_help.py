@@ -57,6 +57,8 @@ TRAIN_HELP: dict[str, str] = {
                    "protocol) or real (Real-ESRGAN's blur, bicubic, noise and JPEG)",
     "pixel_steps": "--task sr: steps on pixels alone (the PSNR model) before the GAN phase (default: half of "
                    "--steps; --pixel-steps equal to --steps trains the PSNR model only)",
+    "gan_lr": "--task sr: G's and D's learning rate in the GAN phase (default 1e-4, ESRGAN's; --lr-g sets the "
+              "pixel phase's)",
     "perceptual": "--task sr: the perceptual loss's frozen network: inception (the FID Inception's stem, from the "
                   "fid extra), none, or auto (inception where its weights are found)",
     "static_columns": "sequences: comma-separated CSV columns that are one value per series (numbers or "

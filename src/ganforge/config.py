@@ -92,6 +92,7 @@ class _GeneralOptions:
     scale: int = 4  # --task sr: the upscaling factor
     degradation: str = "bicubic"  # --task sr: how inputs are made from the photos (data.superres.DEGRADATIONS)
     pixel_steps: int | None = None  # --task sr: steps on pixels alone before the GAN phase (None: half of --steps)
+    gan_lr: float | None = None  # --task sr: the GAN phase's learning rate (None: ESRGAN's 1e-4)
     perceptual: str = "auto"  # --task sr: the perceptual loss's network (training.superres.PERCEPTUAL)
     # hardware
     device: str = "auto"
@@ -152,6 +153,8 @@ class _GeneralOptions:
         _choice("perceptual", self.perceptual, PERCEPTUAL)
         if self.pixel_steps is not None and self.pixel_steps < 0:
             raise GanforgeError(f"option --pixel-steps must be 0 or more, got {self.pixel_steps}")
+        if self.gan_lr is not None and not self.gan_lr > 0:
+            raise GanforgeError(f"option --gan-lr must be above 0, got {self.gan_lr}")
         if self.conditional and self.labels == "none":
             raise GanforgeError("option --conditional needs the data's labels; drop --labels none")
         if self.eval_every < 0:

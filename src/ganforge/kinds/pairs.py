@@ -155,6 +155,7 @@ def sr_options(config: TrainConfig, size: int) -> SROptions:
     return SROptions(scale=config.scale, patch=size, width=getattr(config, "g_width", None) or defaults.width,
                      d_width=getattr(config, "d_width", None) or defaults.d_width,
                      batch_size=config.batch_size or defaults.batch_size, lr=config.lr_g or defaults.lr,
+                     gan_lr=config.gan_lr or defaults.gan_lr,
                      pixel_steps=config.pixel_steps if config.pixel_steps is not None else config.steps // 2,
                      degradation=config.degradation, seed=config.seed)
 

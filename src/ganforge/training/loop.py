@@ -200,10 +200,12 @@ class TrainingLoop:
             self.output.resumed(self.step)
 
     def _schedule_learning_rates(self) -> None:
-        """Set every learning rate for the coming step: base × rollback scale × schedule(progress)."""
+        """Set every learning rate for the coming step: base × rollback scale × schedule(progress) × the task's
+        factor (a phase of its own)."""
         progress = self.step / max(1, self.settings.steps)
         factor = {"constant": 1.0, "linear": 1.0 - progress,
                   "cosine": 0.5 * (1.0 + math.cos(math.pi * progress))}[self.settings.lr_schedule] * self.lr_scale
+        factor *= self.task.lr_factor(self.step)
         for name, optimizer in self.task.optimizers().items():
             for group, base in zip(optimizer.param_groups, self._base_lr[name], strict=True):
                 group["lr"] = base * factor
@@ -336,8 +338,7 @@ class TrainingLoop:
             with StopOnInterrupt(shared=processes.active) as stop, bar:
                 while self.step < cfg.steps:
                     logging_now = (self.step + 1) % cfg.log_every == 0 or self.step + 1 == cfg.steps
-                    if cfg.lr_schedule != "constant":
-                        self._schedule_learning_rates()
+                    self._schedule_learning_rates()  # a schedule, or a task's phase, may change the rates
                     self.stat_sum += task.train_step(self.step, logging_now)
                     self.stat_count += 1
                     self.step += 1

@@ -56,6 +56,7 @@ class SROptions:
     d_layers: int = 3
     batch_size: int = 8
     lr: float = 2e-4
+    gan_lr: float | None = 1e-4  # the GAN phase's rate, ESRGAN's (None: `lr` throughout)
     betas: tuple[float, float] = (0.9, 0.999)
     pixel_steps: int = 0
     l1_gan: float | None = None  # None: 0.01 with a perceptual network (ESRGAN), else 1
@@ -156,6 +157,11 @@ class SuperResTask(Task):
         """(low-resolution inputs, high-resolution targets) of `step`, in model space on the task's device."""
         low, high = self.photos.batch(step, self.batch_size, self.options.seed)
         return to_model(low).to(self.device), to_model(high).to(self.device)
+
+    def lr_factor(self, step: int) -> float:
+        """The GAN phase trains at `gan_lr` (ESRGAN: 1e-4, after 2e-4 on pixels)."""
+        gan_lr = self.options.gan_lr
+        return gan_lr / self.options.lr if gan_lr is not None and self.in_gan_phase(step) else 1.0
 
     def in_gan_phase(self, step: int) -> bool:
         """Whether `step` trains with the discriminator (after the pixel phase)."""

@@ -85,6 +85,10 @@ class Task:
         """Extra fields of the log line at `step` (tables: the epoch)."""
         return {}
 
+    def lr_factor(self, step: int) -> float:
+        """The task's own multiplier of every learning rate at `step` (a phase that trains at another rate)."""
+        return 1.0
+
     def augments(self) -> bool:
         """Whether what the discriminator sees is augmented now (the health monitor's overfitting rule asks)."""
         return False
