@@ -48,6 +48,7 @@ PAIR_METRICS = {"pix2pix": ("l1", "psnr", "ssim", "fd", "kid"), "cyclegan": ("cy
 PAIR_VALUES = {"l1": ("l1",), "psnr": ("psnr_y", "bicubic_psnr_y"), "ssim": ("ssim_y", "bicubic_ssim_y"),
                "fd": ("fd", "bicubic_fd", "fd_items"), "kid": ("kid", "kid_std", "bicubic_kid", "bicubic_kid_std"),
                "cycle": ("cycle",)}
+VALUE_METRIC = {value: metric for metric, values in PAIR_VALUES.items() for value in values}
 RESUMABLE = {"steps", "quiet", "threads", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints"}
 
 
@@ -278,13 +279,13 @@ def _inception(wanted: set[str], explicit: bool, weights: str | None) -> torch.n
         if explicit:
             raise
         log.warning("FD and KID left out: %s", error)
-        wanted -= {"fd", "kid"}
         return None
 
 
 def _picked(scores: dict[str, Any], wanted: set[str]) -> dict[str, Any]:
+    """`scores` less the values of metrics not wanted (keys no metric owns, such as `pairs`, stay)."""
     return {key: value for key, value in scores.items()
-            if not any(key in PAIR_VALUES[m] for m in PAIR_VALUES) or any(key in PAIR_VALUES[m] for m in wanted)}
+            if key not in VALUE_METRIC or VALUE_METRIC[key] in wanted}
 
 
 def _distributions(inception: torch.nn.Module | None, outputs: Any, targets: Any, wanted: set[str],
