@@ -33,7 +33,8 @@ from ganforge import api
 from ganforge.data.images import to_tensor
 from ganforge.data.superres import evaluation_pairs, upscaled
 from ganforge.features.inception import load_inception
-from ganforge.kinds.pairs import _upscale, evaluate_pairs, load_translator
+from ganforge.kinds.pair_eval import evaluate_pairs
+from ganforge.kinds.pairs import load_translator, upscale
 from ganforge.metrics.pairs import distribution_scores
 from ganforge.training.hardware import cpu_name
 
@@ -49,7 +50,7 @@ def outputs(run: Path, folders: list[Path]) -> tuple[list[torch.Tensor], list[to
     for folder in folders:
         for _, low, target in evaluation_pairs(folder, 4):
             with torch.no_grad():
-                ours.append(_upscale(generator, low, 4))
+                ours.append(upscale(generator, low, 4))
             bicubic.append(to_tensor(upscaled(Image.fromarray(low.permute(1, 2, 0).numpy()), 4)))
             high.append(target)
     return ours, bicubic, high

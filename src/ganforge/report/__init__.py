@@ -24,6 +24,7 @@ from PIL import Image
 from ganforge.errors import GanforgeError
 from ganforge.report import charts
 from ganforge.report.sequences import sequence_section
+from ganforge.report.tables import table_section
 from ganforge.training.checkpoint import atomic_write_text
 from ganforge.training.run_folder import RunFolder
 from ganforge.version import __version__
@@ -303,46 +304,6 @@ def _read_json(path: Path) -> dict[str, Any] | None:
         return None
 
 
-def _table_section(view: RunView) -> dict[str, Any] | None:
-    """Real vs synthetic distributions per column and the pair-trend heat map of a finished table run."""
-    if view.kind != "table" or view.stored.get("status") != "done":
-        return None
-    from ganforge.tabular import quality
-    from ganforge.tabular.run import load_table_run
-    from ganforge.tabular.schema import read_table
-
-    try:
-        return _table_charts(view, read_table(view.config["data"]), load_table_run(view.path), quality)
-    except Exception as error:
-        return {"missing": f"the training table {view.config.get('data')} could not be compared here ({error})"}
-
-
-def _table_charts(view: RunView, real: Any, model: Any, quality: Any) -> dict[str, Any]:
-    synthetic = model.sample(min(len(real), 5000), seed=0)
-    real = real.sample(min(len(real), 5000), random_state=0)
-    kinds = {spec.name: spec.kind for spec in model.transformer.columns}
-    columns = []
-    for name, kind in kinds.items():
-        if kind in quality.NUMERIC_KINDS:
-            scale = 86400.0 if kind == "datetime" else 1.0  # dates as days since 1970: matplotlib's date numbers
-            as_numbers = [(quality._as_numbers(frame[name], kind).astype(float) / scale).tolist()
-                          for frame in (real, synthetic)]
-            columns.append({"name": name, "kind": "datetime" if kind == "datetime" else "numeric",
-                            "real": [v for v in as_numbers[0] if math.isfinite(v)],
-                            "synthetic": [v for v in as_numbers[1] if math.isfinite(v)]})
-        else:
-            shares = [quality._labels(frame[name]).value_counts(normalize=True) for frame in (real, synthetic)]
-            top = shares[0].index[:10]
-            columns.append({"name": name, "kind": "category", "real": {str(k): float(shares[0][k]) for k in top},
-                            "synthetic": {str(k): float(shares[1].get(k, 0.0)) for k in top}})
-    pairs = quality.column_pair_trends(real, synthetic, kinds)
-    differences = {(a, b): 1 - pairs[f"{a} / {b}"] for i, a in enumerate(kinds) for b in list(kinds)[i + 1 :]
-                   if f"{a} / {b}" in pairs}
-    return {"distributions": charts.distributions(columns),
-            "heat_map": charts.heat_map(list(kinds), differences) if differences else None,
-            "evaluation": view.eval_report}
-
-
 def build_report(runs: list[str | Path], out: str | Path | None = None) -> Path:
     """Write the report of one run (default `RUN/report.html`) or the comparison of several (`out` required)."""
     if not runs:
@@ -364,7 +325,7 @@ def build_report(runs: list[str | Path], out: str | Path | None = None) -> Path:
         view = views[0]
         page = environment.get_template("run.html").render(
             view=view, settings=view.settings(), curves=view.curves(), spans=view.spans(), frames=view.grid_frames(),
-            table=_table_section(view), series=sequence_section(view), title=f"ganforge run {view.name}")
+            table=table_section(view), series=sequence_section(view), title=f"ganforge run {view.name}")
     else:
         _label_apart(views)
         frames = [{f["step"]: f for f in view.grid_frames(GRID_BYTES // len(views))} for view in views]

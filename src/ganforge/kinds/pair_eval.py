@@ -1,0 +1,168 @@
+"""Scores of an image-to-image run (`ganforge eval` on a pairs run): pix2pix's outputs against their targets, CycleGAN's
+cycle error and translations against domain B, and super-resolution on Set5-style folders, into RUN/eval.json."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+
+from ganforge.data.images import to_tensor
+from ganforge.data.pairs import read_pairs, read_unpaired
+from ganforge.data.superres import evaluation_pairs, upscaled
+from ganforge.errors import GanforgeError
+from ganforge.kinds.pairs import build_generator, load_translator, upscale
+from ganforge.training import checkpoint as ckpt
+from ganforge.training.translation import to_model
+
+log = logging.getLogger("ganforge")
+
+# What `ganforge eval --metrics` can ask of each model (default: all of them); NIQE is not built yet.
+PAIR_METRICS = {"pix2pix": ("l1", "psnr", "ssim", "fd", "kid"), "cyclegan": ("cycle", "fd", "kid"),
+                "srresnet": ("psnr", "ssim", "fd", "kid")}
+PAIR_VALUES = {"l1": ("l1",), "psnr": ("psnr_y", "bicubic_psnr_y"), "ssim": ("ssim_y", "bicubic_ssim_y"),
+               "fd": ("fd", "bicubic_fd", "fd_items"), "kid": ("kid", "kid_std", "bicubic_kid", "bicubic_kid_std"),
+               "cycle": ("cycle",)}
+VALUE_METRIC = {value: metric for metric, values in PAIR_VALUES.items() for value in values}
+
+
+def evaluate_pairs(run_dir: Path, real: Path | None = None, metrics: list[str] | None = None,
+                   inception_weights: str | None = None) -> dict[str, Any]:
+    """The run's scores (`metrics.pairs`) on the pairs in `real` (made by the run's task; default: its training
+    pairs), written to RUN/eval.json: for pix2pix L1, PSNR and SSIM on Y against the targets and FD and KID against
+    them as a set; for CycleGAN the cycle error and FD/KID of G(A) against domain B; for super-resolution the SR
+    protocol and FD/KID on crops, bicubic beside. `metrics` picks some (default: all; FD and KID are left out with a
+    warning where no Inception weights are found, unless asked for)."""
+    generator, described = load_translator(run_dir)
+    source = real or Path(described["config"]["data"])
+    model = described["model"]["name"]
+    wanted = _wanted_metrics(model, metrics)
+    inception = _inception(wanted, explicit=metrics is not None, weights=inception_weights)
+    if model == "cyclegan":
+        report = _evaluate_cycle(run_dir, generator, described, source, wanted, inception)
+    elif model == "srresnet":
+        report = _evaluate_sr(generator, described, source, wanted, inception)
+    else:
+        report = _evaluate_pix2pix(generator, described, source, wanted, inception)
+    report = {"step": int(ckpt.read_checkpoint_state(ckpt.find_checkpoint(run_dir))["step"]), "real": str(source),
+              "held_out": real is not None, **report}
+    ckpt.atomic_write_text(run_dir / "eval.json", json.dumps(report, indent=2))
+    return report
+
+
+def _wanted_metrics(model: str, metrics: list[str] | None) -> set[str]:
+    offered = PAIR_METRICS[model]
+    if metrics is None:
+        return set(offered)
+    for name in metrics:
+        if name not in offered:
+            built = "NIQE is not built yet; " if name == "niqe" else ""
+            raise GanforgeError(f"--metrics {name}: {built}a {model} run is measured by some of {','.join(offered)}")
+    return set(metrics)
+
+
+def _inception(wanted: set[str], explicit: bool, weights: str | None) -> torch.nn.Module | None:
+    """The FID Inception for FD and KID, or None where they are not wanted or (unasked for) its weights are absent."""
+    if not wanted & {"fd", "kid"}:
+        return None
+    from ganforge.features.inception import load_inception
+
+    try:
+        return load_inception(weights)
+    except GanforgeError as error:
+        if explicit:
+            raise
+        log.warning("FD and KID left out: %s", error)
+        return None
+
+
+def _picked(scores: dict[str, Any], wanted: set[str]) -> dict[str, Any]:
+    """`scores` less the values of metrics not wanted (keys no metric owns, such as `pairs`, stay)."""
+    return {key: value for key, value in scores.items()
+            if key not in VALUE_METRIC or VALUE_METRIC[key] in wanted}
+
+
+def _distributions(inception: torch.nn.Module | None, outputs: Any, targets: Any, wanted: set[str],
+                   prefix: str = "") -> dict[str, float]:
+    """FD and KID (those wanted) of 8-bit outputs against 8-bit targets; nothing without the Inception."""
+    if inception is None:
+        return {}
+    from ganforge.metrics.pairs import distribution_scores
+
+    scores = distribution_scores(inception, outputs, targets)
+    items = scores.pop("fd_items")
+    return _picked({**({"fd_items": int(items)} if not prefix else {}), **{prefix + k: v for k, v in scores.items()}},
+                   wanted)
+
+
+def _evaluate_pix2pix(generator: torch.nn.Module, described: dict[str, Any], source: Path, wanted: set[str],
+                      inception: torch.nn.Module | None) -> dict[str, Any]:
+    config, data = described["config"], described["data"]
+    pairs = read_pairs(source, data["size"], config["task"], config["seed"])
+    if (pairs.a.shape[1], pairs.b.shape[1]) != (data["a_channels"], data["b_channels"]):
+        raise GanforgeError(f"--real {source}: its pairs have {pairs.a.shape[1]} and {pairs.b.shape[1]} channels; the "
+                            f"run was trained on {data['a_channels']} and {data['b_channels']}")
+    torch.manual_seed(config["seed"])
+    with torch.no_grad():
+        outputs = torch.cat([generator(to_model(chunk)) for chunk in pairs.a.split(64)])
+    outputs = ((outputs.clamp(-1, 1) + 1) * 127.5).round()
+    from ganforge.metrics.pairs import pair_scores
+
+    targets = pairs.b.float()
+    return {"pairs": len(pairs), **_picked(pair_scores(outputs, targets), wanted),
+            **_distributions(inception, outputs, targets, wanted)}
+
+
+def _evaluate_cycle(run_dir: Path, generator: torch.nn.Module, described: dict[str, Any], source: Path,
+                    wanted: set[str], inception: torch.nn.Module | None) -> dict[str, Any]:
+    """CycleGAN's cycle-consistency error, mean |F(G(a)) − a| on [-1, 1] images of domain A, and FD/KID of G(a)
+    against the images of domain B."""
+    from safetensors.torch import load_file
+
+    back = build_generator(described, load_file(str(ckpt.find_checkpoint(run_dir) / ckpt.MODELS_FILE)), "generator_ba")
+    config, data = described["config"], described["data"]
+    domains = read_unpaired(source, Path(config["data_b"]), data["size"])
+    images = domains.a
+    if images.shape[1] != data["a_channels"]:
+        raise GanforgeError(f"--real {source}: its images have {images.shape[1]} channels; the run's domain A has "
+                            f"{data['a_channels']}")
+    cycles, translated = [], []
+    with torch.no_grad():
+        for chunk in to_model(images).split(64):
+            forward = generator(chunk)
+            cycles.append((back(forward) - chunk).abs().flatten(1).mean(1))
+            translated.append(((forward.clamp(-1, 1) + 1) * 127.5).round())
+    return {"pairs": len(images), **_picked({"cycle": float(torch.cat(cycles).mean())}, wanted),
+            **_distributions(inception, torch.cat(translated), domains.b.float(), wanted)}
+
+
+def _evaluate_sr(generator: torch.nn.Module, described: dict[str, Any], source: Path, wanted: set[str],
+                 inception: torch.nn.Module | None) -> dict[str, Any]:
+    """The super-resolution protocol on whole images (Set5, Set14 or held-out photos): each mod-cropped, downscaled by
+    Pillow's bicubic, upscaled by the run and by bicubic; PSNR and SSIM on Y with `scale` pixels cropped from each
+    border, averaged over images; FD and KID on 64-pixel crops of the outputs against those of the originals."""
+    from ganforge.metrics.pairs import psnr_y, ssim_y
+
+    scale = described["data"]["scale"]
+    scores: dict[str, list[float]] = {"psnr_y": [], "ssim_y": [], "bicubic_psnr_y": [], "bicubic_ssim_y": []}
+    names, images = [], {"ours": [], "bicubic": [], "high": []}
+    for name, low, high in evaluation_pairs(source, scale):
+        ours = upscale(generator, low, scale)
+        bicubic = to_tensor(upscaled(Image.fromarray(low.permute(1, 2, 0).numpy()), scale))
+        for prefix, output in (("", ours), ("bicubic_", bicubic)):
+            scores[f"{prefix}psnr_y"].append(psnr_y(output[None].float(), high[None].float(), crop=scale))
+            scores[f"{prefix}ssim_y"].append(ssim_y(output[None].float(), high[None].float(), crop=scale))
+        names.append(name)
+        for key, image in (("ours", ours), ("bicubic", bicubic), ("high", high)):
+            images[key].append(image)
+    means = {key: sum(values) / len(values) for key, values in scores.items()}
+    per_image = {name: _picked({key: values[i] for key, values in scores.items()}, wanted)
+                 for i, name in enumerate(names)}
+    return {"pairs": len(names), "scale": scale, "channel": "Y (BT.601, 16-235)", "border_crop": scale,
+            **_picked(means, wanted), **_distributions(inception, images["ours"], images["high"], wanted),
+            **_distributions(inception, images["bicubic"], images["high"], wanted, prefix="bicubic_"),
+            **({"per_image": per_image} if wanted & {"psnr", "ssim"} else {})}
