@@ -26,7 +26,7 @@ from ganforge.data.base import BatchOrder
 from ganforge.data.pairs import UnpairedImages
 from ganforge.models.translation import PatchDiscriminator, ResnetGenerator
 from ganforge.training.task import Task, grad_norm
-from ganforge.training.translation import FINAL_STRIP, STRIP_ROWS, to_model
+from ganforge.training.translation import STRIP_ROWS, StripPreviews, strip_picture, to_model
 
 FIXED_IMAGES = 16
 
@@ -81,7 +81,7 @@ def lsgan(logits: Tensor, real: bool) -> Tensor:
     return ((logits - (1.0 if real else 0.0)) ** 2).mean()
 
 
-class CycleTask(Task):
+class CycleTask(StripPreviews, Task):
     """CycleGAN on two sets of images."""
 
     kind = "pairs"
@@ -208,17 +208,4 @@ class CycleTask(Task):
         self.g_ba.eval()
         back = self.g_ba(out)
         self.g_ba.train(was)
-        colour = [t.expand(-1, 3, -1, -1) if t.shape[1] == 1 else t for t in (a, out, back)]
-        grid = torch.cat(list(torch.cat(colour, 3)), 1)
-        pixels = ((grid.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).contiguous().cpu().numpy()
-        return Image.fromarray(pixels)
-
-    def preview(self, step: int) -> None:
-        if self.samples is not None and self.processes.main:
-            self.samples.mkdir(parents=True, exist_ok=True)
-            self.strip().save(self.samples / f"step_{step:06d}.png")
-
-    def finish(self, step: int) -> None:
-        if self.samples is not None and self.processes.main:
-            self.samples.mkdir(parents=True, exist_ok=True)
-            self.strip().save(self.samples / FINAL_STRIP)
+        return strip_picture([a, out, back])

@@ -34,7 +34,7 @@ from ganforge.errors import GanforgeError
 from ganforge.models.superres import PERCEPTUAL, SRResNet
 from ganforge.models.translation import PatchDiscriminator
 from ganforge.training.task import Task, grad_norm
-from ganforge.training.translation import FINAL_STRIP, to_model
+from ganforge.training.translation import StripPreviews, strip_picture, to_model
 
 log = logging.getLogger("ganforge")
 
@@ -113,7 +113,7 @@ def photos_fingerprint(photos: SRPhotos) -> str:
     return digest.hexdigest()[:16]
 
 
-class SuperResTask(Task):
+class SuperResTask(StripPreviews, Task):
     """SRResNet, then ESRGAN's GAN phase, on crops of one folder of photos."""
 
     kind = "pairs"
@@ -222,20 +222,7 @@ class SuperResTask(Task):
         low = ((self.fixed_low[:count] + 1) * 127.5).round().byte().cpu()
         bicubic = torch.stack([to_model(to_tensor(upscaled(Image.fromarray(x.permute(1, 2, 0).numpy()),
                                                            self.options.scale))) for x in low]).to(self.device)
-        rows = torch.cat([bicubic, self.upscale(self.fixed_low[:count]), self.fixed_high[:count]], 3)
-        grid = torch.cat(list(rows), 1)
-        pixels = ((grid.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).contiguous().cpu().numpy()
-        return Image.fromarray(pixels)
-
-    def preview(self, step: int) -> None:
-        if self.samples is not None and self.processes.main:
-            self.samples.mkdir(parents=True, exist_ok=True)
-            self.strip().save(self.samples / f"step_{step:06d}.png")
-
-    def finish(self, step: int) -> None:
-        if self.samples is not None and self.processes.main:
-            self.samples.mkdir(parents=True, exist_ok=True)
-            self.strip().save(self.samples / FINAL_STRIP)
+        return strip_picture([bicubic, self.upscale(self.fixed_low[:count]), self.fixed_high[:count]])
 
 
 def _relativistic(first: Tensor, second: Tensor) -> Tensor:

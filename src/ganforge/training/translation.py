@@ -61,7 +61,37 @@ def pairs_fingerprint(pairs: ImagePairs) -> str:
     return digest.hexdigest()[:16]
 
 
-class PairTask(Task):
+def strip_picture(columns: list[Tensor]) -> Image.Image:
+    """Batches of [-1, 1] images side by side as columns, one item per row (gray ones shown in colour)."""
+    colour = [t.expand(-1, 3, -1, -1) if t.shape[1] == 1 else t for t in columns]
+    grid = torch.cat(list(torch.cat(colour, 3)), 1)  # (3, n·S, columns·S)
+    pixels = ((grid.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).contiguous().cpu().numpy()
+    return Image.fromarray(pixels)
+
+
+class StripPreviews:
+    """Preview and finish for an image-to-image task: its `strip()` saved in `samples/` at each sample step and as
+    `final.png` at the end (by the main process)."""
+
+    samples: Path | None
+    processes: Any
+
+    def strip(self) -> Image.Image:
+        raise NotImplementedError
+
+    def _save_strip(self, name: str) -> None:
+        if self.samples is not None and self.processes.main:
+            self.samples.mkdir(parents=True, exist_ok=True)
+            self.strip().save(self.samples / name)
+
+    def preview(self, step: int) -> None:
+        self._save_strip(f"step_{step:06d}.png")
+
+    def finish(self, step: int) -> None:
+        self._save_strip(FINAL_STRIP)
+
+
+class PairTask(StripPreviews, Task):
     """pix2pix on one set of aligned pairs."""
 
     kind = "pairs"
@@ -177,18 +207,4 @@ class PairTask(Task):
         torch.manual_seed(self.options.seed)
         out = self.translate(a)
         torch.random.set_rng_state(state)
-        colour = [t.expand(-1, 3, -1, -1) if t.shape[1] == 1 else t for t in (a, out, b)]
-        rows = torch.cat(colour, 3)  # (n, 3, S, 3S)
-        grid = torch.cat(list(rows), 1)  # (3, n·S, 3S)
-        pixels = ((grid.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).contiguous().cpu().numpy()
-        return Image.fromarray(pixels)
-
-    def preview(self, step: int) -> None:
-        if self.samples is not None and self.processes.main:
-            self.samples.mkdir(parents=True, exist_ok=True)
-            self.strip().save(self.samples / f"step_{step:06d}.png")
-
-    def finish(self, step: int) -> None:
-        if self.samples is not None and self.processes.main:
-            self.samples.mkdir(parents=True, exist_ok=True)
-            self.strip().save(self.samples / FINAL_STRIP)
+        return strip_picture([a, out, b])
