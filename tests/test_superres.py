@@ -11,10 +11,12 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 from safetensors.torch import load_file
+from sklearn.datasets import load_sample_image
 
 from ganforge.cli import main
 from ganforge.data.images import to_tensor
 from ganforge.data.superres import SRPhotos, degrade, downscaled, evaluation_pairs, read_sr_photos, upscaled
+from ganforge.metrics.niqe import niqe
 from ganforge.metrics.pairs import psnr_y
 from ganforge.models.superres import SRResNet
 from ganforge.models.translation import tiled
@@ -191,6 +193,19 @@ def test_an_sr_run_trains_resumes_evaluates_and_enhances(tmp_path, photo_folder,
     bicubic = to_tensor(upscaled(Image.fromarray(pairs[0][1].permute(1, 2, 0).numpy()), 2))
     assert report["per_image"]["0.png"]["bicubic_psnr_y"] == pytest.approx(
         psnr_y(bicubic[None].float(), pairs[0][2][None].float(), crop=2))
+    assert "niqe" not in report  # the photos are under NIQE's two 96-pixel blocks: left out, with a warning
+    big = tmp_path / "big"
+    big.mkdir()
+    Image.fromarray(load_sample_image("china.jpg")).save(big / "china.png")
+    assert main(["eval", str(run), "--real", str(big), "--metrics", "niqe"]) == 0
+    niqe_report = json.loads((run / "eval.json").read_text())
+    _, low, high = evaluation_pairs(big, 2)[0]
+    assert niqe_report["high_niqe"] == pytest.approx(niqe(high, crop=2))
+    bicubic = to_tensor(upscaled(Image.fromarray(low.permute(1, 2, 0).numpy()), 2))
+    assert niqe_report["bicubic_niqe"] == pytest.approx(niqe(bicubic, crop=2))
+    assert abs(niqe_report["niqe"] - niqe_report["high_niqe"]) > 1e-3  # the run's own outputs, not the originals
+    assert "psnr_y" not in niqe_report and "niqe" in niqe_report["per_image"]["china.png"]
+    (run / "eval.json").write_text(json.dumps(report))
     assert main(["report", str(run)]) == 0
     page = (run / "report.html").read_text()
     assert "Bicubic | ours | high resolution over training" in page and f"{report['psnr_y']:.4f}" in page

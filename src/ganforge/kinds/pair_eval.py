@@ -21,12 +21,12 @@ from ganforge.training.translation import to_model
 
 log = logging.getLogger("ganforge")
 
-# What `ganforge eval --metrics` can ask of each model (default: all of them); NIQE is not built yet.
+# What `ganforge eval --metrics` can ask of each model (default: all of them).
 PAIR_METRICS = {"pix2pix": ("l1", "psnr", "ssim", "fd", "kid"), "cyclegan": ("cycle", "fd", "kid"),
-                "srresnet": ("psnr", "ssim", "fd", "kid")}
+                "srresnet": ("psnr", "ssim", "niqe", "fd", "kid")}
 PAIR_VALUES = {"l1": ("l1",), "psnr": ("psnr_y", "bicubic_psnr_y"), "ssim": ("ssim_y", "bicubic_ssim_y"),
                "fd": ("fd", "bicubic_fd", "fd_items"), "kid": ("kid", "kid_std", "bicubic_kid", "bicubic_kid_std"),
-               "cycle": ("cycle",)}
+               "cycle": ("cycle",), "niqe": ("niqe", "bicubic_niqe", "high_niqe")}
 VALUE_METRIC = {value: metric for metric, values in PAIR_VALUES.items() for value in values}
 
 
@@ -60,8 +60,7 @@ def _wanted_metrics(model: str, metrics: list[str] | None) -> set[str]:
         return set(offered)
     for name in metrics:
         if name not in offered:
-            built = "NIQE is not built yet; " if name == "niqe" else ""
-            raise GanforgeError(f"--metrics {name}: {built}a {model} run is measured by some of {','.join(offered)}")
+            raise GanforgeError(f"--metrics {name}: a {model} run is measured by some of {','.join(offered)}")
     return set(metrics)
 
 
@@ -143,26 +142,38 @@ def _evaluate_cycle(run_dir: Path, generator: torch.nn.Module, described: dict[s
 def _evaluate_sr(generator: torch.nn.Module, described: dict[str, Any], source: Path, wanted: set[str],
                  inception: torch.nn.Module | None) -> dict[str, Any]:
     """The super-resolution protocol on whole images (Set5, Set14 or held-out photos): each mod-cropped, downscaled by
-    Pillow's bicubic, upscaled by the run and by bicubic; PSNR and SSIM on Y with `scale` pixels cropped from each
-    border, averaged over images; FD and KID on 64-pixel crops of the outputs against those of the originals."""
+    Pillow's bicubic, upscaled by the run and by bicubic; PSNR and SSIM on Y and NIQE (of the high-resolution image
+    too), with `scale` pixels cropped from each border, averaged over images; FD and KID on 64-pixel crops of the
+    outputs against those of the originals."""
+    from ganforge.metrics.niqe import BLOCK, fits, niqe
     from ganforge.metrics.pairs import psnr_y, ssim_y
 
     scale = described["data"]["scale"]
-    scores: dict[str, list[float]] = {"psnr_y": [], "ssim_y": [], "bicubic_psnr_y": [], "bicubic_ssim_y": []}
-    names, images = [], {"ours": [], "bicubic": [], "high": []}
+    scores: dict[str, list[float]] = {key: [] for key in ("psnr_y", "ssim_y", "bicubic_psnr_y", "bicubic_ssim_y")}
+    if "niqe" in wanted:
+        scores.update(niqe=[], bicubic_niqe=[], high_niqe=[])
+    names, images, too_small = [], {"ours": [], "bicubic": [], "high": []}, 0
     for name, low, high in evaluation_pairs(source, scale):
         ours = upscale(generator, low, scale)
         bicubic = to_tensor(upscaled(Image.fromarray(low.permute(1, 2, 0).numpy()), scale))
         for prefix, output in (("", ours), ("bicubic_", bicubic)):
             scores[f"{prefix}psnr_y"].append(psnr_y(output[None].float(), high[None].float(), crop=scale))
             scores[f"{prefix}ssim_y"].append(ssim_y(output[None].float(), high[None].float(), crop=scale))
+        if "niqe" in wanted and fits(*high.shape[1:], crop=scale):
+            for prefix, image in (("", ours), ("bicubic_", bicubic), ("high_", high)):
+                scores[f"{prefix}niqe"].append(niqe(image, crop=scale, name=str(source / name)))
+        elif "niqe" in wanted:
+            too_small += 1
         names.append(name)
         for key, image in (("ours", ours), ("bicubic", bicubic), ("high", high)):
             images[key].append(image)
-    means = {key: sum(values) / len(values) for key, values in scores.items()}
-    per_image = {name: _picked({key: values[i] for key, values in scores.items()}, wanted)
-                 for i, name in enumerate(names)}
+    if too_small:
+        log.warning("NIQE leaves out %d of %d images of %s: it needs two %d-pixel blocks", too_small, len(names),
+                    source, BLOCK)
+    means = {key: sum(values) / len(values) for key, values in scores.items() if values}
+    per_image = {name: _picked({key: values[i] for key, values in scores.items() if len(values) == len(names)},
+                               wanted) for i, name in enumerate(names)}
     return {"pairs": len(names), "scale": scale, "channel": "Y (BT.601, 16-235)", "border_crop": scale,
             **_picked(means, wanted), **_distributions(inception, images["ours"], images["high"], wanted),
             **_distributions(inception, images["bicubic"], images["high"], wanted, prefix="bicubic_"),
-            **({"per_image": per_image} if wanted & {"psnr", "ssim"} else {})}
+            **({"per_image": per_image} if wanted & {"psnr", "ssim", "niqe"} else {})}

@@ -89,7 +89,7 @@ class PairRuns(RunKind):
                             f"{args.run} INPUT --out OUTPUT")
 
     def evaluate(self, args: argparse.Namespace) -> int:
-        from ganforge.kinds.pair_eval import PAIR_METRICS, evaluate_pairs
+        from ganforge.kinds.pair_eval import PAIR_METRICS, VALUE_METRIC, evaluate_pairs
 
         sample_only = [flag for flag, value in (("--features", args.features), ("--target", args.target),
                                                 ("--checkpoint", args.checkpoint)) if value]
@@ -105,9 +105,8 @@ class PairRuns(RunKind):
                 if "scale" in report else "pairs")
         print(f"{args.run} at step {report['step']}: {report['pairs']} {what} from {report['real']}"
               + ("" if report["held_out"] else " (the training ones: give --real FOLDER for held-out ones)"))
-        for key in ("l1", "psnr_y", "ssim_y", "bicubic_psnr_y", "bicubic_ssim_y", "cycle", "fd", "bicubic_fd", "kid",
-                    "bicubic_kid"):
-            if key in report:
+        for key in VALUE_METRIC:
+            if key in report and key not in ("fd_items", "kid_std", "bicubic_kid_std"):
                 print(f"  {key:<15} {report[key]:.4f}")
         print(f"written to {args.run}/eval.json")
         return 0
@@ -132,6 +131,7 @@ def pair_options(config: TrainConfig) -> PairOptions:
     return PairOptions(width=getattr(config, "g_width", None) or defaults.width,
                        d_width=getattr(config, "d_width", None) or defaults.d_width,
                        lr=config.lr_g or defaults.lr, betas=tuple(config.betas_g),
+                       adversarial=defaults.adversarial if config.gan_weight is None else config.gan_weight,
                        batch_size=config.batch_size or defaults.batch_size, seed=config.seed)
 
 

@@ -226,7 +226,8 @@ class RunView:
         names = {"l1": "L1 (on [-1, 1])", "psnr_y": "PSNR, Y (dB)", "ssim_y": "SSIM, Y", "cycle": "cycle error",
                  "bicubic_psnr_y": "bicubic PSNR, Y (dB)", "bicubic_ssim_y": "bicubic SSIM, Y",
                  "fd": "FD against the targets (Inception)", "bicubic_fd": "bicubic FD", "kid": "KID",
-                 "bicubic_kid": "bicubic KID"}
+                 "bicubic_kid": "bicubic KID", "niqe": "NIQE (lower: more natural)", "bicubic_niqe": "bicubic NIQE",
+                 "high_niqe": "high-resolution NIQE"}
         rows = [(label, f"{self.eval_report[key]:.4f}") for key, label in names.items() if key in self.eval_report]
         held = "held-out" if self.eval_report.get("held_out") else "training"
         return [("measured on", f"{self.eval_report.get('pairs')} {held} images of {self.eval_report.get('real')} "
