@@ -10,6 +10,8 @@ from safetensors.torch import load_file
 from ganforge.data.pairs import ImagePairs
 from ganforge.training import checkpoint as ckpt
 from ganforge.training.loop import LoopOutput, LoopSettings, TrainingLoop
+from ganforge.config import build_config
+from ganforge.kinds.pairs import pair_options
 from ganforge.training.translation import PairOptions, PairTask
 
 TINY = PairOptions(width=8, d_width=8, d_layers=2, batch_size=8, seed=0)
@@ -58,3 +60,16 @@ def test_a_resumed_pix2pix_run_is_bit_identical(tmp_path):
     assert straight.keys() == split.keys() and any(k.startswith("generator.") for k in straight)
     for name in straight:
         assert torch.equal(straight[name], split[name]), name
+
+
+def test_gan_weight_zero_trains_the_u_net_on_l1_alone():
+    assert pair_options(build_config({"data": "x", "task": "gray2color"})).adversarial == 1.0
+    assert pair_options(build_config({"data": "x", "task": "gray2color", "gan_weight": 0})).adversarial == 0.0
+    pairs = _coloured(16, seed=0)
+    for weight in (0.0, 1.0):
+        task = PairTask(pairs, PairOptions(width=8, d_width=8, d_layers=2, batch_size=8, seed=0, adversarial=weight))
+        d_loss, g_loss, _, _, l1 = task.train_step(0, measure=False).tolist()
+        if weight == 0:  # G's loss is 100·L1 and nothing else
+            assert abs(g_loss - 100 * l1) < 1e-5 * g_loss
+        else:  # the GAN term adds its cross-entropy, above 0
+            assert g_loss - 100 * l1 > 0.1

@@ -59,6 +59,8 @@ TRAIN_HELP: dict[str, str] = {
                    "--steps; --pixel-steps equal to --steps trains the PSNR model only)",
     "gan_lr": "--task sr: G's and D's learning rate in the GAN phase (default 1e-4, ESRGAN's; --lr-g sets the "
               "pixel phase's)",
+    "gan_weight": "pix2pix tasks: the weight of the adversarial term beside 100 × L1 (default 1, the paper's; 0 "
+                  "trains the U-Net on L1 alone, the paper's Table 1 baseline)",
     "perceptual": "--task sr: the perceptual loss's frozen network: inception (the FID Inception's stem, from the "
                   "fid extra), none, or auto (inception where its weights are found)",
     "static_columns": "sequences: comma-separated CSV columns that are one value per series (numbers or "

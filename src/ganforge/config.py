@@ -94,6 +94,7 @@ class _GeneralOptions:
     pixel_steps: int | None = None  # --task sr: steps on pixels alone before the GAN phase (None: half of --steps)
     gan_lr: float | None = None  # --task sr: the GAN phase's learning rate (None: ESRGAN's 1e-4)
     perceptual: str = "auto"  # --task sr: the perceptual loss's network (training.superres.PERCEPTUAL)
+    gan_weight: float | None = None  # pix2pix: the adversarial term's weight beside 100·L1 (None: 1; 0: L1 alone)
     # hardware
     device: str = "auto"
     precision: str = "auto"
@@ -155,6 +156,8 @@ class _GeneralOptions:
             raise GanforgeError(f"option --pixel-steps must be 0 or more, got {self.pixel_steps}")
         if self.gan_lr is not None and not self.gan_lr > 0:
             raise GanforgeError(f"option --gan-lr must be above 0, got {self.gan_lr}")
+        if self.gan_weight is not None and not self.gan_weight >= 0:
+            raise GanforgeError(f"option --gan-weight must be 0 or more, got {self.gan_weight}")
         if self.conditional and self.labels == "none":
             raise GanforgeError("option --conditional needs the data's labels; drop --labels none")
         if self.eval_every < 0:

@@ -39,6 +39,7 @@ class PairOptions:
     d_width: int = 32
     d_layers: int = 3
     l1: float = 100.0
+    adversarial: float = 1.0  # 0: L1 alone (the paper's Table 1 baseline); D still trains, as a probe
     lr: float = 2e-4
     betas: tuple[float, float] = (0.5, 0.999)
     batch_size: int = 4
@@ -159,7 +160,7 @@ class PairTask(StripPreviews, Task):
         judged = self.discriminator(torch.cat([a, fake], 1))
         adversarial = F.binary_cross_entropy_with_logits(judged, torch.ones_like(judged))
         l1 = (fake - b).abs().mean()
-        g_loss = adversarial + self.options.l1 * l1
+        g_loss = self.options.adversarial * adversarial + self.options.l1 * l1
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         if measure:
