@@ -3,15 +3,18 @@ bit-identical to an uninterrupted one."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
+import pytest
 import torch
 from safetensors.torch import load_file
 
+from ganforge.config import build_config
 from ganforge.data.pairs import ImagePairs
+from ganforge.kinds.pairs import pair_options
 from ganforge.training import checkpoint as ckpt
 from ganforge.training.loop import LoopOutput, LoopSettings, TrainingLoop
-from ganforge.config import build_config
-from ganforge.kinds.pairs import pair_options
 from ganforge.training.translation import PairOptions, PairTask
 
 TINY = PairOptions(width=8, d_width=8, d_layers=2, batch_size=8, seed=0)
@@ -47,19 +50,41 @@ def test_pix2pix_learns_a_colouring_the_gray_input_does_not_give():
     assert trained < 0.5 * copied and trained < 0.5 * untrained, (trained, copied, untrained)
 
 
-def test_a_resumed_pix2pix_run_is_bit_identical(tmp_path):
+@pytest.mark.parametrize("ema", [0.0, 0.9])
+def test_a_resumed_pix2pix_run_is_bit_identical(tmp_path, ema):
     torch.set_num_threads(1)
     pairs = _coloured(12, seed=0)
-    _loop(PairTask(pairs, TINY), 6, tmp_path / "straight").fit()
-    _loop(PairTask(pairs, TINY), 3, tmp_path / "split").fit()
-    resumed = _loop(PairTask(pairs, TINY), 6, tmp_path / "split")
+    options = dataclasses.replace(TINY, ema=ema)
+    _loop(PairTask(pairs, options), 6, tmp_path / "straight").fit()
+    _loop(PairTask(pairs, options), 3, tmp_path / "split").fit()
+    resumed = _loop(PairTask(pairs, options), 6, tmp_path / "split")
     resumed.restore(ckpt.find_checkpoint_in(tmp_path / "split"))
     resumed.fit()
     straight, split = (load_file(str(ckpt.find_checkpoint_in(tmp_path / name) / ckpt.MODELS_FILE))
                        for name in ("straight", "split"))
     assert straight.keys() == split.keys() and any(k.startswith("generator.") for k in straight)
+    assert any(k.startswith("generator_ema.") for k in straight) == (ema > 0)
     for name in straight:
         assert torch.equal(straight[name], split[name]), name
+
+
+def test_with_ema_the_average_translates_and_lags_the_trained_generator():
+    torch.set_num_threads(1)
+    pairs = _coloured(12, seed=0)
+    task = PairTask(pairs, dataclasses.replace(TINY, ema=0.9))
+    _loop(task, 6).fit()
+    average = task.modules()["generator_ema"]
+    trained = dict(task.generator.named_parameters())
+    moved = [name for name, value in average.named_parameters() if not torch.equal(value, trained[name])]
+    assert moved  # the average is its own weights, not the trained ones
+    torch.manual_seed(0)
+    out = task.translate(task.a[:4])
+    average.eval()
+    for module in average.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.train()
+    torch.manual_seed(0)
+    assert torch.equal(out, average(task.a[:4]))
 
 
 def test_gan_weight_zero_trains_the_u_net_on_l1_alone():
@@ -68,7 +93,7 @@ def test_gan_weight_zero_trains_the_u_net_on_l1_alone():
     pairs = _coloured(16, seed=0)
     for weight in (0.0, 1.0):
         task = PairTask(pairs, PairOptions(width=8, d_width=8, d_layers=2, batch_size=8, seed=0, adversarial=weight))
-        d_loss, g_loss, _, _, l1 = task.train_step(0, measure=False).tolist()
+        _, g_loss, _, _, l1 = task.train_step(0, measure=False).tolist()
         if weight == 0:  # G's loss is 100·L1 and nothing else
             assert abs(g_loss - 100 * l1) < 1e-5 * g_loss
         else:  # the GAN term adds its cross-entropy, above 0

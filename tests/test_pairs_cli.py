@@ -7,9 +7,13 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
+from safetensors.torch import load_file
 
 from ganforge.cli import main
+from ganforge.kinds.pairs import load_translator
+from ganforge.training import checkpoint as ckpt
 
 TINY = ["--image-size", "16", "--g-width", "8", "--d-width", "8", "--batch-size", "4", "--threads", "1",
         "--log-every", "5", "--sample-every", "10", "--checkpoint-every", "10", "--quiet"]
@@ -100,10 +104,18 @@ def test_an_unpaired_run_trains_resumes_translates_and_measures_its_cycle(tmp_pa
         Image.open(photos / f"{i}.png").convert("L").transpose(Image.Transpose.ROTATE_90).save(gray / f"{i}.png")
     run = tmp_path / "run"
     assert main(["train", "--task", "unpaired", "--data", str(gray), "--data-b", str(photos), "--steps", "4",
-                 "--out", str(run), *TINY]) == 0
+                 "--ema", "0.5", "--out", str(run), *TINY]) == 0
     config = json.loads((run / "config.json").read_text())
     assert config["model"]["name"] == "cyclegan" and config["data"]["images_b"] == 10
+    assert config["model"]["options"]["ema"] == 0.5
     assert main(["train", "--resume", str(run), "--steps", "6", "--quiet"]) == 0
+    weights = load_file(str(ckpt.find_checkpoint(run) / ckpt.MODELS_FILE))
+    translator, _ = load_translator(run)  # the average translates where the run kept one
+    assert {"generator_ema", "generator_ba_ema"} <= {key.split(".")[0] for key in weights}
+    for name, value in translator.state_dict().items():
+        assert torch.equal(value, weights[f"generator_ema.{name}"]), name
+    assert not all(torch.equal(weights[f"generator_ema.{name}"], weights[f"generator.{name}"])
+                   for name, _ in translator.named_parameters())
     assert main(["translate", str(run), str(gray / "1.png"), "--out", str(tmp_path / "c.png")]) == 0
     assert Image.open(tmp_path / "c.png").mode == "RGB"
     assert main(["eval", str(run)]) == 0

@@ -32,7 +32,8 @@ TRAIN_HELP: dict[str, str] = {
                   "scaled by k (tables: every k-th critic update, 2 unless given)",
     "label_smoothing": "one-sided label smoothing: real targets become 1 - this",
     "instance_noise": "std of Gaussian noise added to D's inputs, annealed to 0",
-    "ema": "generator EMA decay for sampling and evaluation (0 = off; 0.999 typical; tables: 0.995 unless given)",
+    "ema": "generator EMA decay for sampling and evaluation (0 = off; 0.999 typical; tables: 0.995 unless given; "
+           "image to image: off unless given, then it translates, enhances and is evaluated)",
     "augment": "DiffAugment policy for images: color,translation,cutout",
     "augment_p": "adaptive augmentation (ADA) of what D sees: ada (p steered so that E[sign D(real)] stays near 0.6), "
                  "a fixed probability such as 0.3, off, or auto (ada for image folders of fewer than 10,000 images)",

@@ -15,7 +15,7 @@ from ganforge.data.images import to_tensor
 from ganforge.data.pairs import read_pairs, read_unpaired
 from ganforge.data.superres import evaluation_pairs, upscaled
 from ganforge.errors import GanforgeError
-from ganforge.kinds.pairs import build_generator, load_translator, upscale
+from ganforge.kinds.pairs import averaged, build_generator, load_translator, upscale
 from ganforge.training import checkpoint as ckpt
 from ganforge.training.translation import to_model
 
@@ -122,7 +122,8 @@ def _evaluate_cycle(run_dir: Path, generator: torch.nn.Module, described: dict[s
     against the images of domain B."""
     from safetensors.torch import load_file
 
-    back = build_generator(described, load_file(str(ckpt.find_checkpoint(run_dir) / ckpt.MODELS_FILE)), "generator_ba")
+    weights = load_file(str(ckpt.find_checkpoint(run_dir) / ckpt.MODELS_FILE))
+    back = build_generator(described, weights, averaged("generator_ba", weights))
     config, data = described["config"], described["data"]
     domains = read_unpaired(source, Path(config["data_b"]), data["size"])
     images = domains.a

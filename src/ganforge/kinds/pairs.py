@@ -132,7 +132,7 @@ def pair_options(config: TrainConfig) -> PairOptions:
                        d_width=getattr(config, "d_width", None) or defaults.d_width,
                        lr=config.lr_g or defaults.lr, betas=tuple(config.betas_g),
                        adversarial=defaults.adversarial if config.gan_weight is None else config.gan_weight,
-                       batch_size=config.batch_size or defaults.batch_size, seed=config.seed)
+                       batch_size=config.batch_size or defaults.batch_size, ema=config.ema or 0.0, seed=config.seed)
 
 
 def cycle_options(config: TrainConfig) -> CycleOptions:
@@ -141,7 +141,7 @@ def cycle_options(config: TrainConfig) -> CycleOptions:
     return CycleOptions(width=getattr(config, "g_width", None) or defaults.width,
                         d_width=getattr(config, "d_width", None) or defaults.d_width,
                         lr=config.lr_g or defaults.lr, betas=tuple(config.betas_g),
-                        batch_size=config.batch_size or defaults.batch_size, seed=config.seed)
+                        batch_size=config.batch_size or defaults.batch_size, ema=config.ema or 0.0, seed=config.seed)
 
 
 def sr_options(config: TrainConfig, size: int) -> SROptions:
@@ -152,7 +152,7 @@ def sr_options(config: TrainConfig, size: int) -> SROptions:
                      batch_size=config.batch_size or defaults.batch_size, lr=config.lr_g or defaults.lr,
                      gan_lr=config.gan_lr or defaults.gan_lr,
                      pixel_steps=config.pixel_steps if config.pixel_steps is not None else config.steps // 2,
-                     degradation=config.degradation, seed=config.seed)
+                     degradation=config.degradation, ema=config.ema or 0.0, seed=config.seed)
 
 
 def _task(config: TrainConfig, size: int, samples: Path, device: torch.device) -> tuple[Any, str, dict[str, Any]]:
@@ -218,7 +218,7 @@ def load_translator(run_dir: Path) -> tuple[torch.nn.Module, dict[str, Any]]:
     from safetensors.torch import load_file
 
     weights = load_file(str(found / ckpt.MODELS_FILE))
-    generator = build_generator(described, weights, "generator")
+    generator = build_generator(described, weights, averaged("generator", weights))
     generator.eval()
     for module in generator.modules():
         if isinstance(module, torch.nn.Dropout):
@@ -234,11 +234,17 @@ def upscale(generator: torch.nn.Module, low: Tensor, scale: int, overlap: int | 
     return ((result.clamp(-1, 1) + 1) * 127.5).round().byte()
 
 
+def averaged(name: str, weights: dict[str, torch.Tensor]) -> str:
+    """The checkpoint name to translate with for network `name`: its moving average where the run kept one."""
+    return f"{name}_ema" if any(key.startswith(f"{name}_ema.") for key in weights) else name
+
+
 def build_generator(described: dict[str, Any], weights: dict[str, torch.Tensor], name: str) -> torch.nn.Module:
-    """The network `name` of a checkpoint's `weights`, built as `config.json` describes the run."""
+    """The network `name` of a checkpoint's `weights` (generator, generator_ba, or their _ema averages), built as
+    `config.json` describes the run."""
     data, options = described["data"], described["model"]["options"]
-    ca, cb = (data["a_channels"], data["b_channels"]) if name == "generator" else (data["b_channels"],
-                                                                                   data["a_channels"])
+    backward = name.startswith("generator_ba")  # CycleGAN's B → A
+    ca, cb = (data["b_channels"], data["a_channels"]) if backward else (data["a_channels"], data["b_channels"])
     if described["model"]["name"] == "cyclegan":
         generator: torch.nn.Module = ResnetGenerator(ca, cb, options["width"], options["blocks"])
     elif described["model"]["name"] == "srresnet":

@@ -26,7 +26,7 @@ from ganforge.data.base import BatchOrder
 from ganforge.data.pairs import UnpairedImages
 from ganforge.models.translation import PatchDiscriminator, ResnetGenerator
 from ganforge.training.task import Task, grad_norm
-from ganforge.training.translation import STRIP_ROWS, StripPreviews, strip_picture, to_model
+from ganforge.training.translation import STRIP_ROWS, AveragedGenerators, StripPreviews, strip_picture, to_model
 
 FIXED_IMAGES = 16
 
@@ -45,6 +45,7 @@ class CycleOptions:
     betas: tuple[float, float] = (0.5, 0.999)
     batch_size: int = 1
     flip: bool = True
+    ema: float = 0.0  # the generators' moving-average decay (0: off, the paper's)
     seed: int = 0
 
 
@@ -81,7 +82,7 @@ def lsgan(logits: Tensor, real: bool) -> Tensor:
     return ((logits - (1.0 if real else 0.0)) ** 2).mean()
 
 
-class CycleTask(StripPreviews, Task):
+class CycleTask(StripPreviews, AveragedGenerators, Task):
     """CycleGAN on two sets of images."""
 
     kind = "pairs"
@@ -118,12 +119,13 @@ class CycleTask(StripPreviews, Task):
             digest.update(str(tuple(tensor.shape)).encode())
             digest.update(tensor.contiguous().numpy().tobytes())
         self.fingerprint = digest.hexdigest()[:16]
+        self._average({"generator": self.g_ab, "generator_ba": self.g_ba}, options.ema)
 
     # ----- what a checkpoint holds -----------------------------------------------------------------------------
     def modules(self) -> dict[str, nn.Module]:
         # "generator" is A → B: the network `translate` uses
         return {"generator": self.g_ab, "generator_ba": self.g_ba, "discriminator": self.d_b,
-                "discriminator_a": self.d_a}
+                "discriminator_a": self.d_a, **self.average_modules()}
 
     def trained_modules(self) -> list[nn.Module]:
         return [self.g_ab, self.g_ba, self.d_a, self.d_b]
@@ -170,6 +172,7 @@ class CycleTask(StripPreviews, Task):
         g_loss.backward()
         g_norm = grad_norm(self.g_ab) if measure else math.nan
         self.opt_g.step()
+        self._update_averages()
         rng = torch.Generator().manual_seed(self.options.seed * 104_729 + step)
         pooled_a, pooled_b = self.pool_a.query(fake_a, rng), self.pool_b.query(fake_b, rng)
         real_b, fake_b_logits = self.d_b(b), self.d_b(pooled_b)
@@ -187,10 +190,11 @@ class CycleTask(StripPreviews, Task):
     @torch.no_grad()
     def translate(self, a: Tensor) -> Tensor:
         """G(a) for model-space images of domain A."""
-        was = self.g_ab.training
-        self.g_ab.eval()
-        out = self.g_ab(a)
-        self.g_ab.train(was)
+        network = self.shown("generator")
+        was = network.training
+        network.eval()
+        out = network(a)
+        network.train(was)
         return out
 
     def fixed_samples(self) -> Tensor | None:
@@ -204,8 +208,9 @@ class CycleTask(StripPreviews, Task):
         """A | G(A) | F(G(A)) for the first `count` images of A, one per row."""
         a = self.a[:count]
         out = self.translate(a)
-        was = self.g_ba.training
-        self.g_ba.eval()
-        back = self.g_ba(out)
-        self.g_ba.train(was)
+        network = self.shown("generator_ba")
+        was = network.training
+        network.eval()
+        back = network(out)
+        network.train(was)
         return strip_picture([a, out, back])

@@ -34,7 +34,7 @@ from ganforge.errors import GanforgeError
 from ganforge.models.superres import PERCEPTUAL, SRResNet
 from ganforge.models.translation import PatchDiscriminator
 from ganforge.training.task import Task, grad_norm
-from ganforge.training.translation import StripPreviews, strip_picture, to_model
+from ganforge.training.translation import AveragedGenerators, StripPreviews, strip_picture, to_model
 
 log = logging.getLogger("ganforge")
 
@@ -64,6 +64,7 @@ class SROptions:
     perceptual_weight: float = 1.0
     adversarial: float = 0.005
     degradation: str = "bicubic"
+    ema: float = 0.0  # the generator's moving-average decay (0: off; Real-ESRGAN's 0.999)
     seed: int = 0
 
 
@@ -113,7 +114,7 @@ def photos_fingerprint(photos: SRPhotos) -> str:
     return digest.hexdigest()[:16]
 
 
-class SuperResTask(StripPreviews, Task):
+class SuperResTask(StripPreviews, AveragedGenerators, Task):
     """SRResNet, then ESRGAN's GAN phase, on crops of one folder of photos."""
 
     kind = "pairs"
@@ -139,10 +140,14 @@ class SuperResTask(StripPreviews, Task):
         self.fingerprint = photos_fingerprint(photos)
         low, high = photos.batch(FIXED_STEP, FIXED_CROPS, options.seed)
         self.fixed_low, self.fixed_high = to_model(low).to(device), to_model(high).to(device)
+        self._average({"generator": self.generator}, options.ema)
 
     # ----- what a checkpoint holds -----------------------------------------------------------------------------
     def modules(self) -> dict[str, nn.Module]:
-        return {"generator": self.generator, "discriminator": self.discriminator}
+        return {"generator": self.generator, "discriminator": self.discriminator, **self.average_modules()}
+
+    def trained_modules(self) -> list[nn.Module]:
+        return [self.generator, self.discriminator]
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"opt_g": self.opt_g, "opt_d": self.opt_d}
@@ -181,6 +186,7 @@ class SuperResTask(StripPreviews, Task):
             if measure:
                 self.grad_norms = (grad_norm(self.generator), float("nan"))
             self.opt_g.step()
+            self._update_averages()
             return torch.stack([zero, l1, zero, zero, l1, zero]).detach()
         real_logits, fake_logits = self.discriminator(high), self.discriminator(fake.detach())
         d_loss = _relativistic(real_logits, fake_logits)
@@ -197,6 +203,7 @@ class SuperResTask(StripPreviews, Task):
         if measure:
             self.grad_norms = (grad_norm(self.generator), d_norm)
         self.opt_g.step()
+        self._update_averages()
         d_real = torch.sigmoid(real_logits - fake_logits.mean()).mean()
         d_fake = torch.sigmoid(fake_logits - real_logits.mean()).mean()
         return torch.stack([d_loss, g_loss, d_real, d_fake, l1, perceptual]).detach()
@@ -205,10 +212,11 @@ class SuperResTask(StripPreviews, Task):
     @torch.no_grad()
     def upscale(self, low: Tensor) -> Tensor:
         """G's outputs for model-space inputs, in eval mode."""
-        was = self.generator.training
-        self.generator.eval()
-        out = self.generator(low)
-        self.generator.train(was)
+        network = self.shown("generator")
+        was = network.training
+        network.eval()
+        out = network(low)
+        network.train(was)
         return out
 
     def fixed_samples(self) -> Tensor | None:

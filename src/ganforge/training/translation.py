@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from ganforge.data.base import BatchOrder
 from ganforge.data.pairs import ImagePairs
 from ganforge.models.translation import PatchDiscriminator, UNetGenerator
+from ganforge.regularizers.ema import GeneratorEMA
 from ganforge.training.task import Task, grad_norm
 
 CPU = torch.device("cpu")
@@ -45,6 +46,7 @@ class PairOptions:
     batch_size: int = 4
     dropout: float = 0.5
     flip: bool = True
+    ema: float = 0.0  # the generator's moving-average decay (0: off, the paper's)
     seed: int = 0
 
 
@@ -92,7 +94,32 @@ class StripPreviews:
         self._save_strip(FINAL_STRIP)
 
 
-class PairTask(StripPreviews, Task):
+class AveragedGenerators:
+    """Exponential moving averages of an image-to-image task's generators, with a decay above 0 (`--ema`): the
+    averages translate, make the previews and are saved beside the trained networks as NAME_ema, which
+    `ganforge translate`, `enhance` and `eval` then use (Real-ESRGAN keeps one at 0.999)."""
+
+    averages: dict[str, GeneratorEMA]
+    _sources: dict[str, nn.Module]
+
+    def _average(self, generators: dict[str, nn.Module], decay: float) -> None:
+        self._sources = generators
+        self.averages = {name: GeneratorEMA(net, decay) for name, net in generators.items()} if decay > 0 else {}
+
+    def _update_averages(self) -> None:
+        for name, average in self.averages.items():
+            average.update(self._sources[name])
+
+    def average_modules(self) -> dict[str, nn.Module]:
+        """The averages by checkpoint name (none without EMA)."""
+        return {f"{name}_ema": average.average for name, average in self.averages.items()}
+
+    def shown(self, name: str) -> nn.Module:
+        """The network that translates for `name`: its average when there is one."""
+        return self.averages[name].average if name in self.averages else self._sources[name]
+
+
+class PairTask(StripPreviews, AveragedGenerators, Task):
     """pix2pix on one set of aligned pairs."""
 
     kind = "pairs"
@@ -119,10 +146,11 @@ class PairTask(StripPreviews, Task):
         self.batch_size = min(options.batch_size, len(pairs))
         self.order = BatchOrder(len(pairs), self.batch_size, options.seed)
         self.fingerprint = pairs_fingerprint(pairs)
+        self._average({"generator": self.generator}, options.ema)
 
     # ----- what a checkpoint holds -----------------------------------------------------------------------------
     def modules(self) -> dict[str, nn.Module]:
-        return {"generator": self.generator, "discriminator": self.discriminator}
+        return {"generator": self.generator, "discriminator": self.discriminator, **self.average_modules()}
 
     def trained_modules(self) -> list[nn.Module]:
         return [self.generator, self.discriminator]
@@ -166,6 +194,7 @@ class PairTask(StripPreviews, Task):
         if measure:
             self.grad_norms = (grad_norm(self.generator), d_norm)
         self.opt_g.step()
+        self._update_averages()
         return torch.stack([d_loss, g_loss, torch.sigmoid(real_logits).mean(), torch.sigmoid(fake_logits).mean(),
                             l1]).detach()
 
@@ -173,13 +202,14 @@ class PairTask(StripPreviews, Task):
     @torch.no_grad()
     def translate(self, a: Tensor) -> Tensor:
         """G's outputs for model-space inputs (dropout on, as pix2pix translates; batch norm in its running mode)."""
-        was = self.generator.training
-        self.generator.eval()
-        for module in self.generator.modules():
+        network = self.shown("generator")
+        was = network.training
+        network.eval()
+        for module in network.modules():
             if isinstance(module, nn.Dropout):
                 module.train()
-        out = self.generator(a)
-        self.generator.train(was)
+        out = network(a)
+        network.train(was)
         return out
 
     def fixed_samples(self) -> Tensor | None:
