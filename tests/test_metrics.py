@@ -189,7 +189,7 @@ def test_one_registry_serves_evaluate_best_metric_and_the_help(capsys):
     from ganforge.metrics.evaluate import default_metrics, evaluate
 
     assert list(METRICS) == ["fd", "kid", "is", "pr", "dc", "modes", "cas", "fidelity", "intra-fd", "discriminative",
-                             "predictive", "correlational", "context-fid"]
+                             "predictive", "correlational", "context-fid", "l1", "psnr", "ssim", "niqe", "cycle"]
     assert better_direction("fd") == "min" and better_direction("high_quality") == "max"
     with pytest.raises(GanforgeError, match="density is not a value that ranks checkpoints"):
         better_direction("density")

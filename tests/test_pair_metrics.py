@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
 from ganforge.metrics.pairs import l1, luma, pair_scores, psnr_y, ssim_y
@@ -55,3 +56,25 @@ def test_fd_and_kid_of_outputs_are_near_0_for_the_targets_and_large_for_other_im
     assert len(crops(torch.zeros(3, 130, 200))) == 2 * 3 and len(crops(torch.zeros(3, 40, 40))) == 1
     mixed = [torch.full((3, 64, 64), 50.0), torch.full((3, 32, 48), 90.0)]
     assert distribution_scores(network, mixed, [targets[0], targets[1]])["fd_items"] == 4 + 1  # 32-px crops
+
+
+def test_the_pair_scores_are_in_the_one_registry():
+    from ganforge.data import load_dataset
+    from ganforge.metrics import METRICS, Context, better_direction
+    from ganforge.metrics.evaluate import default_metrics
+    from ganforge.metrics.pairs import l1, psnr_y, ssim_y
+
+    rng = torch.Generator().manual_seed(0)
+    targets = torch.randint(0, 256, (3, 3, 16, 16), generator=rng).float()
+    outputs = (targets + torch.randint(-20, 21, targets.shape, generator=rng)).clamp(0, 255)
+    expected = {"l1": l1(outputs, targets), "psnr_y": psnr_y(outputs, targets), "ssim_y": ssim_y(outputs, targets),
+                "cycle": l1(outputs, targets)}
+    for name in ("l1", "psnr", "ssim", "cycle"):
+        metric = METRICS[name]()
+        metric.update(targets, real=True)
+        metric.update(outputs, real=False)
+        assert metric.compute() == pytest.approx({k: v for k, v in expected.items() if k in METRICS[name].values})
+    assert better_direction("psnr_y") == "max" and better_direction("l1") == "min" and better_direction("niqe") == "min"
+    ring = Context(load_dataset("ring"), "raw")
+    assert "measures image-to-image runs" in METRICS["psnr"].unavailable(ring)
+    assert not {"l1", "psnr", "ssim", "niqe", "cycle"} & set(default_metrics(ring))

@@ -167,8 +167,8 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--target", help="tables: the column to predict for the efficacy score (needs --real)")
     parser.add_argument("--repeats", type=int, help="time series: how often each score is repeated (default: as "
                                                     "its paper, 10 for TimeGAN's scores and 5 for Diffusion-TS's)")
-    parser.add_argument("--metrics", help="comma-separated: {metrics}; image to image: l1, psnr, ssim, niqe, "
-                                          "fd, kid, cycle (default: what applies)".format(**_metric_names()))
+    parser.add_argument("--metrics", help="comma-separated: {metrics} (l1 to cycle, and fd and kid, measure "
+                                          "image-to-image runs; default: what applies)".format(**_metric_names()))
     parser.add_argument("--features", choices=["inception", "digits", "raw"],
                         help="feature space (default: raw for vectors, digits for digit sets, else inception)")
     parser.add_argument("--inception-weights", metavar="PATH", help=TRAIN_HELP["inception_weights"])

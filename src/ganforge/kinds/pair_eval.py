@@ -16,6 +16,7 @@ from ganforge.data.pairs import read_pairs, read_unpaired
 from ganforge.data.superres import evaluation_pairs, upscaled
 from ganforge.errors import GanforgeError
 from ganforge.kinds.pairs import averaged, build_generator, load_translator, upscale
+from ganforge.metrics import METRICS
 from ganforge.training import checkpoint as ckpt
 from ganforge.training.translation import to_model
 
@@ -24,9 +25,9 @@ log = logging.getLogger("ganforge")
 # What `ganforge eval --metrics` can ask of each model (default: all of them).
 PAIR_METRICS = {"pix2pix": ("l1", "psnr", "ssim", "fd", "kid"), "cyclegan": ("cycle", "fd", "kid"),
                 "srresnet": ("psnr", "ssim", "niqe", "fd", "kid")}
-PAIR_VALUES = {"l1": ("l1",), "psnr": ("psnr_y", "bicubic_psnr_y"), "ssim": ("ssim_y", "bicubic_ssim_y"),
-               "fd": ("fd", "bicubic_fd", "fd_items"), "kid": ("kid", "kid_std", "bicubic_kid", "bicubic_kid_std"),
-               "cycle": ("cycle",), "niqe": ("niqe", "bicubic_niqe", "high_niqe")}
+# the values each metric writes: the registry's (metrics.pairs), and FD's and KID's with bicubic's beside
+PAIR_VALUES = {**{name: tuple(METRICS[name].values) for name in ("l1", "psnr", "ssim", "niqe", "cycle")},
+               "fd": ("fd", "bicubic_fd", "fd_items"), "kid": ("kid", "kid_std", "bicubic_kid", "bicubic_kid_std")}
 VALUE_METRIC = {value: metric for metric, values in PAIR_VALUES.items() for value in values}
 
 

@@ -4,7 +4,7 @@ by name in `METRICS` (in this order: the order of `ganforge eval`'s table):
 `fd` Fréchet distance · `kid` kernel distance · `is` Inception Score · `pr` precision/recall ·
 `dc` density/coverage · `modes` mode coverage (mixtures: by nearest centre; digits: by classifier) ·
 `cas`, `fidelity`, `intra-fd` for class-conditional runs · `discriminative`, `predictive`, `correlational` for
-time series.
+time series · `l1`, `psnr`, `ssim`, `niqe`, `cycle` for image-to-image runs.
 """
 
 from ganforge.metrics.base import METRICS, Context, Metric, better_direction, register_metric, value_directions
@@ -18,6 +18,7 @@ from ganforge.metrics.prdc import DensityCoverage, PrecisionRecall
 from ganforge.metrics.modes import ClassifierModes, MixtureModes, ModeCoverage, mode_statistics
 from ganforge.metrics.conditional import ClassFidelity, ClassificationAccuracyScore, IntraFrechetDistance
 from ganforge.metrics.sequence import ContextFID, CorrelationalScore, DiscriminativeScore, PredictiveScore
+from ganforge.metrics.pairs import CycleError, PairL1, PairNIQE, PairPSNR, PairSSIM
 # isort: on
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
            "Context",
            "ContextFID",
            "CorrelationalScore",
+           "CycleError",
            "DensityCoverage",
            "DiscriminativeScore",
            "FrechetDistance",
@@ -37,6 +39,10 @@ __all__ = [
            "Metric",
            "MixtureModes",
            "ModeCoverage",
+           "PairL1",
+           "PairNIQE",
+           "PairPSNR",
+           "PairSSIM",
            "PrecisionRecall",
            "PredictiveScore",
            "better_direction",

@@ -37,8 +37,8 @@ def default_metrics(context: Context, announce: bool = False) -> list[str]:
     """Every registered metric that applies to this data and these features (`announce`: log why others don't)."""
     names = []
     for name, cls in METRICS.items():
-        if (cls.needs == "sequences") != (context.dataset.kind == SEQUENCE):  # series are measured as series
-            continue
+        if (cls.needs == "sequences") != (context.dataset.kind == SEQUENCE) or cls.needs == "pairs":
+            continue  # series are measured as series, and pairs only on image-to-image runs
         reason = cls.unavailable(context)
         if reason is None:
             names.append(name)

@@ -16,11 +16,13 @@ covariance (Set5 gives 127 crops).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
 from ganforge.errors import GanforgeError
+from ganforge.metrics.base import Metric, register_metric
 from ganforge.metrics.frechet import FrechetDistance
 from ganforge.metrics.kid import KernelDistance
 
@@ -115,3 +117,76 @@ def distribution_scores(network: nn.Module, outputs: Tensor | Sequence[Tensor],
         metric.update(sets[0], real=False)
         scores.update(metric.compute())
     return scores
+
+
+class PairMetric(Metric):
+    """A score of image-to-image outputs against their targets, in the registry so that `--metrics`,
+    `--eval-metrics` and `--best-metric` know it: outputs go in as generated batches, targets as real ones, both
+    8-bit images (N, C, H, W) of one size. `ganforge eval` and evaluation while training (`kinds.pair_eval`) measure
+    image-to-image runs with these; runs from noise have no pairs, so the metrics do not apply to them."""
+
+    needs = "pairs"
+
+    @classmethod
+    def unavailable(cls, context: Any) -> str | None:
+        return (f"metric {cls.name} measures image-to-image runs (--task): ganforge eval RUN --real FOLDER, or "
+                f"--eval-every with --eval-real while training")
+
+    def compute(self) -> dict[str, float]:
+        real, fake = self._gathered(need_real=self.name != "niqe")
+        return self.score(fake, real)
+
+    def score(self, outputs: Tensor, targets: Tensor) -> dict[str, float]:
+        raise NotImplementedError
+
+
+@register_metric
+class PairL1(PairMetric):
+    name = "l1"
+    description = "mean |output − target| on [-1, 1] images (pix2pix's loss)"
+    values: ClassVar[dict[str, str | None]] = {"l1": "min"}
+
+    def score(self, outputs: Tensor, targets: Tensor) -> dict[str, float]:
+        return {"l1": l1(outputs, targets)}
+
+
+@register_metric
+class PairPSNR(PairMetric):
+    name = "psnr"
+    description = "PSNR on BT.601 Y (16–235), border cropped by the SR scale; bicubic's beside for SR runs"
+    values: ClassVar[dict[str, str | None]] = {"psnr_y": "max", "bicubic_psnr_y": None}
+
+    def score(self, outputs: Tensor, targets: Tensor) -> dict[str, float]:
+        return {"psnr_y": psnr_y(outputs, targets)}
+
+
+@register_metric
+class PairSSIM(PairMetric):
+    name = "ssim"
+    description = "SSIM on BT.601 Y (11×11 Gaussian window, σ 1.5)"
+    values: ClassVar[dict[str, str | None]] = {"ssim_y": "max", "bicubic_ssim_y": None}
+
+    def score(self, outputs: Tensor, targets: Tensor) -> dict[str, float]:
+        return {"ssim_y": ssim_y(outputs, targets)}
+
+
+@register_metric
+class PairNIQE(PairMetric):
+    name = "niqe"
+    description = "NIQE, no reference (lower: more natural); SR runs: bicubic's and the originals' beside"
+    values: ClassVar[dict[str, str | None]] = {"niqe": "min", "bicubic_niqe": None, "high_niqe": None}
+
+    def score(self, outputs: Tensor, targets: Tensor) -> dict[str, float]:
+        from ganforge.metrics.niqe import niqe
+
+        return {"niqe": sum(niqe(image) for image in outputs) / len(outputs)}
+
+
+@register_metric
+class CycleError(PairMetric):
+    name = "cycle"
+    description = "CycleGAN's cycle-consistency error |F(G(a)) − a| on [-1, 1] images"
+    values: ClassVar[dict[str, str | None]] = {"cycle": "min"}
+
+    def score(self, outputs: Tensor, targets: Tensor) -> dict[str, float]:
+        return {"cycle": l1(outputs, targets)}  # outputs: F(G(a)); targets: a
