@@ -127,3 +127,23 @@ def test_an_unpaired_run_trains_resumes_translates_and_measures_its_cycle(tmp_pa
                  *TINY]) == 2
     assert "option --task unpaired needs --data-b FOLDER" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_the_checkpoint_ranking_value_of_each_image_to_image_model(tmp_path):
+    from ganforge.config import build_config
+    from ganforge.errors import GanforgeError
+    from ganforge.kinds.pair_eval import TrainingEvaluation
+
+    def best(model: str, **options) -> str:
+        config = build_config({"data": str(tmp_path), "task": "gray2color", "eval_every": 5,
+                               "eval_real": str(tmp_path), **options})
+        return TrainingEvaluation(config, model, {}).best_metric
+
+    assert best("pix2pix", eval_metrics="l1,psnr") == "l1"  # without FD: the L1 to held-out targets
+    assert best("cyclegan", eval_metrics="cycle") == "cycle"
+    assert best("srresnet", eval_metrics="psnr,ssim") == "psnr_y"  # BasicSR's choice
+    assert best("pix2pix", eval_metrics="l1,ssim", best_metric="ssim_y") == "ssim_y"
+    with pytest.raises(GanforgeError, match="--best-metric psnr_y is not measured while training this pix2pix run"):
+        best("pix2pix", eval_metrics="l1", best_metric="psnr_y")
+    with pytest.raises(GanforgeError, match="--eval-real .*nowhere: no such folder"):
+        best("pix2pix", eval_real=str(tmp_path / "nowhere"))

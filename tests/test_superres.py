@@ -245,3 +245,34 @@ def test_read_sr_photos_names_a_photo_too_small(tmp_path):
 
     with pytest.raises(GanforgeError, match="tiny.png is 40×20"):
         read_sr_photos(folder, 24, 2)
+
+
+def test_eval_every_keeps_the_best_checkpoint_by_held_out_psnr(tmp_path, photo_folder, capsys):
+    held_out = tmp_path / "held_out"
+    held_out.mkdir()
+    for i, photo in enumerate(_stripes(3, 7)):
+        Image.fromarray(photo.permute(1, 2, 0).numpy()).save(held_out / f"{i}.png")
+    run = tmp_path / "run"
+    assert main(["train", "--task", "sr", "--data", str(photo_folder), "--steps", "6", "--pixel-steps", "6",
+                 "--eval-every", "2", "--eval-real", str(held_out), "--lr-g", "2e-3", "--out", str(run),
+                 *SR_FLAGS]) == 0
+    evals = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if '"eval"' in line]
+    assert [record["step"] for record in evals] == [2, 4, 6]
+    psnrs = {record["step"]: record["eval"]["psnr_y"] for record in evals}
+    assert all("bicubic_psnr_y" in record["eval"] and "niqe" not in record["eval"] for record in evals)
+    best = json.loads((run / "checkpoints" / "best.json").read_text())
+    assert best["metric"] == "psnr_y" and best["value"] == max(psnrs.values())
+    assert best["step"] == max(psnrs, key=psnrs.get)
+    # the best checkpoint is what eval, enhance and translate take with --checkpoint best
+    assert main(["eval", str(run), "--real", str(held_out), "--metrics", "psnr", "--checkpoint", "best"]) == 0
+    report = json.loads((run / "eval.json").read_text())
+    assert report["step"] == best["step"] and report["psnr_y"] == pytest.approx(best["value"])
+    assert main(["enhance", str(run), str(held_out / "0.png"), "--out", str(tmp_path / "big.png"),
+                 "--checkpoint", "best"]) == 0
+    capsys.readouterr()
+    assert main(["enhance", str(run), str(held_out / "0.png"), "--out", str(tmp_path / "x.png"),
+                 "--checkpoint", "step_000099"]) == 2
+    assert "--checkpoint step_000099: no checkpoint there" in capsys.readouterr().err
+    assert main(["train", "--task", "sr", "--data", str(photo_folder), "--steps", "2", "--eval-every", "1",
+                 "--best-metric", "fd_items", "--out", str(tmp_path / "y"), *SR_FLAGS]) == 2
+    assert "fd_items is not a value that ranks checkpoints" in capsys.readouterr().err

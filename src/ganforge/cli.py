@@ -188,6 +188,8 @@ def _add_translate(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", required=True, help="an image file (.png, .jpg, .webp) for one input, a folder for "
                                                      "a folder (PNG files)")
     parser.add_argument("--overlap", type=int, help="pixels neighbouring tiles share (default: a quarter tile)")
+    parser.add_argument("--checkpoint", help="best (kept by --eval-every), a checkpoint's name (step_000300) or its "
+                                             "folder (default: the newest)")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
 
 
@@ -201,6 +203,8 @@ def _add_enhance(sub: argparse._SubParsersAction) -> None:
                                                      "a folder (PNG files)")
     parser.add_argument("--overlap", type=int, help="input pixels neighbouring tiles share (default 96: the tiles "
                                                     "then equal one pass over the whole image)")
+    parser.add_argument("--checkpoint", help="best (kept by --eval-every), a checkpoint's name (step_000300) or its "
+                                             "folder (default: the newest)")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
 
 

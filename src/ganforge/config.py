@@ -32,8 +32,8 @@ COND_METHODS = ("cbn-proj", "acgan", "concat")  # models.conditional documents e
 # (lr_schedule is not among them: with --steps as the horizon, a new total would change the schedule's shape)
 RESUMABLE = frozenset({"steps", "data", "device", "threads", "workers", "cache_gb", "log_every", "sample_every",
                        "checkpoint_every", "keep_checkpoints", "out", "eval_every", "eval_n", "eval_metrics",
-                       "eval_features", "inception_weights", "best_metric", "diagnose", "on_divergence",
-                       "tensorboard"})
+                       "eval_features", "eval_real", "inception_weights", "best_metric", "diagnose",
+                       "on_divergence", "tensorboard"})
 
 
 @dataclass
@@ -112,6 +112,7 @@ class _GeneralOptions:
     eval_every: int = 0
     eval_n: int = 2000
     eval_metrics: str | None = None
+    eval_real: str = ""  # image to image: the held-out images measured while training
     eval_features: str | None = None
     inception_weights: str | None = None
     best_metric: str = "auto"
@@ -146,6 +147,9 @@ class _GeneralOptions:
         _choice("cond", self.cond, COND_METHODS)
         if self.task:
             _choice("task", self.task, IMAGE_TASKS)
+        if self.eval_real and not self.task:
+            raise GanforgeError("option --eval-real is the held-out images of an image-to-image run; give --task or "
+                                "drop it")
         if self.data_b and self.task != "unpaired":
             raise GanforgeError("option --data-b is domain B of --task unpaired; give --task unpaired or drop it")
         if self.scale not in SCALES:

@@ -11,11 +11,12 @@ from typing import Any
 import torch
 from PIL import Image
 
+from ganforge.config import TrainConfig
 from ganforge.data.images import to_tensor
 from ganforge.data.pairs import read_pairs, read_unpaired
 from ganforge.data.superres import evaluation_pairs, upscaled
 from ganforge.errors import GanforgeError
-from ganforge.kinds.pairs import averaged, build_generator, load_translator, upscale
+from ganforge.kinds.pairs import averaged, build_generator, checkpoint_folder, load_translator, upscale
 from ganforge.metrics import METRICS
 from ganforge.training import checkpoint as ckpt
 from ganforge.training.translation import to_model
@@ -32,27 +33,78 @@ VALUE_METRIC = {value: metric for metric, values in PAIR_VALUES.items() for valu
 
 
 def evaluate_pairs(run_dir: Path, real: Path | None = None, metrics: list[str] | None = None,
-                   inception_weights: str | None = None) -> dict[str, Any]:
+                   inception_weights: str | None = None, checkpoint: str | None = None) -> dict[str, Any]:
     """The run's scores (`metrics.pairs`) on the pairs in `real` (made by the run's task; default: its training
     pairs), written to RUN/eval.json: for pix2pix L1, PSNR and SSIM on Y against the targets and FD and KID against
     them as a set; for CycleGAN the cycle error and FD/KID of G(A) against domain B; for super-resolution the SR
     protocol and FD/KID on crops, bicubic beside. `metrics` picks some (default: all; FD and KID are left out with a
-    warning where no Inception weights are found, unless asked for)."""
-    generator, described = load_translator(run_dir)
+    warning where no Inception weights are found, unless asked for). `checkpoint`: `best` or a checkpoint folder
+    (default: the newest)."""
+    found = checkpoint_folder(run_dir, checkpoint)
+    generator, described = load_translator(run_dir, found)
     source = real or Path(described["config"]["data"])
     model = described["model"]["name"]
     wanted = _wanted_metrics(model, metrics)
     inception = _inception(wanted, explicit=metrics is not None, weights=inception_weights)
+    back = None
     if model == "cyclegan":
-        report = _evaluate_cycle(run_dir, generator, described, source, wanted, inception)
-    elif model == "srresnet":
-        report = _evaluate_sr(generator, described, source, wanted, inception)
-    else:
-        report = _evaluate_pix2pix(generator, described, source, wanted, inception)
-    report = {"step": int(ckpt.read_checkpoint_state(ckpt.find_checkpoint(run_dir))["step"]), "real": str(source),
+        from safetensors.torch import load_file
+
+        weights = load_file(str(found / ckpt.MODELS_FILE))
+        back = build_generator(described, weights, averaged("generator_ba", weights))
+    report = measure(model, generator, back, described, source, wanted, inception)
+    report = {"step": int(ckpt.read_checkpoint_state(found)["step"]), "real": str(source),
               "held_out": real is not None, **report}
     ckpt.atomic_write_text(run_dir / "eval.json", json.dumps(report, indent=2))
     return report
+
+
+def measure(model: str, generator: torch.nn.Module, back: torch.nn.Module | None, described: dict[str, Any],
+            source: Path, wanted: set[str], inception: torch.nn.Module | None) -> dict[str, Any]:
+    """The `wanted` scores of a translator (and, for CycleGAN, its way `back`) on the images of `source`."""
+    if model == "cyclegan":
+        return _evaluate_cycle(generator, back, described, source, wanted, inception)
+    if model == "srresnet":
+        return _evaluate_sr(generator, described, source, wanted, inception)
+    return _evaluate_pix2pix(generator, described, source, wanted, inception)
+
+
+class TrainingEvaluation:
+    """`--eval-every` for an image-to-image run: the scores of the task's translator (its average where it keeps
+    one) on `--eval-real`, and the value `--best-metric` ranks checkpoints by."""
+
+    def __init__(self, config: TrainConfig, model: str, described: dict[str, Any]):
+        from ganforge.metrics import better_direction
+        from ganforge.metrics.evaluate import parse_metrics
+
+        self.model, self.described = model, described
+        self.source = Path(config.eval_real) if config.eval_real else Path(config.data)
+        if not config.eval_real:
+            log.warning("--eval-every measures the training images (give --eval-real FOLDER for held-out ones, "
+                        "which can choose a checkpoint)")
+        elif not self.source.exists():
+            raise GanforgeError(f"option --eval-real {self.source}: no such folder")
+        named = parse_metrics(config.eval_metrics) if config.eval_metrics else None
+        self.wanted = _wanted_metrics(model, named)
+        if named is None:
+            self.wanted -= {"niqe", "kid"}  # the slow and the redundant, unless asked for
+        self.inception = _inception(self.wanted, explicit=named is not None, weights=config.inception_weights)
+        if self.inception is None:
+            self.wanted -= {"fd", "kid"}
+        if config.best_metric == "auto":
+            fallback = {"srresnet": "psnr_y", "cyclegan": "cycle"}.get(model, "l1")
+            self.best_metric = "psnr_y" if model == "srresnet" else "fd" if "fd" in self.wanted else fallback
+        else:
+            better_direction(config.best_metric)
+            self.best_metric = config.best_metric
+        if VALUE_METRIC.get(self.best_metric) not in self.wanted:
+            raise GanforgeError(f"option --best-metric {self.best_metric} is not measured while training this "
+                                f"{model} run (it measures {', '.join(sorted(self.wanted))})")
+
+    def __call__(self, translator: torch.nn.Module, back: torch.nn.Module | None) -> dict[str, Any]:
+        scores = measure(self.model, translator, back, self.described, self.source, self.wanted, self.inception)
+        scores.pop("per_image", None)
+        return {key: value for key, value in scores.items() if not isinstance(value, str)}
 
 
 def _wanted_metrics(model: str, metrics: list[str] | None) -> set[str]:
@@ -117,14 +169,10 @@ def _evaluate_pix2pix(generator: torch.nn.Module, described: dict[str, Any], sou
             **_distributions(inception, outputs, targets, wanted)}
 
 
-def _evaluate_cycle(run_dir: Path, generator: torch.nn.Module, described: dict[str, Any], source: Path,
+def _evaluate_cycle(generator: torch.nn.Module, back: torch.nn.Module, described: dict[str, Any], source: Path,
                     wanted: set[str], inception: torch.nn.Module | None) -> dict[str, Any]:
     """CycleGAN's cycle-consistency error, mean |F(G(a)) − a| on [-1, 1] images of domain A, and FD/KID of G(a)
     against the images of domain B."""
-    from safetensors.torch import load_file
-
-    weights = load_file(str(ckpt.find_checkpoint(run_dir) / ckpt.MODELS_FILE))
-    back = build_generator(described, weights, averaged("generator_ba", weights))
     config, data = described["config"], described["data"]
     domains = read_unpaired(source, Path(config["data_b"]), data["size"])
     images = domains.a

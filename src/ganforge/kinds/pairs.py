@@ -32,7 +32,7 @@ from ganforge.training.hardware import pick_device, set_threads
 from ganforge.training.loop import LoopOutput, LoopSettings, TrainingLoop, TrainResult
 from ganforge.training.run_folder import RunFolder, default_run_path, write_failures_explained
 from ganforge.training.superres import SROptions, SuperResTask, perceptual_network
-from ganforge.training.translation import FINAL_STRIP, PairOptions, PairTask, to_model
+from ganforge.training.translation import FINAL_STRIP, PairOptions, PairTask, to_model, translating
 from ganforge.version import __version__
 
 log = logging.getLogger("ganforge")
@@ -91,15 +91,14 @@ class PairRuns(RunKind):
     def evaluate(self, args: argparse.Namespace) -> int:
         from ganforge.kinds.pair_eval import PAIR_METRICS, VALUE_METRIC, evaluate_pairs
 
-        sample_only = [flag for flag, value in (("--features", args.features), ("--target", args.target),
-                                                ("--checkpoint", args.checkpoint)) if value]
+        sample_only = [flag for flag, value in (("--features", args.features), ("--target", args.target)) if value]
         if sample_only:
             raise GanforgeError(f"{', '.join(sample_only)} do{'' if len(sample_only) > 1 else 'es'} not apply to "
                                 "image-to-image runs; they are measured on pairs (--real) by --metrics "
                                 f"{','.join(PAIR_METRICS['pix2pix'])}")
         metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
         report = evaluate_pairs(Path(args.run), Path(args.real) if args.real else None, metrics,
-                                args.inception_weights)
+                                args.inception_weights, args.checkpoint)
         what = ("images of domain A" if "cycle" in report else
                 f"high-resolution images (×{report['scale']}, Y channel, {report['scale']}-pixel border cropped)"
                 if "scale" in report else "pairs")
@@ -116,13 +115,15 @@ class PairRuns(RunKind):
                             "images with `ganforge translate`")
 
     def translate(self, args: argparse.Namespace) -> int:
-        return translate_files(Path(args.run), Path(args.input), Path(args.out), args.overlap, not args.quiet)
+        return translate_files(Path(args.run), Path(args.input), Path(args.out), args.overlap, not args.quiet,
+                               args.checkpoint)
 
     def enhance(self, args: argparse.Namespace) -> int:
         if RunFolder.open(Path(args.run)).read_config()["model"]["name"] != "srresnet":
             raise GanforgeError(f"enhance applies to super-resolution runs (--task sr); {args.run} translates "
                                 f"images: ganforge translate {args.run} INPUT --out OUTPUT")
-        return translate_files(Path(args.run), Path(args.input), Path(args.out), args.overlap, not args.quiet)
+        return translate_files(Path(args.run), Path(args.input), Path(args.out), args.overlap, not args.quiet,
+                               args.checkpoint)
 
 
 def pair_options(config: TrainConfig) -> PairOptions:
@@ -184,6 +185,12 @@ def _train(config: TrainConfig, run: RunFolder | None, progress: bool, given: se
         config.data_b = str(Path(config.data_b).resolve())
     device = pick_device(config.device)
     task, model, data = _task(config, size, None, device)  # bad input is refused before a run folder exists
+    if config.eval_every:
+        from ganforge.kinds.pair_eval import TrainingEvaluation
+
+        task.evaluation = TrainingEvaluation(config, model, {"config": config.to_json(), "data": data,
+                                                             "model": {"name": model}})
+        task.best_metric = task.evaluation.best_metric
     if run is None:
         run = RunFolder.new(config.out or default_run_path(f"{Path(config.data).name}-{config.task}"))
         config.out = str(run.path)
@@ -192,7 +199,7 @@ def _train(config: TrainConfig, run: RunFolder | None, progress: bool, given: se
     start = None if resume else start_record(PairRuns.name, config, given)
     with write_failures_explained(run.path), run.lock(new=not resume, start=start):
         settings = LoopSettings(config.steps, config.log_every, config.sample_every, config.checkpoint_every,
-                                config.keep_checkpoints, lr_schedule=config.lr_schedule,
+                                config.keep_checkpoints, config.eval_every, lr_schedule=config.lr_schedule,
                                 on_divergence=config.on_divergence, diagnose=config.diagnose,
                                 loss={"cyclegan": "lsgan", "srresnet": "relativistic"}.get(model, "nonsaturating"),
                                 probabilistic=model == "pix2pix",
@@ -208,22 +215,32 @@ def _train(config: TrainConfig, run: RunFolder | None, progress: bool, given: se
         return loop.fit(run.path)
 
 
-def load_translator(run_dir: Path) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """The run's generator from its newest checkpoint (in eval mode, its dropout on), and its `config.json`."""
+def checkpoint_folder(run_dir: Path, checkpoint: str | Path | None = None) -> Path:
+    """The checkpoint to translate with: the newest (None), `best` (kept by --eval-every), a checkpoint's name
+    (step_000300) or its folder."""
     run = RunFolder.open(run_dir)
-    described = run.read_config()
-    found = ckpt.find_checkpoint(run.path)
-    if found is None:
-        raise GanforgeError(f"run {run.path} has no complete checkpoint yet")
+    if checkpoint is None:
+        found = ckpt.find_checkpoint(run.path)
+        if found is None:
+            raise GanforgeError(f"run {run.path} has no complete checkpoint yet")
+        return found
+    named = run.checkpoints / str(checkpoint)  # best, or a name such as step_000300
+    found = named if named.is_dir() else Path(checkpoint)
+    if not (found / ckpt.MODELS_FILE).is_file():
+        raise GanforgeError(f"--checkpoint {checkpoint}: no checkpoint there"
+                            + (" (train with --eval-every to keep a best one)" if str(checkpoint) == "best" else ""))
+    return found
+
+
+def load_translator(run_dir: Path, found: Path | None = None) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """The run's generator (its average where it keeps one) from checkpoint folder `found` (default: the newest),
+    set to translate, and the run's `config.json`."""
+    described = RunFolder.open(run_dir).read_config()
+    found = found or checkpoint_folder(run_dir)
     from safetensors.torch import load_file
 
     weights = load_file(str(found / ckpt.MODELS_FILE))
-    generator = build_generator(described, weights, averaged("generator", weights))
-    generator.eval()
-    for module in generator.modules():
-        if isinstance(module, torch.nn.Dropout):
-            module.train()  # pix2pix translates with its dropout on, as it trained
-    return generator, described
+    return translating(build_generator(described, weights, averaged("generator", weights))), described
 
 
 def upscale(generator: torch.nn.Module, low: Tensor, scale: int, overlap: int | None = None) -> Tensor:
@@ -256,10 +273,11 @@ def build_generator(described: dict[str, Any], weights: dict[str, torch.Tensor],
     return generator.eval()
 
 
-def translate_files(run_dir: Path, source: Path, out: Path, overlap: int | None = None, progress: bool = True) -> int:
+def translate_files(run_dir: Path, source: Path, out: Path, overlap: int | None = None, progress: bool = True,
+                    checkpoint: str | None = None) -> int:
     """Translate one image file, or every image of a folder into a folder of PNGs; images of any size, in tiles of
-    the run's training size."""
-    generator, described = load_translator(run_dir)
+    the run's training size (`checkpoint`: `best` or a folder; default: the newest)."""
+    generator, described = load_translator(run_dir, checkpoint_folder(run_dir, checkpoint))
     size, channels, seed = described["data"]["size"], described["data"]["a_channels"], described["config"]["seed"]
     if not source.exists():
         raise GanforgeError(f"input {source} does not exist")

@@ -9,8 +9,10 @@ from PyTorch's global generator, which checkpoints hold, so a resumed run repeat
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -94,13 +96,24 @@ class StripPreviews:
         self._save_strip(FINAL_STRIP)
 
 
+def translating(generator: nn.Module) -> nn.Module:
+    """`generator` set to translate: eval mode, with its dropout on (pix2pix translates so, as it trained)."""
+    generator.eval()
+    for module in generator.modules():
+        if isinstance(module, nn.Dropout):
+            module.train()
+    return generator
+
+
 class AveragedGenerators:
-    """Exponential moving averages of an image-to-image task's generators, with a decay above 0 (`--ema`): the
-    averages translate, make the previews and are saved beside the trained networks as NAME_ema, which
-    `ganforge translate`, `enhance` and `eval` then use (Real-ESRGAN keeps one at 0.999)."""
+    """An image-to-image task's translators: exponential moving averages of its generators with a decay above 0
+    (`--ema`), which then translate, make the previews and are saved beside the trained networks as NAME_ema, for
+    `ganforge translate`, `enhance` and `eval` (Real-ESRGAN keeps one at 0.999); and its evaluation while training,
+    `evaluation(forward, back)` on copies of them (set by `kinds.pairs` from --eval-every)."""
 
     averages: dict[str, GeneratorEMA]
     _sources: dict[str, nn.Module]
+    evaluation: Callable[[nn.Module, nn.Module | None], dict[str, Any]] | None = None
 
     def _average(self, generators: dict[str, nn.Module], decay: float) -> None:
         self._sources = generators
@@ -117,6 +130,15 @@ class AveragedGenerators:
     def shown(self, name: str) -> nn.Module:
         """The network that translates for `name`: its average when there is one."""
         return self.averages[name].average if name in self.averages else self._sources[name]
+
+    def evaluate(self, step: int) -> dict[str, Any]:
+        """The scores of copies of the translators (A → B, and B → A where there is one), on the CPU."""
+        if self.evaluation is None:
+            return {}
+        forward = translating(copy.deepcopy(self.shown("generator")).cpu())
+        back = (translating(copy.deepcopy(self.shown("generator_ba")).cpu()) if "generator_ba" in self._sources
+                else None)
+        return self.evaluation(forward, back)
 
 
 class PairTask(StripPreviews, AveragedGenerators, Task):
