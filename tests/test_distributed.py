@@ -199,3 +199,62 @@ def test_bad_input_with_nproc_is_refused_before_any_process_starts(tmp_path, fla
     assert done.returncode == 2, done.stderr
     assert message in done.stderr and done.stderr.strip().count("\n") == 0, done.stderr
     assert "torchrun" not in done.stderr and not (tmp_path / "r").exists()
+
+
+def _photos(folder: Path, n: int = 8, size: int = 48) -> Path:
+    """Colour stripes at random angles: photos for the image-to-image runs."""
+    import numpy as np
+    from PIL import Image
+
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:size, 0:size]
+    for i in range(n):
+        angle, period = rng.uniform(0, np.pi), rng.uniform(4, 9)
+        wave = np.sin(2 * np.pi * (x * np.cos(angle) + y * np.sin(angle)) / period)
+        image = np.clip(rng.uniform(60, 190, 3)[None, None] + 50 * wave[..., None], 0, 255).astype(np.uint8)
+        Image.fromarray(image).save(folder / f"{i}.png")
+    return folder
+
+
+def test_super_resolution_on_two_ranks_of_batch_b_steps_like_one_process_of_batch_2b(tmp_path):
+    # the pixel phase (SRResNet has no batch norm): the global batch's gradient is the mean of the ranks'
+    photos = _photos(tmp_path / "photos")
+    common = ["--task", "sr", "--data", str(photos), "--scale", "2", "--image-size", "24", "--g-width", "8",
+              "--d-width", "8", "--steps", "4", "--pixel-steps", "4", "--lr-g", "1e-3", "--perceptual", "none",
+              "--threads", "1", "--device", "cpu", "--log-every", "2", "--quiet"]
+    _run(tmp_path / "two", [*common, "--batch-size", "2", "--out", str(tmp_path / "run2")])
+    _run(tmp_path / "one", [*common, "--batch-size", "4", "--out", str(tmp_path / "run1")], processes=1)
+    _run(tmp_path / "half", [*common, "--batch-size", "2", "--out", str(tmp_path / "run_half")], processes=1)
+    two, one, half = (_weights(tmp_path / name, 0) for name in ("two", "one", "half"))
+    keys = [key for key in one if key.startswith("generator.")]
+    for key in keys:
+        assert torch.allclose(two[key], one[key], atol=1e-5, rtol=1e-4), key
+    assert any(not torch.allclose(half[k], one[k], atol=1e-5, rtol=1e-4) for k in keys)  # the check can fail
+    config = json.loads((tmp_path / "run2" / "config.json").read_text())
+    assert config["runtime"]["processes"] == 2 and config["model"]["options"]["batch_size"] == 2
+
+
+def test_pix2pix_ranks_keep_identical_weights_and_batch_norm_statistics(tmp_path):
+    photos = _photos(tmp_path / "photos")
+    _run(tmp_path / "dump", ["--task", "gray2color", "--data", str(photos), "--image-size", "16", "--g-width", "8",
+                             "--d-width", "8", "--batch-size", "2", "--steps", "4", "--ema", "0.5", "--threads", "1",
+                             "--device", "cpu", "--log-every", "2", "--quiet", "--out", str(tmp_path / "run")])
+    first, second = _weights(tmp_path / "dump", 0), _weights(tmp_path / "dump", 1)
+    assert any(key.startswith("generator_ema.") and key.endswith("running_mean") for key in first)
+    for key in first:
+        assert torch.equal(first[key], second[key]), key
+    assert int(first["step"]) == 4
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if "l1" in r] == [2, 4]  # one log, written by rank 0
+
+
+def test_cyclegan_refuses_several_processes_in_one_line(tmp_path):
+    a, b = _photos(tmp_path / "a", 4), _photos(tmp_path / "b", 4)
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
+                           "-m", "ganforge", "train", "--task", "unpaired", "--data", str(a), "--data-b", str(b),
+                           "--steps", "2", "--device", "cpu", "--out", str(tmp_path / "r")],
+                          capture_output=True, text=True, timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode != 0
+    assert "option --nproc (several processes) does not apply to --task unpaired (CycleGAN) yet" in done.stderr
+    assert not (tmp_path / "r").exists()

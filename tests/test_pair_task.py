@@ -98,3 +98,12 @@ def test_gan_weight_zero_trains_the_u_net_on_l1_alone():
             assert abs(g_loss - 100 * l1) < 1e-5 * g_loss
         else:  # the GAN term adds its cross-entropy, above 0
             assert g_loss - 100 * l1 > 0.1
+
+
+def test_each_rank_takes_a_disjoint_slice_of_the_global_batch():
+    from ganforge.training.distributed import Processes
+    from ganforge.training.translation import rank_slice
+
+    batch = torch.arange(12)
+    slices = [rank_slice(batch, Processes(rank, 3)) for rank in range(3)]
+    assert torch.equal(torch.cat(slices), batch) and all(len(s) == 4 for s in slices)

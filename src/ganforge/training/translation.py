@@ -24,8 +24,10 @@ from torch import Tensor, nn
 
 from ganforge.data.base import BatchOrder
 from ganforge.data.pairs import ImagePairs
+from ganforge.errors import GanforgeError
 from ganforge.models.translation import PatchDiscriminator, UNetGenerator
 from ganforge.regularizers.ema import GeneratorEMA
+from ganforge.training.distributed import SINGLE, Processes
 from ganforge.training.task import Task, grad_norm
 
 CPU = torch.device("cpu")
@@ -141,6 +143,24 @@ class AveragedGenerators:
         return self.evaluation(forward, back)
 
 
+class JudgedTogether(nn.Module):
+    """D on two batches in one forward pass (real, then generated): DistributedDataParallel averages gradients for
+    one forward pass per backward pass."""
+
+    def __init__(self, discriminator: nn.Module):
+        super().__init__()
+        self.discriminator = discriminator
+
+    def forward(self, first: Tensor, second: Tensor) -> tuple[Tensor, Tensor]:
+        return self.discriminator(first), self.discriminator(second)
+
+
+def rank_slice(batch: Tensor, processes: Processes) -> Tensor:
+    """This rank's share of a global batch: a disjoint slice, so N ranks of batch B take one batch of N·B."""
+    share = len(batch) // processes.world
+    return batch[processes.rank * share : (processes.rank + 1) * share]
+
+
 class PairTask(StripPreviews, AveragedGenerators, Task):
     """pix2pix on one set of aligned pairs."""
 
@@ -151,9 +171,10 @@ class PairTask(StripPreviews, AveragedGenerators, Task):
     resumable = "--steps (the new total)"
 
     def __init__(self, pairs: ImagePairs, options: PairOptions = PairOptions(), samples: Path | None = None,
-                 device: torch.device = CPU):
+                 device: torch.device = CPU, processes: Processes = SINGLE):
         super().__init__()
         self.pairs, self.options, self.samples, self.device = pairs, options, samples, device
+        self.processes = processes
         self.a, self.b = to_model(pairs.a).to(device), to_model(pairs.b).to(device)
         in_channels, out_channels, size = self.a.shape[1], self.b.shape[1], self.a.shape[-1]
         torch.manual_seed(options.seed)
@@ -165,10 +186,17 @@ class PairTask(StripPreviews, AveragedGenerators, Task):
         self.discriminator.to(device)
         self.opt_g = torch.optim.Adam(self.generator.parameters(), options.lr, betas=options.betas)
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), options.lr, betas=options.betas)
-        self.batch_size = min(options.batch_size, len(pairs))
-        self.order = BatchOrder(len(pairs), self.batch_size, options.seed)
+        self.batch_size = min(options.batch_size, len(pairs) // processes.world)
+        if self.batch_size < 1:
+            raise GanforgeError(f"{len(pairs)} pairs cannot be shared by {processes.world} processes")
+        self.order = BatchOrder(len(pairs), self.batch_size * processes.world, options.seed)  # the global batch
         self.fingerprint = pairs_fingerprint(pairs)
         self._average({"generator": self.generator}, options.ema)
+        # the passes whose gradients are averaged over the processes (the networks themselves with one)
+        self.generator_pass = processes.wrap(self.generator, device)
+        self.discriminator_pass = processes.wrap(JudgedTogether(self.discriminator), device)
+        if processes.active:  # dropout differs between the ranks (the weights above do not)
+            torch.manual_seed(options.seed * processes.world + processes.rank)
 
     # ----- what a checkpoint holds -----------------------------------------------------------------------------
     def modules(self) -> dict[str, nn.Module]:
@@ -181,8 +209,10 @@ class PairTask(StripPreviews, AveragedGenerators, Task):
         return {"opt_g": self.opt_g, "opt_d": self.opt_d}
 
     def identity(self) -> dict[str, Any]:
-        return {"options": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self.options).items()},
-                "data": self.fingerprint}
+        options = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self.options).items()}
+        if self.processes.active:  # the batches and the random streams depend on the number of processes
+            options["processes"] = self.processes.world
+        return {"options": options, "data": self.fingerprint}
 
     # ----- one step --------------------------------------------------------------------------------------------
     def batch(self, step: int) -> tuple[Tensor, Tensor]:
@@ -194,13 +224,12 @@ class PairTask(StripPreviews, AveragedGenerators, Task):
             flipped = (coins < 0.5).to(self.device)
             a = torch.where(flipped[:, None, None, None], a.flip(-1), a)
             b = torch.where(flipped[:, None, None, None], b.flip(-1), b)
-        return a, b
+        return rank_slice(a, self.processes), rank_slice(b, self.processes)
 
     def train_step(self, step: int, measure: bool) -> Tensor:
         a, b = self.batch(step)
-        fake = self.generator(a)
-        real_logits = self.discriminator(torch.cat([a, b], 1))
-        fake_logits = self.discriminator(torch.cat([a, fake.detach()], 1))
+        fake = self.generator_pass(a)
+        real_logits, fake_logits = self.discriminator_pass(torch.cat([a, b], 1), torch.cat([a, fake.detach()], 1))
         d_loss = 0.5 * (F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
                         + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
         self.opt_d.zero_grad(set_to_none=True)
@@ -216,6 +245,9 @@ class PairTask(StripPreviews, AveragedGenerators, Task):
         if measure:
             self.grad_norms = (grad_norm(self.generator), d_norm)
         self.opt_g.step()
+        # batch-norm statistics alike on every rank (D's moved in G's pass too), before the average copies G's
+        self.processes.average_buffers(self.generator)
+        self.processes.average_buffers(self.discriminator)
         self._update_averages()
         return torch.stack([d_loss, g_loss, torch.sigmoid(real_logits).mean(), torch.sigmoid(fake_logits).mean(),
                             l1]).detach()
