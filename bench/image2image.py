@@ -5,9 +5,10 @@ One run trains the PSNR model for `--pixel-steps` steps (L1 on pixels), is measu
 phase for `--gan-steps` steps (0.01·L1 + perceptual + 0.005·relativistic GAN, as ESRGAN) and is measured again: the
 GAN model starts from the PSNR model, as in SRGAN and ESRGAN. The protocol is the paper's: each test image cropped to a
 multiple of 4, downscaled by bicubic (Pillow's, MATLAB's kernel), upscaled, PSNR and SSIM on BT.601 Y with 4 border
-pixels cropped. FD: Fréchet distance of the FID Inception's pool features of non-overlapping 64-pixel crops of the
-outputs against the same crops of the high-resolution images, over Set5 and Set14 together (a few hundred crops: the
-value is biased upwards, and only comparable between rows of this table).
+pixels cropped. NIQE (no reference; lower is more natural) on the same cropped images, with the authors' pristine
+model. FD: Fréchet distance of the FID Inception's pool features of non-overlapping 64-pixel crops of the outputs
+against the same crops of the high-resolution images, over Set5 and Set14 together (a few hundred crops: the value is
+biased upwards, and only comparable between rows of this table).
 
 The test sets and the training photos stay out of the repository. They are in the public repository
 majedelhelou/denoising_datasets (folders CSet5, CSet14, CBSD68, CUrban100); train on BSD68 and Urban100, never on
@@ -78,6 +79,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="write the rows here")
     parser.add_argument("--picture", type=Path, help="write bicubic | PSNR | GAN | HR crops here (PNG)")
     parser.add_argument("--keep", type=Path, help="keep the run folders here")
+    parser.add_argument("--psnr-run", type=Path, help="a PSNR run this bench kept (--keep DIR: DIR/psnr): measure "
+                        "it and train only the GAN phase from it")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="ganforge-sr-"))
@@ -91,9 +94,14 @@ def main() -> None:
               "seed": args.seed, "log_every": 200,
               "sample_every": 2000, "checkpoint_every": 2000}
     started = time.perf_counter()
-    api.train(data=str(photos), out=str(psnr_run), steps=args.pixel_steps, pixel_steps=args.pixel_steps,
-              progress=False, **common)
-    psnr_seconds = time.perf_counter() - started
+    if args.psnr_run:
+        shutil.copytree(args.psnr_run, psnr_run)
+        records = [json.loads(line) for line in (psnr_run / "metrics.jsonl").read_text().splitlines()]
+        psnr_seconds = sum(record.get("seconds", 0.0) for record in records)  # its logged training time
+    else:
+        api.train(data=str(photos), out=str(psnr_run), steps=args.pixel_steps, pixel_steps=args.pixel_steps,
+                  progress=False, **common)
+        psnr_seconds = time.perf_counter() - started
     shutil.copytree(psnr_run, gan_run)
     started = time.perf_counter()
     if args.gan_steps:
@@ -106,27 +114,32 @@ def main() -> None:
     rows, kept = [], {}
     for name, run, seconds in (("ganforge PSNR model (SRResNet, L1)", psnr_run, psnr_seconds),
                                ("ganforge GAN model (+ perceptual, RaGAN)", gan_run, psnr_seconds + gan_seconds)):
-        scores = [evaluate_pairs(run, folder, ["psnr", "ssim"]) for folder in tests]
+        scores = [evaluate_pairs(run, folder, ["psnr", "ssim", "niqe"]) for folder in tests]
         ours, bicubic, _ = outputs(run, tests)
         if not rows:
             rows.append({"model": "bicubic (here)", "fd": distribution_scores(inception, bicubic, high)["fd"],
-                         **{f"{key}_{i}": scores[i][f"bicubic_{key}"] for i in (0, 1) for key in ("psnr_y", "ssim_y")}})
+                         **{f"{key}_{i}": scores[i][f"bicubic_{key}"] for i in (0, 1)
+                            for key in ("psnr_y", "ssim_y", "niqe")}})
             kept["bicubic"] = bicubic
         rows.append({"model": name, "fd": distribution_scores(inception, ours, high)["fd"], "seconds": seconds,
-                     **{f"{key}_{i}": scores[i][key] for i in (0, 1) for key in ("psnr_y", "ssim_y")}})
+                     **{f"{key}_{i}": scores[i][key] for i in (0, 1) for key in ("psnr_y", "ssim_y", "niqe")}})
         kept[run.name] = ours
+    rows.append({"model": "high resolution (the originals)", "fd": 0.0,
+                 **{f"niqe_{i}": scores[i]["high_niqe"] for i in (0, 1)}})
 
     print(f"\nSuper-resolution ×4, Y channel, {4}-pixel border; {cpu_name()}, {args.threads} threads; trained on "
           f"{', '.join(f.name for f in args.train)}; {args.pixel_steps} pixel steps at lr {args.lr:g} + "
           f"{args.gan_steps} GAN steps at {args.gan_lr:g}\n")
-    print("| model | Set5 PSNR | Set5 SSIM | Set14 PSNR | Set14 SSIM | FD to HR crops | fit |")
-    print("|---|---|---|---|---|---|---|")
+    print("| model | Set5 PSNR | Set5 SSIM | Set14 PSNR | Set14 SSIM | Set5 NIQE | Set14 NIQE | FD to HR crops | fit |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for name, p5, s5, p14, s14 in PUBLISHED:
-        print(f"| {name} | {p5:.2f} | {s5:.4f} | {p14:.2f} | {s14:.4f} |  |  |")
+        print(f"| {name} | {p5:.2f} | {s5:.4f} | {p14:.2f} | {s14:.4f} |  |  |  |  |")
+    shown = lambda row, key, form: format(row[key], form) if key in row else ""  # noqa: E731
     for row in rows:
         fit = f"{row['seconds'] / 60:.0f} min" if "seconds" in row else ""
-        print(f"| {row['model']} | {row['psnr_y_0']:.2f} | {row['ssim_y_0']:.4f} | {row['psnr_y_1']:.2f} | "
-              f"{row['ssim_y_1']:.4f} | {row['fd']:.1f} | {fit} |")
+        print(f"| {row['model']} | {shown(row, 'psnr_y_0', '.2f')} | {shown(row, 'ssim_y_0', '.4f')} | "
+              f"{shown(row, 'psnr_y_1', '.2f')} | {shown(row, 'ssim_y_1', '.4f')} | {row['niqe_0']:.2f} | "
+              f"{row['niqe_1']:.2f} | {row['fd']:.1f} | {fit} |")
     if args.json:
         args.json.write_text(json.dumps({"cpu": cpu_name(), "threads": args.threads, "rows": rows,
                                          "pixel_steps": args.pixel_steps, "gan_steps": args.gan_steps}, indent=2))

@@ -55,3 +55,27 @@ def test_project_on_a_run_writes_latents_a_strip_and_psnr(tmp_path, capsys):
     assert main(["project", str(run.run_dir), str(photo), "--out", str(tmp_path / "x.txt")]) == 2
     with pytest.raises(GanforgeError, match="the photos are"):
         project(ganforge.load(run.run_dir), torch.rand(1, 3, 9, 9))
+
+
+def test_a_projected_photo_is_edited_along_the_class_embedding(tmp_path, capsys):
+    from ganforge.kinds.projection import class_walk
+
+    run = ganforge.train("digits", conditional=True, image_size=16, g_width=8, d_width=8, latent_dim=16, steps=2,
+                         threads=1, progress=False, out=tmp_path / "run", precision="fp32", sample_every=1000)
+    photo = tmp_path / "three.png"
+    Image.fromarray((np.eye(16)[::-1] * 255).astype(np.uint8)).save(photo)
+    generator = ganforge.load(run.run_dir)
+    found = project(generator, torch.from_numpy(np.eye(16)[::-1].copy()).float()[None, None], steps=10, label="3")
+    frames = class_walk(generator, found.latents[0], "3", "8", 4)
+    assert frames.shape == (4, 1, 16, 16)
+    torch.testing.assert_close(frames[0], found.images[0], atol=1e-5, rtol=0)  # the walk starts at the projection
+    ends_at = generator.generate(found.latents[:1], generator.labels_for(1, "8"))[0]
+    torch.testing.assert_close(frames[-1], ends_at, atol=1e-5, rtol=0)  # and ends at class 8, the latent held
+    assert not torch.equal(frames[-1], frames[0])
+    out = tmp_path / "edit.png"
+    assert main(["interpolate", str(run.run_dir), "--from-image", str(photo), "--from", "3", "--to", "8",
+                 "--frames", "4", "--out", str(out), "--quiet"]) == 0
+    assert "moved to class 8 in 4 frames" in capsys.readouterr().out
+    assert Image.open(out).size[0] > 4 * Image.open(out).size[1]  # one row: the photo and 4 frames
+    assert main(["interpolate", str(run.run_dir), "--from-image", str(photo), "--to", "8", "--out", str(out)]) == 2
+    assert "option --from CLASS: the photo's own class" in capsys.readouterr().err

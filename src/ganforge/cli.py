@@ -141,7 +141,8 @@ def _add_interpolate(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--from", dest="start", metavar="CLASS", help="conditional runs: the class to start from")
     parser.add_argument("--to", dest="end", metavar="CLASS", help="conditional runs: the class to end at")
     parser.add_argument("--from-image", metavar="PHOTO", help="image runs: walk from this photo, projected into "
-                                                             "the generator (with --to-image)")
+                                                             "the generator (with --to-image; or, in a conditional "
+                                                             "run, with --from ITS_CLASS --to CLASS: its class edited)")
     parser.add_argument("--to-image", metavar="PHOTO", help="image runs: walk to this photo, projected")
     parser.add_argument("--class", dest="label", metavar="CLASS",
                         help="conditional runs without --from/--to: walk between noise vectors within this class")

@@ -106,6 +106,19 @@ def morph(generator: TrainedGenerator, start: Tensor, end: Tensor, frames: int) 
     return generator.generate(path(start, end, t, spherical=generator.latent == "normal"))
 
 
+def class_walk(generator: TrainedGenerator, latent: Tensor, start: str | int, end: str | int, frames: int) -> Tensor:
+    """Images of one latent (d,) as the class embedding moves from class `start` to class `end` (a conditional
+    run), `frames` of them in [0, 1]: a projected photo edited from its class towards another."""
+    if frames < 2:
+        raise GanforgeError(f"option --frames must be at least 2, got {frames}")
+    first, last = generator.class_index(start), generator.class_index(end)
+    t = torch.linspace(0, 1, frames)
+    weights = torch.zeros(frames, len(generator.class_names or []))
+    weights[:, first] = 1 - t
+    weights[:, last] += t
+    return generator.generate(latent[None].expand(frames, -1), weights)
+
+
 def read_photos(files: list[Path], generator: TrainedGenerator) -> Tensor:
     """Photos as the run's images: fitted to its size and channels, in [0, 1]."""
     from ganforge.data.images import decode_file

@@ -177,6 +177,28 @@ def _project(args: argparse.Namespace) -> int:
     return 0
 
 
+def _class_edit(args: argparse.Namespace) -> int:
+    """`ganforge interpolate RUN --from-image photo.png --from 3 --to 8`: the photo projected as its class (--from),
+    then its latent held while the class embedding moves to --to, in one row after the photo."""
+    import torch
+
+    from ganforge.kinds.projection import class_walk, project, read_photos
+
+    generator = load(args.run, checkpoint=args.checkpoint, device=args.device)
+    if not generator.conditional:
+        raise GanforgeError("--from-image with --from/--to edits a photo's class, which needs a class-conditional "
+                            "run; this one is not (walk between two photos with --to-image)")
+    if args.start is None:
+        raise GanforgeError("option --from CLASS: the photo's own class, which projecting it needs")
+    photo = read_photos([Path(args.from_image)], generator)
+    found = project(generator, photo, seed=args.seed, label=args.start, progress=not args.quiet)
+    frames = class_walk(generator, found.latents[0], args.start, args.end, args.frames)
+    path = generator.save(torch.cat([photo, frames]), args.out, columns=args.frames + 1)
+    print(f"wrote {args.from_image} (projected as class {args.start}: PSNR {found.psnr[0]:.1f} dB) moved to class "
+          f"{args.end} in {args.frames} frames, after the photo, to {path}")
+    return 0
+
+
 def _morph(args: argparse.Namespace) -> int:
     """`ganforge interpolate RUN --from-image a.jpg --to-image b.jpg`: both photos projected, then the latent path
     between them, in one row with the photos at its ends."""
@@ -184,8 +206,11 @@ def _morph(args: argparse.Namespace) -> int:
 
     from ganforge.kinds.projection import morph, project, read_photos
 
+    if args.from_image and not args.to_image and args.end is not None:
+        return _class_edit(args)
     if not (args.from_image and args.to_image):
-        raise GanforgeError("options --from-image and --to-image go together: the two photos to walk between")
+        raise GanforgeError("options --from-image and --to-image go together: the two photos to walk between (or "
+                            "--from-image with --from CLASS --to CLASS: the photo's class edited)")
     if args.start is not None or args.end is not None:
         raise GanforgeError("options --from/--to (classes) and --from-image/--to-image (photos) are two walks; give "
                             "one of them")
