@@ -50,11 +50,11 @@ def test_pix2pix_learns_a_colouring_the_gray_input_does_not_give():
     assert trained < 0.5 * copied and trained < 0.5 * untrained, (trained, copied, untrained)
 
 
-@pytest.mark.parametrize("ema", [0.0, 0.9])
-def test_a_resumed_pix2pix_run_is_bit_identical(tmp_path, ema):
+@pytest.mark.parametrize(("ema", "augment_p"), [(0.0, "off"), (0.9, "0.5"), (0.0, "ada")])
+def test_a_resumed_pix2pix_run_is_bit_identical(tmp_path, ema, augment_p):
     torch.set_num_threads(1)
     pairs = _coloured(12, seed=0)
-    options = dataclasses.replace(TINY, ema=ema)
+    options = dataclasses.replace(TINY, ema=ema, augment_p=augment_p)
     _loop(PairTask(pairs, options), 6, tmp_path / "straight").fit()
     _loop(PairTask(pairs, options), 3, tmp_path / "split").fit()
     resumed = _loop(PairTask(pairs, options), 6, tmp_path / "split")
@@ -107,3 +107,18 @@ def test_each_rank_takes_a_disjoint_slice_of_the_global_batch():
     batch = torch.arange(12)
     slices = [rank_slice(batch, Processes(rank, 3)) for rank in range(3)]
     assert torch.equal(torch.cat(slices), batch) and all(len(s) == 4 for s in slices)
+
+
+def test_ada_moves_both_images_of_a_pair_together_and_is_steered_by_d():
+    torch.set_num_threads(1)
+    pairs = _coloured(12, seed=0)
+    fixed = PairTask(pairs, dataclasses.replace(TINY, augment_p="1"))
+    stacked = torch.cat([fixed.b[:6], fixed.b[:6]], 1)  # a pair whose two images are one image
+    seen = fixed.judged(stacked)
+    assert not torch.allclose(seen, stacked)  # augmented at p = 1
+    torch.testing.assert_close(seen[:, :3], seen[:, 3:])  # and both halves alike
+    steered = PairTask(pairs, dataclasses.replace(TINY, augment_p="ada"))
+    _loop(steered, 40).fit()
+    # D soon tells real pairs from translated ones, so r_t passes the target 0.6 and p rises from 0
+    assert steered.ada.p > 0 and steered.augments() and steered.state_dict()["ada"]["p"] == steered.ada.p
+    assert steered.log_fields(40)["augment_p"] == steered.ada.p

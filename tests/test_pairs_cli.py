@@ -74,6 +74,8 @@ def test_a_gray2color_run_trains_resumes_and_translates_images_of_any_size(tmp_p
     (["train", "--task", "inpaint", "--data", "{missing}"], "--data .*nowhere: a folder of images was expected"),
     (["train", "--task", "gray2color", "--data", "{photos}", "--gan-weight", "-1"],
      "option --gan-weight must be 0 or more, got -1"),
+    (["train", "--task", "unpaired", "--data", "{photos}", "--data-b", "{photos}", "--augment-p", "ada"],
+     "option --augment-p applies to pix2pix and super-resolution runs; CycleGAN's least-squares D"),
 ])
 def test_bad_image_to_image_input_gets_one_line_and_exit_2(tmp_path, photos, capsys, command, message):
     import re

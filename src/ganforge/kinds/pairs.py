@@ -134,7 +134,8 @@ def pair_options(config: TrainConfig) -> PairOptions:
                        d_width=getattr(config, "d_width", None) or defaults.d_width,
                        lr=config.lr_g or defaults.lr, betas=tuple(config.betas_g),
                        adversarial=defaults.adversarial if config.gan_weight is None else config.gan_weight,
-                       batch_size=config.batch_size or defaults.batch_size, ema=config.ema or 0.0, seed=config.seed)
+                       batch_size=config.batch_size or defaults.batch_size, ema=config.ema or 0.0,
+                       augment_p=str(config.augment_p), seed=config.seed)
 
 
 def cycle_options(config: TrainConfig) -> CycleOptions:
@@ -143,7 +144,8 @@ def cycle_options(config: TrainConfig) -> CycleOptions:
     return CycleOptions(width=getattr(config, "g_width", None) or defaults.width,
                         d_width=getattr(config, "d_width", None) or defaults.d_width,
                         lr=config.lr_g or defaults.lr, betas=tuple(config.betas_g),
-                        batch_size=config.batch_size or defaults.batch_size, ema=config.ema or 0.0, seed=config.seed)
+                        batch_size=config.batch_size or defaults.batch_size, ema=config.ema or 0.0,
+                        seed=config.seed)
 
 
 def sr_options(config: TrainConfig, size: int) -> SROptions:
@@ -154,7 +156,8 @@ def sr_options(config: TrainConfig, size: int) -> SROptions:
                      batch_size=config.batch_size or defaults.batch_size, lr=config.lr_g or defaults.lr,
                      gan_lr=config.gan_lr or defaults.gan_lr,
                      pixel_steps=config.pixel_steps if config.pixel_steps is not None else config.steps // 2,
-                     degradation=config.degradation, ema=config.ema or 0.0, seed=config.seed)
+                     degradation=config.degradation, ema=config.ema or 0.0, augment_p=str(config.augment_p),
+                     seed=config.seed)
 
 
 def _task(config: TrainConfig, size: int, samples: Path | None, device: torch.device,
@@ -171,6 +174,9 @@ def _task(config: TrainConfig, size: int, samples: Path | None, device: torch.de
         return task, "srresnet", {**photos.info, "size": size, "fingerprint": task.fingerprint,
                                   "perceptual": "inception" if features is not None else "none"}
     if config.task == "unpaired":
+        if str(config.augment_p) not in ("auto", "off"):
+            raise GanforgeError("option --augment-p applies to pix2pix and super-resolution runs; CycleGAN's "
+                                "least-squares D gives no sign to steer it by (drop --augment-p)")
         if processes.active:  # each rank's image pool would differ, and a checkpoint holds one
             raise GanforgeError("option --nproc (several processes) does not apply to --task unpaired (CycleGAN) "
                                 "yet; drop --nproc")

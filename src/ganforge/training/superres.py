@@ -36,6 +36,7 @@ from ganforge.models.translation import PatchDiscriminator
 from ganforge.training.distributed import SINGLE, Processes
 from ganforge.training.task import Task, grad_norm
 from ganforge.training.translation import (
+    AugmentedJudging,
     AveragedGenerators,
     JudgedTogether,
     StripPreviews,
@@ -73,6 +74,7 @@ class SROptions:
     adversarial: float = 0.005
     degradation: str = "bicubic"
     ema: float = 0.0  # the generator's moving-average decay (0: off; Real-ESRGAN's 0.999)
+    augment_p: str = "off"  # ADA on what D sees: ada, a fixed probability, or off (auto: off)
     seed: int = 0
 
 
@@ -122,7 +124,7 @@ def photos_fingerprint(photos: SRPhotos) -> str:
     return digest.hexdigest()[:16]
 
 
-class SuperResTask(StripPreviews, AveragedGenerators, Task):
+class SuperResTask(StripPreviews, AveragedGenerators, AugmentedJudging, Task):
     """SRResNet, then ESRGAN's GAN phase, on crops of one folder of photos."""
 
     kind = "pairs"
@@ -153,6 +155,7 @@ class SuperResTask(StripPreviews, AveragedGenerators, Task):
         # the passes whose gradients are averaged over the processes (the networks themselves with one)
         self.generator_pass = processes.wrap(self.generator, device)
         self.discriminator_pass = processes.wrap(JudgedTogether(self.discriminator), device)
+        self._start_augment(options.augment_p, processes)
 
     # ----- what a checkpoint holds -----------------------------------------------------------------------------
     def modules(self) -> dict[str, nn.Module]:
@@ -188,7 +191,8 @@ class SuperResTask(StripPreviews, AveragedGenerators, Task):
         return step >= self.options.pixel_steps
 
     def log_fields(self, step: int) -> dict[str, Any]:
-        return {"phase": "gan" if self.in_gan_phase(step - 1) else "pixels"}  # a line at `step` ends with step − 1
+        # a line at `step` ends with step − 1
+        return {"phase": "gan" if self.in_gan_phase(step - 1) else "pixels", **super().log_fields(step)}
 
     def train_step(self, step: int, measure: bool) -> Tensor:
         low, high = self.batch(step)
@@ -203,13 +207,15 @@ class SuperResTask(StripPreviews, AveragedGenerators, Task):
             self.opt_g.step()
             self._update_averages()
             return torch.stack([zero, l1, zero, zero, l1, zero]).detach()
-        real_logits, fake_logits = self.discriminator_pass(high, fake.detach())
+        real_logits, fake_logits = self.discriminator_pass(self.judged(high), self.judged(fake.detach()))
         d_loss = _relativistic(real_logits, fake_logits)
         self.opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         d_norm = grad_norm(self.discriminator) if measure else float("nan")
         self.opt_d.step()
-        judged, real_again = self.discriminator(fake), self.discriminator(high).detach()
+        if self.ada is not None:
+            self.ada.observe(real_logits)
+        judged, real_again = self.discriminator(self.judged(fake)), self.discriminator(self.judged(high)).detach()
         adversarial = _relativistic(judged, real_again)
         perceptual = (self.features(fake) - self.features(high)).abs().mean() if self.features is not None else zero
         g_loss = self.l1_gan * l1 + self.options.perceptual_weight * perceptual + self.options.adversarial * adversarial

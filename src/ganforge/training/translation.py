@@ -22,10 +22,12 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor, nn
 
+from ganforge.config import augment_probability
 from ganforge.data.base import BatchOrder
 from ganforge.data.pairs import ImagePairs
 from ganforge.errors import GanforgeError
 from ganforge.models.translation import PatchDiscriminator, UNetGenerator
+from ganforge.regularizers.ada import AdaptiveAugment
 from ganforge.regularizers.ema import GeneratorEMA
 from ganforge.training.distributed import SINGLE, Processes
 from ganforge.training.task import Task, grad_norm
@@ -51,6 +53,7 @@ class PairOptions:
     dropout: float = 0.5
     flip: bool = True
     ema: float = 0.0  # the generator's moving-average decay (0: off, the paper's)
+    augment_p: str = "off"  # ADA: ada, a fixed probability, or off (auto: off)
     seed: int = 0
 
 
@@ -143,6 +146,39 @@ class AveragedGenerators:
         return self.evaluation(forward, back)
 
 
+class AugmentedJudging:
+    """Adaptive discriminator augmentation for an image-to-image task (`--augment-p ada`, or a fixed probability;
+    `auto` and `off` leave it off, the papers' recipes): what D sees, real and generated alike, goes through
+    `regularizers.ada`'s transforms, one draw per image, so the two images of a pair stacked by channel move together.
+    p is steered by the sign of D's logits on real images and saved in the checkpoint's JSON state."""
+
+    ada: AdaptiveAugment | None = None
+
+    def _start_augment(self, setting: str | float, processes: Processes) -> None:
+        wanted = augment_probability(setting)
+        if wanted == "ada":
+            self.ada = AdaptiveAugment(0.0, adaptive=True, reduce=processes.sum_, world=processes.world)
+        elif wanted not in ("auto", "off"):
+            self.ada = AdaptiveAugment(float(wanted), adaptive=False)
+
+    def judged(self, images: Tensor) -> Tensor:
+        """What D sees of `images`: augmented with probability p."""
+        return self.ada(images) if self.ada is not None else images
+
+    def augments(self) -> bool:
+        return self.ada is not None and self.ada.p > 0
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"ada": self.ada.state_dict()} if self.ada is not None else {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if self.ada is not None and "ada" in state:
+            self.ada.load_state_dict(state["ada"])
+
+    def log_fields(self, step: int) -> dict[str, Any]:
+        return {"augment_p": self.ada.p} if self.ada is not None else {}
+
+
 class JudgedTogether(nn.Module):
     """D on two batches in one forward pass (real, then generated): DistributedDataParallel averages gradients for
     one forward pass per backward pass."""
@@ -161,7 +197,7 @@ def rank_slice(batch: Tensor, processes: Processes) -> Tensor:
     return batch[processes.rank * share : (processes.rank + 1) * share]
 
 
-class PairTask(StripPreviews, AveragedGenerators, Task):
+class PairTask(StripPreviews, AveragedGenerators, AugmentedJudging, Task):
     """pix2pix on one set of aligned pairs."""
 
     kind = "pairs"
@@ -195,7 +231,8 @@ class PairTask(StripPreviews, AveragedGenerators, Task):
         # the passes whose gradients are averaged over the processes (the networks themselves with one)
         self.generator_pass = processes.wrap(self.generator, device)
         self.discriminator_pass = processes.wrap(JudgedTogether(self.discriminator), device)
-        if processes.active:  # dropout differs between the ranks (the weights above do not)
+        self._start_augment(options.augment_p, processes)
+        if processes.active:  # dropout and augmentation differ between the ranks (the weights above do not)
             torch.manual_seed(options.seed * processes.world + processes.rank)
 
     # ----- what a checkpoint holds -----------------------------------------------------------------------------
@@ -229,14 +266,17 @@ class PairTask(StripPreviews, AveragedGenerators, Task):
     def train_step(self, step: int, measure: bool) -> Tensor:
         a, b = self.batch(step)
         fake = self.generator_pass(a)
-        real_logits, fake_logits = self.discriminator_pass(torch.cat([a, b], 1), torch.cat([a, fake.detach()], 1))
+        real_logits, fake_logits = self.discriminator_pass(self.judged(torch.cat([a, b], 1)),
+                                                           self.judged(torch.cat([a, fake.detach()], 1)))
         d_loss = 0.5 * (F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
                         + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
         self.opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         d_norm = grad_norm(self.discriminator) if measure else float("nan")
         self.opt_d.step()
-        judged = self.discriminator(torch.cat([a, fake], 1))
+        if self.ada is not None:
+            self.ada.observe(real_logits)
+        judged = self.discriminator(self.judged(torch.cat([a, fake], 1)))
         adversarial = F.binary_cross_entropy_with_logits(judged, torch.ones_like(judged))
         l1 = (fake - b).abs().mean()
         g_loss = self.options.adversarial * adversarial + self.options.l1 * l1
