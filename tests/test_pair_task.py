@@ -122,3 +122,10 @@ def test_ada_moves_both_images_of_a_pair_together_and_is_steered_by_d():
     # D soon tells real pairs from translated ones, so r_t passes the target 0.6 and p rises from 0
     assert steered.ada.p > 0 and steered.augments() and steered.state_dict()["ada"]["p"] == steered.ada.p
     assert steered.log_fields(40)["augment_p"] == steered.ada.p
+
+
+def test_options_added_later_stay_out_of_the_identity_at_their_defaults():
+    from ganforge.training.translation import identity_options
+
+    assert not {"ema", "adversarial", "augment_p"} & set(identity_options(TINY))  # older runs resume
+    assert identity_options(dataclasses.replace(TINY, ema=0.9))["ema"] == 0.9  # a changed one is refused

@@ -74,6 +74,8 @@ def test_a_gray2color_run_trains_resumes_and_translates_images_of_any_size(tmp_p
     (["train", "--task", "inpaint", "--data", "{missing}"], "--data .*nowhere: a folder of images was expected"),
     (["train", "--task", "gray2color", "--data", "{photos}", "--gan-weight", "-1"],
      "option --gan-weight must be 0 or more, got -1"),
+    (["train", "--task", "sr", "--data", "{photos}", "--gan-weight", "0"],
+     "option --gan-weight weighs pix2pix's GAN term"),
     (["train", "--task", "unpaired", "--data", "{photos}", "--data-b", "{photos}", "--augment-p", "ada"],
      "option --augment-p applies to pix2pix and super-resolution runs; CycleGAN's least-squares D"),
 ])

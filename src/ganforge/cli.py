@@ -277,6 +277,7 @@ def _train(args: argparse.Namespace) -> int:
         if not kind.multi_process:
             raise GanforgeError(f"option --nproc (several processes) applies to image and vector data, not to "
                                 f"{kind.name} runs; drop --nproc")
+        kind.refuse_processes({**given, "resume": args.resume})
         os.environ[INVOKED_AS] = invoked_as()  # the processes run as `python -m ganforge`: say it as the user did
         return launch(args.nproc, _without_nproc(args.argv))
     if args.resume:

@@ -162,6 +162,9 @@ class _GeneralOptions:
             raise GanforgeError(f"option --gan-lr must be above 0, got {self.gan_lr}")
         if self.gan_weight is not None and not self.gan_weight >= 0:
             raise GanforgeError(f"option --gan-weight must be 0 or more, got {self.gan_weight}")
+        if self.gan_weight is not None and self.task in ("sr", "unpaired", ""):
+            raise GanforgeError("option --gan-weight weighs pix2pix's GAN term (--task paired, edges2photo, "
+                                "gray2color, inpaint or denoise); drop it")
         if self.conditional and self.labels == "none":
             raise GanforgeError("option --conditional needs the data's labels; drop --labels none")
         if self.eval_every < 0:

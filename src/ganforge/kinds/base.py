@@ -21,6 +21,10 @@ class RunKind:
     name = ""
     multi_process = False  # whether it trains as several processes under torchrun (`--nproc`)
 
+    def refuse_processes(self, options: dict[str, Any]) -> None:
+        """Refuse in one line, before any process starts, a multi-process run that these `train` options (with
+        `resume`: the run folder) cannot make. Kinds that train under torchrun refine it."""
+
     def claims(self, data: str, options: dict[str, Any]) -> bool:
         """Whether `--data` with these `options` (a TrainConfig's JSON form) is data of this kind (the first kind
         that claims it trains it)."""

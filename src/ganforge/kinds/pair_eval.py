@@ -88,12 +88,17 @@ class TrainingEvaluation:
         self.wanted = _wanted_metrics(model, named)
         if named is None:
             self.wanted -= {"niqe", "kid"}  # the slow and the redundant, unless asked for
-        self.inception = _inception(self.wanted, explicit=named is not None, weights=config.inception_weights)
+        # forked: building the network draws initial weights from the global RNG, which training's dropout uses
+        with torch.random.fork_rng():
+            self.inception = _inception(self.wanted, explicit=named is not None, weights=config.inception_weights)
         if self.inception is None:
             self.wanted -= {"fd", "kid"}
-        if config.best_metric == "auto":
-            fallback = {"srresnet": "psnr_y", "cyclegan": "cycle"}.get(model, "l1")
-            self.best_metric = "psnr_y" if model == "srresnet" else "fd" if "fd" in self.wanted else fallback
+        if config.best_metric == "auto":  # the first of these that is measured
+            order = {"srresnet": ["psnr", "fd", "ssim", "niqe", "kid"], "cyclegan": ["fd", "cycle", "kid"]}.get(
+                model, ["fd", "l1", "psnr", "ssim", "kid"])
+            first = next(metric for metric in order if metric in self.wanted)
+            self.best_metric = next(value for value in PAIR_VALUES[first] if not value.startswith(("bicubic_",
+                                                                                                   "high_")))
         else:
             better_direction(config.best_metric)
             self.best_metric = config.best_metric

@@ -42,6 +42,8 @@ DEFAULT_SIZE = 64  # a CPU size; pix2pix's own is 256
 SR_PATCH = 96  # super-resolution's high-resolution crops, SRGAN's
 SR_TILE = 256  # low-resolution pixels per tile when enhancing (the network is convolutional: any size works)
 SR_OVERLAP = 96  # a quarter of it (24) covers SRResNet's reach (about 23 input pixels), so the tiles match one pass
+# each rank's image pool would differ, and a checkpoint holds one
+UNPAIRED_PROCESSES = "option --nproc (several processes) does not apply to --task unpaired (CycleGAN) yet; drop --nproc"
 RESUMABLE = {"steps", "quiet", "threads", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints",
              "eval_every", "eval_real", "eval_metrics", "best_metric", "inception_weights"}
 
@@ -54,6 +56,13 @@ class PairRuns(RunKind):
 
     def claims(self, data: str, options: dict[str, Any]) -> bool:
         return bool(options.get("task"))
+
+    def refuse_processes(self, options: dict[str, Any]) -> None:
+        task = options.get("task")
+        if options.get("resume"):
+            task = RunFolder.open(Path(options["resume"])).read_config().get("config", {}).get("task")
+        if task == "unpaired":
+            raise GanforgeError(UNPAIRED_PROCESSES)
 
     def train(self, config: TrainConfig, given: set[str], progress: bool) -> TrainResult:
         return _train(config, None, progress, given)
@@ -177,9 +186,8 @@ def _task(config: TrainConfig, size: int, samples: Path | None, device: torch.de
         if str(config.augment_p) not in ("auto", "off"):
             raise GanforgeError("option --augment-p applies to pix2pix and super-resolution runs; CycleGAN's "
                                 "least-squares D gives no sign to steer it by (drop --augment-p)")
-        if processes.active:  # each rank's image pool would differ, and a checkpoint holds one
-            raise GanforgeError("option --nproc (several processes) does not apply to --task unpaired (CycleGAN) "
-                                "yet; drop --nproc")
+        if processes.active:
+            raise GanforgeError(UNPAIRED_PROCESSES)
         images = read_unpaired(Path(config.data), Path(config.data_b) if config.data_b else None, size)
         task = CycleTask(images, cycle_options(config), samples=samples, device=device)
         return task, "cyclegan", {**images.info, "size": size, "fingerprint": task.fingerprint}

@@ -14,7 +14,8 @@ As the authors' MATLAB release computes it, which super-resolution papers quote:
 The pristine model ships as `features/niqe_pristine.safetensors`: the parameters of the MATLAB release
 (`modelparameters.mat`, fitted by its authors on 125 pristine photos), as converted into BasicSR 1.4.2
 (`basicsr/metrics/niqe_pris_params.npz`, Apache-2.0). This implementation gives BasicSR's figure, and MATLAB's, on
-Set14's baboon (5.7296; tested).
+Set14's baboon (5.7296; checked by hand, the image is not shipped); the tests compare it with BasicSR's on
+scikit-learn's two photos.
 """
 
 from __future__ import annotations

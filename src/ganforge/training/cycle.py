@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,14 @@ from ganforge.data.base import BatchOrder
 from ganforge.data.pairs import UnpairedImages
 from ganforge.models.translation import PatchDiscriminator, ResnetGenerator
 from ganforge.training.task import Task, grad_norm
-from ganforge.training.translation import STRIP_ROWS, AveragedGenerators, StripPreviews, strip_picture, to_model
+from ganforge.training.translation import (
+    STRIP_ROWS,
+    AveragedGenerators,
+    StripPreviews,
+    identity_options,
+    strip_picture,
+    to_model,
+)
 
 FIXED_IMAGES = 16
 
@@ -147,7 +154,7 @@ class CycleTask(StripPreviews, AveragedGenerators, Task):
         self.pool_a.count, self.pool_b.count = (int(n) for n in state["pool_counts"])
 
     def identity(self) -> dict[str, Any]:
-        return {"options": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self.options).items()},
+        return {"options": identity_options(self.options),
                 "data": self.fingerprint}
 
     # ----- one step --------------------------------------------------------------------------------------------

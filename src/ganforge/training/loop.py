@@ -364,13 +364,14 @@ class TrainingLoop:
                     evaluating = bool(cfg.eval_every) and (self.step % cfg.eval_every == 0 or finished)
                     if sampling and processes.main:
                         task.preview(self.step)
+                    if evaluating:  # before the checkpoint, so that it holds this evaluation's best
+                        self._evaluate()
                     if self.step % cfg.checkpoint_every == 0 or finished or stopping:
                         if not self.weights_finite():
                             self._roll_back()
                             continue
-                        self.save()
-                    if evaluating:
-                        self._evaluate()
+                        if not self._saved_at_this_step():  # a new best was saved already
+                            self.save()
                     busy += time.perf_counter() - io_start
                     if sampling or evaluating:  # a Ctrl-C may have come meanwhile
                         stopping = processes.any(stop.requested, task.device)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ from ganforge.training.translation import (
     AveragedGenerators,
     JudgedTogether,
     StripPreviews,
+    identity_options,
     rank_slice,
     strip_picture,
     to_model,
@@ -156,6 +157,8 @@ class SuperResTask(StripPreviews, AveragedGenerators, AugmentedJudging, Task):
         self.generator_pass = processes.wrap(self.generator, device)
         self.discriminator_pass = processes.wrap(JudgedTogether(self.discriminator), device)
         self._start_augment(options.augment_p, processes)
+        if processes.active:  # augmentation differs between the ranks (the weights above do not)
+            torch.manual_seed(options.seed * processes.world + processes.rank)
 
     # ----- what a checkpoint holds -----------------------------------------------------------------------------
     def modules(self) -> dict[str, nn.Module]:
@@ -168,7 +171,7 @@ class SuperResTask(StripPreviews, AveragedGenerators, AugmentedJudging, Task):
         return {"opt_g": self.opt_g, "opt_d": self.opt_d}
 
     def identity(self) -> dict[str, Any]:
-        options = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self.options).items()}
+        options = identity_options(self.options)
         options["perceptual"] = "inception" if self.features is not None else "none"
         if self.processes.active:  # the batches depend on the number of processes
             options["processes"] = self.processes.world

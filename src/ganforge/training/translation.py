@@ -57,6 +57,17 @@ class PairOptions:
     seed: int = 0
 
 
+# options added after runs were made: at these values a checkpoint's identity leaves them out, so that older runs,
+# which trained so, still resume
+LATER_OPTIONS: dict[str, Any] = {"adversarial": 1.0, "ema": 0.0, "augment_p": "off"}
+
+
+def identity_options(options: Any) -> dict[str, Any]:
+    """A task's options as a checkpoint's identity holds them: plain JSON, later options at their defaults left out."""
+    return {key: list(value) if isinstance(value, tuple) else value for key, value in asdict(options).items()
+            if not (key in LATER_OPTIONS and value == LATER_OPTIONS[key])}
+
+
 def to_model(images: Tensor) -> Tensor:
     """uint8 images → floats in [-1, 1]."""
     return images.float() / 127.5 - 1.0
@@ -224,7 +235,8 @@ class PairTask(StripPreviews, AveragedGenerators, AugmentedJudging, Task):
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), options.lr, betas=options.betas)
         self.batch_size = min(options.batch_size, len(pairs) // processes.world)
         if self.batch_size < 1:
-            raise GanforgeError(f"{len(pairs)} pairs cannot be shared by {processes.world} processes")
+            raise GanforgeError(f"option --nproc {processes.world}: {len(pairs)} pairs are too few (each process "
+                                "takes at least one a step)")
         self.order = BatchOrder(len(pairs), self.batch_size * processes.world, options.seed)  # the global batch
         self.fingerprint = pairs_fingerprint(pairs)
         self._average({"generator": self.generator}, options.ema)
@@ -246,7 +258,7 @@ class PairTask(StripPreviews, AveragedGenerators, AugmentedJudging, Task):
         return {"opt_g": self.opt_g, "opt_d": self.opt_d}
 
     def identity(self) -> dict[str, Any]:
-        options = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self.options).items()}
+        options = identity_options(self.options)
         if self.processes.active:  # the batches and the random streams depend on the number of processes
             options["processes"] = self.processes.world
         return {"options": options, "data": self.fingerprint}
@@ -308,28 +320,25 @@ class PairTask(StripPreviews, AveragedGenerators, AugmentedJudging, Task):
 
     def fixed_samples(self) -> Tensor | None:
         generator = torch.Generator().manual_seed(self.options.seed)
-        state = torch.random.get_rng_state()
-        torch.manual_seed(int(torch.randint(0, 2**31, (1,), generator=generator)))
-        out = self.translate(self.a[:FIXED_PAIRS]).flatten(1)
-        torch.random.set_rng_state(state)  # the health check leaves training's random stream as it was
-        return out
+        seed = int(torch.randint(0, 2**31, (1,), generator=generator))
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            torch.manual_seed(seed)  # the health check leaves training's random streams as they were
+            return self.translate(self.a[:FIXED_PAIRS]).flatten(1)
 
     def real_samples(self, n: int) -> Tensor:
         return self.b[:n].flatten(1)
 
     def held_out_l1(self, pairs: ImagePairs) -> float:
         """The mean |G(A) − B| over `pairs` in model space (the pix2pix paper's L1 row, on [-1, 1] images)."""
-        state = torch.random.get_rng_state()
-        torch.manual_seed(self.options.seed)
-        out = self.translate(to_model(pairs.a).to(self.device))
-        torch.random.set_rng_state(state)
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            torch.manual_seed(self.options.seed)
+            out = self.translate(to_model(pairs.a).to(self.device))
         return float((out - to_model(pairs.b).to(self.device)).abs().mean())
 
     def strip(self, count: int = STRIP_ROWS) -> Image.Image:
         """Input | output | target for the first `count` pairs, one pair per row (gray sides shown in colour)."""
         a, b = self.a[:count], self.b[:count]
-        state = torch.random.get_rng_state()
-        torch.manual_seed(self.options.seed)
-        out = self.translate(a)
-        torch.random.set_rng_state(state)
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            torch.manual_seed(self.options.seed)
+            out = self.translate(a)
         return strip_picture([a, out, b])
