@@ -28,7 +28,7 @@ from ganforge.models.superres import SRResNet
 from ganforge.models.translation import ResnetGenerator, UNetGenerator, tiled
 from ganforge.training import checkpoint as ckpt
 from ganforge.training.cycle import CycleOptions, CycleTask
-from ganforge.training.distributed import SINGLE, Processes, join, local_processes
+from ganforge.training.distributed import SINGLE, Processes, local_processes, run_as_processes
 from ganforge.training.hardware import pick_device, set_threads
 from ganforge.training.loop import LoopOutput, LoopSettings, TrainingLoop, TrainResult
 from ganforge.training.run_folder import RunFolder, default_run_path, write_failures_explained
@@ -199,14 +199,8 @@ def _task(config: TrainConfig, size: int, samples: Path | None, device: torch.de
 def _train(config: TrainConfig, run: RunFolder | None, progress: bool, given: set[str] | None = None) -> TrainResult:
     """Train a new run (`run` None) or continue `run`; under torchrun, as one of its processes (rank 0 writes the
     run folder; see `training.distributed`)."""
-    processes = join(pick_device(config.device))
-    try:
-        result = _train_as(processes, config, run, progress and processes.main, given)
-    except BaseException:
-        processes.close(finished=False)
-        raise
-    processes.close()
-    return result
+    return run_as_processes(pick_device(config.device),
+                            lambda processes: _train_as(processes, config, run, progress and processes.main, given))
 
 
 def _train_as(processes: Processes, config: TrainConfig, run: RunFolder | None, progress: bool,

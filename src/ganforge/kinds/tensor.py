@@ -17,7 +17,7 @@ from ganforge.kinds.base import RunKind, refuse_changes, start_record
 from ganforge.kinds.generator import TrainedGenerator, evaluate, load, real_data_for
 from ganforge.report.sinks import RunSinks
 from ganforge.training import checkpoint as ckpt
-from ganforge.training.distributed import SINGLE, Processes, join
+from ganforge.training.distributed import SINGLE, Processes, run_as_processes
 from ganforge.training.hardware import pick_device
 from ganforge.training.loop import LoopOutput, LoopSettings, TrainingLoop, TrainResult
 from ganforge.training.run_folder import RunFolder, default_run_path, write_failures_explained
@@ -228,14 +228,8 @@ def _morph(args: argparse.Namespace) -> int:
 def _train(cfg: TrainConfig, run: RunFolder | None, progress: bool, given: set[str] | None = None) -> TrainResult:
     """Train a new run (`run` None; `given`: the options the user chose) or continue `run`, holding its folder
     locked; under torchrun, as one of its processes (see `training.distributed`)."""
-    processes = join(pick_device(cfg.device))
-    try:
-        result = _train_as(processes, cfg, run, progress and processes.main, given)
-    except BaseException:
-        processes.close(finished=False)
-        raise
-    processes.close()
-    return result
+    return run_as_processes(pick_device(cfg.device),
+                            lambda processes: _train_as(processes, cfg, run, progress and processes.main, given))
 
 
 def _train_as(processes: Processes, cfg: TrainConfig, run: RunFolder | None, progress: bool,

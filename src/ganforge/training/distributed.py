@@ -26,9 +26,11 @@ import signal
 import subprocess
 import sys
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 import torch.distributed as dist
@@ -37,6 +39,7 @@ from torch import Tensor, nn
 from ganforge.errors import GanforgeError
 
 log = logging.getLogger("ganforge")
+T = TypeVar("T")
 
 
 @dataclass
@@ -190,6 +193,19 @@ def _children(pid: int) -> list[int]:
         return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
     except (OSError, ValueError):
         return []
+
+
+def run_as_processes(device: torch.device, body: Callable[[Processes], T]) -> T:
+    """`body(processes)` as this process's part of the run: the process group joined (one process: SINGLE) and
+    left after, at once after a failure (another rank may be gone) or, after success, once every rank is done."""
+    processes = join(device)
+    try:
+        result = body(processes)
+    except BaseException:
+        processes.close(finished=False)
+        raise
+    processes.close()
+    return result
 
 
 def join(device: torch.device) -> Processes:
