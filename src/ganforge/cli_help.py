@@ -62,6 +62,8 @@ TRAIN_HELP: dict[str, str] = {
               "pixel phase's)",
     "gan_weight": "pix2pix tasks: the weight of the adversarial term beside 100 × L1 (default 1, the paper's; 0 "
                   "trains the U-Net on L1 alone, the paper's Table 1 baseline)",
+    "sr_generator": "--task sr: srresnet (SRResNet as EDSR revised it, the default: width 32, 8 blocks on CPU) or "
+                    "rrdb (ESRGAN's residual-in-residual dense blocks: width 32, growth 16, 3 blocks on CPU)",
     "perceptual": "--task sr: the perceptual loss's frozen network: inception (the FID Inception's stem, from the "
                   "fid extra), none, or auto (inception where its weights are found)",
     "static_columns": "sequences: comma-separated CSV columns that are one value per series (numbers or "

@@ -19,7 +19,7 @@ from ganforge import models
 from ganforge.data.pairs import IMAGE_TASKS
 from ganforge.data.superres import DEGRADATIONS, SCALES
 from ganforge.errors import GanforgeError
-from ganforge.models.superres import PERCEPTUAL
+from ganforge.models.superres import PERCEPTUAL, SR_GENERATORS
 
 LATENT_KINDS = ("normal", "uniform")
 DEVICES = ("auto", "cpu", "cuda")
@@ -94,6 +94,7 @@ class _GeneralOptions:
     pixel_steps: int | None = None  # --task sr: steps on pixels alone before the GAN phase (None: half of --steps)
     gan_lr: float | None = None  # --task sr: the GAN phase's learning rate (None: ESRGAN's 1e-4)
     perceptual: str = "auto"  # --task sr: the perceptual loss's network (training.superres.PERCEPTUAL)
+    sr_generator: str = "srresnet"  # --task sr: the generator (models.superres.SR_GENERATORS)
     gan_weight: float | None = None  # pix2pix: the adversarial term's weight beside 100·L1 (None: 1; 0: L1 alone)
     # hardware
     device: str = "auto"
@@ -156,6 +157,7 @@ class _GeneralOptions:
             raise GanforgeError(f"option --scale must be one of {', '.join(map(str, SCALES))}; got {self.scale}")
         _choice("degradation", self.degradation, DEGRADATIONS)
         _choice("perceptual", self.perceptual, PERCEPTUAL)
+        _choice("sr_generator", self.sr_generator, SR_GENERATORS)
         if self.pixel_steps is not None and self.pixel_steps < 0:
             raise GanforgeError(f"option --pixel-steps must be 0 or more, got {self.pixel_steps}")
         if self.gan_lr is not None and not self.gan_lr > 0:

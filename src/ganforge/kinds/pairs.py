@@ -24,7 +24,6 @@ from ganforge.data.pairs import read_pairs, read_unpaired
 from ganforge.data.superres import read_sr_photos
 from ganforge.errors import GanforgeError
 from ganforge.kinds.base import RunKind, refuse_changes, start_record
-from ganforge.models.superres import SRResNet
 from ganforge.models.translation import ResnetGenerator, UNetGenerator, tiled
 from ganforge.training import checkpoint as ckpt
 from ganforge.training.cycle import CycleOptions, CycleTask
@@ -32,7 +31,7 @@ from ganforge.training.distributed import SINGLE, Processes, local_processes, ru
 from ganforge.training.hardware import pick_device, set_threads
 from ganforge.training.loop import LoopOutput, LoopSettings, TrainingLoop, TrainResult
 from ganforge.training.run_folder import RunFolder, default_run_path, write_failures_explained
-from ganforge.training.superres import SROptions, SuperResTask, perceptual_network
+from ganforge.training.superres import SROptions, SuperResTask, build_sr_generator, perceptual_network
 from ganforge.training.translation import FINAL_STRIP, PairOptions, PairTask, to_model, translating
 from ganforge.version import __version__
 
@@ -165,7 +164,8 @@ def sr_options(config: TrainConfig, size: int) -> SROptions:
                      batch_size=config.batch_size or defaults.batch_size, lr=config.lr_g or defaults.lr,
                      gan_lr=config.gan_lr or defaults.gan_lr,
                      pixel_steps=config.pixel_steps if config.pixel_steps is not None else config.steps // 2,
-                     degradation=config.degradation, ema=config.ema or 0.0, augment_p=str(config.augment_p),
+                     generator=config.sr_generator, degradation=config.degradation, ema=config.ema or 0.0,
+                     augment_p=str(config.augment_p),
                      seed=config.seed)
 
 
@@ -306,7 +306,7 @@ def build_generator(described: dict[str, Any], weights: dict[str, torch.Tensor],
     if described["model"]["name"] == "cyclegan":
         generator: torch.nn.Module = ResnetGenerator(ca, cb, options["width"], options["blocks"])
     elif described["model"]["name"] == "srresnet":
-        generator = SRResNet(3, options["width"], options["blocks"], options["scale"])
+        generator = build_sr_generator(options)
     else:
         generator = UNetGenerator(ca, cb, data["size"], options["width"], options["dropout"])
     generator.load_state_dict({k.removeprefix(f"{name}."): v for k, v in weights.items()

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ from torch import Tensor, nn
 from ganforge.data.images import to_tensor
 from ganforge.data.superres import SRPhotos, upscaled
 from ganforge.errors import GanforgeError
-from ganforge.models.superres import PERCEPTUAL, SRResNet
+from ganforge.models.superres import PERCEPTUAL, sr_generator
 from ganforge.models.translation import PatchDiscriminator
 from ganforge.training.distributed import SINGLE, Processes
 from ganforge.training.task import Task, grad_norm
@@ -61,7 +61,10 @@ class SROptions:
     scale: int = 4
     patch: int = 96
     width: int = 32
-    blocks: int = 8
+    blocks: int = 8  # SRResNet's residual blocks
+    generator: str = "srresnet"  # or rrdb (models.superres.SR_GENERATORS)
+    rrdb_blocks: int = 3  # RRDBNet's blocks (ESRGAN: 23)
+    growth: int = 16  # RRDBNet's dense growth (ESRGAN: 32)
     d_width: int = 32
     d_layers: int = 3
     batch_size: int = 8
@@ -77,6 +80,14 @@ class SROptions:
     ema: float = 0.0  # the generator's moving-average decay (0: off; Real-ESRGAN's 0.999)
     augment_p: str = "off"  # ADA on what D sees: ada, a fixed probability, or off (auto: off)
     seed: int = 0
+
+
+def build_sr_generator(options: dict[str, Any]) -> nn.Module:
+    """The generator SR options describe (as `SROptions` or as a run's config.json holds them; runs from before
+    `generator` existed are SRResNets)."""
+    name = options.get("generator", "srresnet")
+    blocks = options.get("rrdb_blocks", 3) if name == "rrdb" else options["blocks"]
+    return sr_generator(name, 3, options["width"], blocks, options["scale"], options.get("growth", 16))
 
 
 class InceptionStem(nn.Module):
@@ -142,7 +153,7 @@ class SuperResTask(StripPreviews, AveragedGenerators, AugmentedJudging, Task):
             raise ValueError("the photos' crop and scale must be the options'")
         self.photos, self.options, self.samples, self.device = photos, options, samples, device
         torch.manual_seed(options.seed)
-        self.generator = SRResNet(3, options.width, options.blocks, options.scale).to(device)
+        self.generator = build_sr_generator(asdict(options)).to(device)
         self.discriminator = PatchDiscriminator(3, options.d_width, options.d_layers).to(device)
         self.features = features.to(device) if features is not None else None
         self.opt_g = torch.optim.Adam(self.generator.parameters(), options.lr, betas=options.betas)

@@ -59,7 +59,8 @@ class PairOptions:
 
 # options added after runs were made: at these values a checkpoint's identity leaves them out, so that older runs,
 # which trained so, still resume
-LATER_OPTIONS: dict[str, Any] = {"adversarial": 1.0, "ema": 0.0, "augment_p": "off"}
+LATER_OPTIONS: dict[str, Any] = {"adversarial": 1.0, "ema": 0.0, "augment_p": "off", "generator": "srresnet",
+                                 "rrdb_blocks": 3, "growth": 16}
 
 
 def identity_options(options: Any) -> dict[str, Any]:
