@@ -151,3 +151,23 @@ def test_the_checkpoint_ranking_value_of_each_image_to_image_model(tmp_path):
         best("pix2pix", eval_metrics="l1", best_metric="psnr_y")
     with pytest.raises(GanforgeError, match="--eval-real .*nowhere: no such folder"):
         best("pix2pix", eval_real=str(tmp_path / "nowhere"))
+
+
+def test_pix2pix_evaluated_while_training_gives_what_eval_gives_on_the_best_checkpoint(tmp_path, photos):
+    held_out = tmp_path / "held_out"
+    held_out.mkdir()
+    for i in range(3):  # the photos turned: other images, the same kind
+        Image.open(photos / f"{i}.png").transpose(Image.Transpose.ROTATE_90).save(held_out / f"{i}.png")
+    run = tmp_path / "run"
+    assert main(["train", "--task", "gray2color", "--data", str(photos), "--steps", "6", "--eval-every", "2",
+                 "--eval-real", str(held_out), "--eval-metrics", "l1,psnr", "--out", str(run), *TINY]) == 0
+    evals = {json.loads(line)["step"]: json.loads(line)["eval"]
+             for line in (run / "metrics.jsonl").read_text().splitlines() if '"eval"' in line}
+    assert sorted(evals) == [2, 4, 6] and all(set(e) >= {"l1", "psnr_y", "pairs"} for e in evals.values())
+    best = json.loads((run / "checkpoints" / "best.json").read_text())
+    assert best["metric"] == "l1" and best["value"] == min(e["l1"] for e in evals.values())
+    assert main(["eval", str(run), "--real", str(held_out), "--metrics", "l1,psnr", "--checkpoint", "best"]) == 0
+    report = json.loads((run / "eval.json").read_text())
+    assert report["step"] == best["step"]
+    assert report["l1"] == pytest.approx(evals[best["step"]]["l1"], rel=1e-6)  # dropout on, seeded alike
+    assert report["psnr_y"] == pytest.approx(evals[best["step"]]["psnr_y"], rel=1e-6)
