@@ -74,6 +74,7 @@ def main() -> None:
                         "2e-4 by 0.06 dB on Set5 after 1,500 steps)")
     parser.add_argument("--gan-lr", type=float, default=1e-4, help="the GAN phase's learning rate (ESRGAN's; at "
                         "1e-3 the GAN phase lost 3 dB of PSNR and doubled FD)")
+    parser.add_argument("--sr-generator", default="srresnet", choices=["srresnet", "rrdb"])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="write the rows here")
@@ -91,6 +92,7 @@ def main() -> None:
             (photos / f"{folder.name}-{path.name}").symlink_to(path.resolve())
     psnr_run, gan_run = work / "psnr", work / "gan"
     common = {"task": "sr", "scale": 4, "lr_g": args.lr, "gan_lr": args.gan_lr, "threads": args.threads,
+              "sr_generator": args.sr_generator,
               "seed": args.seed, "log_every": 200,
               "sample_every": 2000, "checkpoint_every": 2000}
     started = time.perf_counter()
@@ -112,8 +114,10 @@ def main() -> None:
     tests = [args.set5, args.set14]
     high = [target for folder in tests for _, _, target in evaluation_pairs(folder, 4)]
     rows, kept = [], {}
-    for name, run, seconds in (("ganforge PSNR model (SRResNet, L1)", psnr_run, psnr_seconds),
-                               ("ganforge GAN model (+ perceptual, RaGAN)", gan_run, psnr_seconds + gan_seconds)):
+    network = {"srresnet": "SRResNet", "rrdb": "RRDBNet"}[args.sr_generator]
+    models = [(f"ganforge PSNR model ({network}, L1)", psnr_run, psnr_seconds),
+              ("ganforge GAN model (+ perceptual, RaGAN)", gan_run, psnr_seconds + gan_seconds)]
+    for name, run, seconds in models[: 2 if args.gan_steps else 1]:
         scores = [evaluate_pairs(run, folder, ["psnr", "ssim", "niqe"]) for folder in tests]
         ours, bicubic, _ = outputs(run, tests)
         if not rows:
@@ -143,7 +147,7 @@ def main() -> None:
     if args.json:
         args.json.write_text(json.dumps({"cpu": cpu_name(), "threads": args.threads, "rows": rows,
                                          "pixel_steps": args.pixel_steps, "gan_steps": args.gan_steps}, indent=2))
-    if args.picture:
+    if args.picture and args.gan_steps:
         psnr_out, gan_out, bicubic = kept["psnr"], kept["gan"], kept["bicubic"]
         picks = [(0, 150, 150), (2, 60, 100), (5, 180, 200), (18, 150, 200)]  # baby, butterfly, baboon, zebra
         rows_shown = []
