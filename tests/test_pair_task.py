@@ -128,4 +128,6 @@ def test_options_added_later_stay_out_of_the_identity_at_their_defaults():
     from ganforge.training.translation import identity_options
 
     assert not {"ema", "adversarial", "augment_p"} & set(identity_options(TINY))  # older runs resume
+    from_defaults = pair_options(build_config({"data": "x", "task": "gray2color"}))  # --augment-p auto: off here
+    assert not {"ema", "adversarial", "augment_p"} & set(identity_options(from_defaults))
     assert identity_options(dataclasses.replace(TINY, ema=0.9))["ema"] == 0.9  # a changed one is refused

@@ -143,7 +143,12 @@ def pair_options(config: TrainConfig) -> PairOptions:
                        lr=config.lr_g or defaults.lr, betas=tuple(config.betas_g),
                        adversarial=defaults.adversarial if config.gan_weight is None else config.gan_weight,
                        batch_size=config.batch_size or defaults.batch_size, ema=config.ema or 0.0,
-                       augment_p=str(config.augment_p), seed=config.seed)
+                       augment_p=_augment_setting(config), seed=config.seed)
+
+
+def _augment_setting(config: TrainConfig) -> str:
+    """--augment-p for an image-to-image task: `auto` is off here (the papers' recipes), and recorded so."""
+    return "off" if str(config.augment_p) == "auto" else str(config.augment_p)
 
 
 def cycle_options(config: TrainConfig) -> CycleOptions:
@@ -165,7 +170,7 @@ def sr_options(config: TrainConfig, size: int) -> SROptions:
                      gan_lr=config.gan_lr or defaults.gan_lr,
                      pixel_steps=config.pixel_steps if config.pixel_steps is not None else config.steps // 2,
                      generator=config.sr_generator, degradation=config.degradation, ema=config.ema or 0.0,
-                     augment_p=str(config.augment_p),
+                     augment_p=_augment_setting(config),
                      seed=config.seed)
 
 
