@@ -9,10 +9,11 @@ from PyTorch's global generator, which checkpoints hold, so a resumed run repeat
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,14 @@ def identity_options(options: Any) -> dict[str, Any]:
     """A task's options as a checkpoint's identity holds them: plain JSON, later options at their defaults left out."""
     return {key: list(value) if isinstance(value, tuple) else value for key, value in asdict(options).items()
             if not (key in LATER_OPTIONS and value == LATER_OPTIONS[key])}
+
+
+@contextlib.contextmanager
+def seeded(seed: int, device: torch.device) -> Iterator[None]:
+    """Random draws (dropout) from `seed` inside; training's streams, CPU and `device`'s, as they were after."""
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        yield
 
 
 def to_model(images: Tensor) -> Tensor:
@@ -322,8 +331,7 @@ class PairTask(StripPreviews, AveragedGenerators, AugmentedJudging, Task):
     def fixed_samples(self) -> Tensor | None:
         generator = torch.Generator().manual_seed(self.options.seed)
         seed = int(torch.randint(0, 2**31, (1,), generator=generator))
-        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
-            torch.manual_seed(seed)  # the health check leaves training's random streams as they were
+        with seeded(seed, self.device):  # the health check leaves training's random streams as they were
             return self.translate(self.a[:FIXED_PAIRS]).flatten(1)
 
     def real_samples(self, n: int) -> Tensor:
@@ -331,15 +339,13 @@ class PairTask(StripPreviews, AveragedGenerators, AugmentedJudging, Task):
 
     def held_out_l1(self, pairs: ImagePairs) -> float:
         """The mean |G(A) − B| over `pairs` in model space (the pix2pix paper's L1 row, on [-1, 1] images)."""
-        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
-            torch.manual_seed(self.options.seed)
+        with seeded(self.options.seed, self.device):
             out = self.translate(to_model(pairs.a).to(self.device))
         return float((out - to_model(pairs.b).to(self.device)).abs().mean())
 
     def strip(self, count: int = STRIP_ROWS) -> Image.Image:
         """Input | output | target for the first `count` pairs, one pair per row (gray sides shown in colour)."""
         a, b = self.a[:count], self.b[:count]
-        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
-            torch.manual_seed(self.options.seed)
+        with seeded(self.options.seed, self.device):
             out = self.translate(a)
         return strip_picture([a, out, b])
